@@ -1,0 +1,1 @@
+//! grape-collection

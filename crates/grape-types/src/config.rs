@@ -1,0 +1,517 @@
+//! Collection configuration with Qdrant's JSON shapes and defaults.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Distance, Error, Result, DEFAULT_VECTOR_NAME};
+
+/// Element type of stored dense vectors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Datatype {
+    #[default]
+    Float32,
+    Float16,
+    Uint8,
+}
+
+/// Parameters of one dense vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VectorParams {
+    pub size: usize,
+    pub distance: Distance,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<Datatype>,
+}
+
+impl VectorParams {
+    pub fn new(size: usize, distance: Distance) -> Self {
+        VectorParams { size, distance, hnsw_config: None, on_disk: None, datatype: None }
+    }
+
+    pub fn datatype(&self) -> Datatype {
+        self.datatype.unwrap_or_default()
+    }
+
+    pub fn on_disk(&self) -> bool {
+        self.on_disk.unwrap_or(false)
+    }
+
+    fn validate(&self, name: &str) -> Result<()> {
+        if self.size == 0 || self.size > 65_536 {
+            return Err(Error::bad_input(format!(
+                "vectors{}: size must be between 1 and 65536, got {}",
+                if name.is_empty() { String::new() } else { format!(".{name}") },
+                self.size
+            )));
+        }
+        if let Some(h) = &self.hnsw_config {
+            h.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// Changes to one vector's parameters (collection update).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct VectorParamsDiff {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+}
+
+/// Dense vectors of a collection: one unnamed vector or a map of named vectors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorsConfig {
+    Single(VectorParams),
+    Multi(BTreeMap<String, VectorParams>),
+}
+
+impl VectorsConfig {
+    /// Vector parameters by name; the unnamed vector is called `""`.
+    pub fn get(&self, name: &str) -> Option<&VectorParams> {
+        match self {
+            VectorsConfig::Single(p) if name == DEFAULT_VECTOR_NAME => Some(p),
+            VectorsConfig::Single(_) => None,
+            VectorsConfig::Multi(m) => m.get(name),
+        }
+    }
+
+    pub fn get_mut(&mut self, name: &str) -> Option<&mut VectorParams> {
+        match self {
+            VectorsConfig::Single(p) if name == DEFAULT_VECTOR_NAME => Some(p),
+            VectorsConfig::Single(_) => None,
+            VectorsConfig::Multi(m) => m.get_mut(name),
+        }
+    }
+
+    /// All vectors as `(name, params)`, sorted by name.
+    pub fn iter(&self) -> Box<dyn Iterator<Item = (&str, &VectorParams)> + '_> {
+        match self {
+            VectorsConfig::Single(p) => Box::new(std::iter::once((DEFAULT_VECTOR_NAME, p))),
+            VectorsConfig::Multi(m) => Box::new(m.iter().map(|(k, v)| (k.as_str(), v))),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if let VectorsConfig::Multi(m) = self {
+            if m.is_empty() {
+                return Err(Error::bad_input("vectors: at least one vector must be configured"));
+            }
+        }
+        self.iter().try_for_each(|(n, p)| p.validate(n))
+    }
+
+    /// Error for a vector name that is not configured, with Qdrant's wording.
+    pub fn missing(name: &str) -> Error {
+        if name.is_empty() {
+            Error::bad_input("Not existing vector name error: the collection has no unnamed vector")
+        } else {
+            Error::bad_input(format!("Not existing vector name error: {name}"))
+        }
+    }
+}
+
+/// HNSW index parameters (Qdrant defaults).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HnswConfig {
+    pub m: usize,
+    pub ef_construct: usize,
+    /// Below this many kilobytes of vectors a segment is searched exactly instead of through the graph.
+    pub full_scan_threshold: usize,
+    #[serde(default)]
+    pub max_indexing_threads: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+impl Default for HnswConfig {
+    fn default() -> Self {
+        HnswConfig {
+            m: 16,
+            ef_construct: 100,
+            full_scan_threshold: 10_000,
+            max_indexing_threads: 0,
+            on_disk: Some(false),
+            payload_m: None,
+        }
+    }
+}
+
+impl HnswConfig {
+    pub fn apply(&self, diff: &HnswConfigDiff) -> HnswConfig {
+        HnswConfig {
+            m: diff.m.unwrap_or(self.m),
+            ef_construct: diff.ef_construct.unwrap_or(self.ef_construct),
+            full_scan_threshold: diff.full_scan_threshold.unwrap_or(self.full_scan_threshold),
+            max_indexing_threads: diff.max_indexing_threads.unwrap_or(self.max_indexing_threads),
+            on_disk: diff.on_disk.or(self.on_disk),
+            payload_m: diff.payload_m.or(self.payload_m),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct HnswConfigDiff {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub m: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ef_construct: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_indexing_threads: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_m: Option<usize>,
+}
+
+impl HnswConfigDiff {
+    pub fn validate(&self) -> Result<()> {
+        if let Some(m) = self.m {
+            if m == 1 || m > 512 {
+                return Err(Error::bad_input(format!("hnsw_config.m: must be 0 or between 2 and 512, got {m}")));
+            }
+        }
+        if let Some(ef) = self.ef_construct {
+            if !(4..=10_000).contains(&ef) {
+                return Err(Error::bad_input(format!(
+                    "hnsw_config.ef_construct: must be between 4 and 10000, got {ef}"
+                )));
+            }
+        }
+        if self.full_scan_threshold == Some(0) {
+            return Err(Error::bad_input("hnsw_config.full_scan_threshold: must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+/// Optimizer parameters (Qdrant defaults). Sizes are in kilobytes of vector data, as in Qdrant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OptimizersConfig {
+    pub deleted_threshold: f64,
+    pub vacuum_min_vector_number: usize,
+    pub default_segment_number: usize,
+    #[serde(default)]
+    pub max_segment_size: Option<usize>,
+    #[serde(default)]
+    pub memmap_threshold: Option<usize>,
+    pub indexing_threshold: Option<usize>,
+    pub flush_interval_sec: u64,
+    #[serde(default)]
+    pub max_optimization_threads: Option<usize>,
+}
+
+impl Default for OptimizersConfig {
+    fn default() -> Self {
+        OptimizersConfig {
+            deleted_threshold: 0.2,
+            vacuum_min_vector_number: 1000,
+            default_segment_number: 0,
+            max_segment_size: None,
+            memmap_threshold: None,
+            indexing_threshold: Some(10_000),
+            flush_interval_sec: 5,
+            max_optimization_threads: None,
+        }
+    }
+}
+
+impl OptimizersConfig {
+    pub fn apply(&self, d: &OptimizersConfigDiff) -> OptimizersConfig {
+        OptimizersConfig {
+            deleted_threshold: d.deleted_threshold.unwrap_or(self.deleted_threshold),
+            vacuum_min_vector_number: d.vacuum_min_vector_number.unwrap_or(self.vacuum_min_vector_number),
+            default_segment_number: d.default_segment_number.unwrap_or(self.default_segment_number),
+            max_segment_size: d.max_segment_size.or(self.max_segment_size),
+            memmap_threshold: d.memmap_threshold.or(self.memmap_threshold),
+            indexing_threshold: d.indexing_threshold.or(self.indexing_threshold),
+            flush_interval_sec: d.flush_interval_sec.unwrap_or(self.flush_interval_sec),
+            max_optimization_threads: d.max_optimization_threads.or(self.max_optimization_threads),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if !(0.0..=1.0).contains(&self.deleted_threshold) {
+            return Err(Error::bad_input(format!(
+                "optimizers_config.deleted_threshold: must be between 0 and 1, got {}",
+                self.deleted_threshold
+            )));
+        }
+        if self.max_segment_size == Some(0) {
+            return Err(Error::bad_input("optimizers_config.max_segment_size: must be at least 1"));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct OptimizersConfigDiff {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deleted_threshold: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacuum_min_vector_number: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_segment_number: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_segment_size: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memmap_threshold: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub indexing_threshold: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flush_interval_sec: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_optimization_threads: Option<usize>,
+}
+
+/// Write-ahead log parameters (Qdrant's keys).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalConfig {
+    /// Size of one WAL segment file in megabytes.
+    pub wal_capacity_mb: usize,
+    /// Number of WAL segment files created ahead of need.
+    pub wal_segments_ahead: usize,
+}
+
+impl Default for WalConfig {
+    fn default() -> Self {
+        WalConfig { wal_capacity_mb: 32, wal_segments_ahead: 0 }
+    }
+}
+
+impl WalConfig {
+    pub fn apply(&self, d: &WalConfigDiff) -> WalConfig {
+        WalConfig {
+            wal_capacity_mb: d.wal_capacity_mb.unwrap_or(self.wal_capacity_mb),
+            wal_segments_ahead: d.wal_segments_ahead.unwrap_or(self.wal_segments_ahead),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct WalConfigDiff {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_capacity_mb: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_segments_ahead: Option<usize>,
+}
+
+/// `config.params` of a collection.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionParams {
+    pub vectors: VectorsConfig,
+    #[serde(default = "one")]
+    pub shard_number: u32,
+    #[serde(default = "one")]
+    pub replication_factor: u32,
+    #[serde(default = "one")]
+    pub write_consistency_factor: u32,
+    #[serde(default)]
+    pub on_disk_payload: bool,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// The full configuration of a collection, as reported in collection info (`result.config`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionConfig {
+    pub params: CollectionParams,
+    pub hnsw_config: HnswConfig,
+    pub optimizer_config: OptimizersConfig,
+    pub wal_config: WalConfig,
+}
+
+impl CollectionConfig {
+    pub fn validate(&self) -> Result<()> {
+        self.params.vectors.validate()?;
+        if self.params.shard_number == 0 {
+            return Err(Error::bad_input("shard_number: must be at least 1"));
+        }
+        HnswConfigDiff {
+            m: Some(self.hnsw_config.m),
+            ef_construct: Some(self.hnsw_config.ef_construct),
+            full_scan_threshold: Some(self.hnsw_config.full_scan_threshold),
+            ..Default::default()
+        }
+        .validate()?;
+        self.optimizer_config.validate()?;
+        if self.wal_config.wal_capacity_mb == 0 {
+            return Err(Error::bad_input("wal_config.wal_capacity_mb: must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// Effective HNSW parameters of one vector (collection defaults overridden per vector).
+    pub fn hnsw_for(&self, vector: &str) -> HnswConfig {
+        match self.params.vectors.get(vector).and_then(|p| p.hnsw_config.as_ref()) {
+            Some(diff) => self.hnsw_config.apply(diff),
+            None => self.hnsw_config.clone(),
+        }
+    }
+}
+
+/// Request to create a collection (Qdrant's `PUT /collections/{name}` body).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CreateCollection {
+    pub vectors: VectorsConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard_number: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_consistency_factor: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk_payload: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wal_config: Option<WalConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+}
+
+impl CreateCollection {
+    pub fn new(vectors: VectorsConfig) -> Self {
+        CreateCollection {
+            vectors,
+            shard_number: None,
+            replication_factor: None,
+            write_consistency_factor: None,
+            on_disk_payload: None,
+            hnsw_config: None,
+            wal_config: None,
+            optimizers_config: None,
+        }
+    }
+
+    /// Resolves defaults into a full, validated configuration.
+    pub fn into_config(self) -> Result<CollectionConfig> {
+        if let Some(h) = &self.hnsw_config {
+            h.validate()?;
+        }
+        let config = CollectionConfig {
+            params: CollectionParams {
+                vectors: self.vectors,
+                shard_number: self.shard_number.unwrap_or(1),
+                replication_factor: self.replication_factor.unwrap_or(1),
+                write_consistency_factor: self.write_consistency_factor.unwrap_or(1),
+                on_disk_payload: self.on_disk_payload.unwrap_or(false),
+            },
+            hnsw_config: HnswConfig::default().apply(&self.hnsw_config.unwrap_or_default()),
+            optimizer_config: OptimizersConfig::default().apply(&self.optimizers_config.unwrap_or_default()),
+            wal_config: WalConfig::default().apply(&self.wal_config.unwrap_or_default()),
+        };
+        config.validate()?;
+        Ok(config)
+    }
+}
+
+/// Request to change a collection's parameters (Qdrant's `PATCH /collections/{name}` body).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct UpdateCollection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<BTreeMap<String, VectorParamsDiff>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizers_config: Option<OptimizersConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_config: Option<HnswConfigDiff>,
+}
+
+impl UpdateCollection {
+    /// Applies the update to a configuration, validating the result.
+    pub fn apply_to(&self, config: &CollectionConfig) -> Result<CollectionConfig> {
+        let mut next = config.clone();
+        if let Some(h) = &self.hnsw_config {
+            h.validate()?;
+            next.hnsw_config = next.hnsw_config.apply(h);
+        }
+        if let Some(o) = &self.optimizers_config {
+            next.optimizer_config = next.optimizer_config.apply(o);
+        }
+        if let Some(vectors) = &self.vectors {
+            for (name, diff) in vectors {
+                let params = next.params.vectors.get_mut(name).ok_or_else(|| VectorsConfig::missing(name))?;
+                if let Some(h) = &diff.hnsw_config {
+                    h.validate()?;
+                    let merged = params.hnsw_config.clone().unwrap_or_default();
+                    params.hnsw_config = Some(merge_hnsw_diff(&merged, h));
+                }
+                if let Some(on_disk) = diff.on_disk {
+                    params.on_disk = Some(on_disk);
+                }
+            }
+        }
+        next.validate()?;
+        Ok(next)
+    }
+}
+
+fn merge_hnsw_diff(base: &HnswConfigDiff, d: &HnswConfigDiff) -> HnswConfigDiff {
+    HnswConfigDiff {
+        m: d.m.or(base.m),
+        ef_construct: d.ef_construct.or(base.ef_construct),
+        full_scan_threshold: d.full_scan_threshold.or(base.full_scan_threshold),
+        max_indexing_threads: d.max_indexing_threads.or(base.max_indexing_threads),
+        on_disk: d.on_disk.or(base.on_disk),
+        payload_m: d.payload_m.or(base.payload_m),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_qdrant_create_bodies() {
+        let single: CreateCollection =
+            serde_json::from_str(r#"{"vectors": {"size": 4, "distance": "Dot"}}"#).unwrap();
+        let cfg = single.into_config().unwrap();
+        assert_eq!(cfg.params.vectors.get("").unwrap().size, 4);
+        assert_eq!(cfg.hnsw_config.m, 16);
+
+        let named: CreateCollection = serde_json::from_str(
+            r#"{"vectors": {"image": {"size": 8, "distance": "Euclid", "on_disk": true}}, "hnsw_config": {"m": 32}}"#,
+        )
+        .unwrap();
+        let cfg = named.into_config().unwrap();
+        assert!(cfg.params.vectors.get("image").unwrap().on_disk());
+        assert!(cfg.params.vectors.get("").is_none());
+        assert_eq!(cfg.hnsw_config.m, 32);
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        let bad: CreateCollection =
+            serde_json::from_str(r#"{"vectors": {"size": 0, "distance": "Dot"}}"#).unwrap();
+        assert!(bad.into_config().unwrap_err().to_string().contains("size"));
+        assert!(serde_json::from_str::<CreateCollection>(r#"{"vectors": {"size": 3, "distance": "L2"}}"#).is_err());
+    }
+
+    #[test]
+    fn update_merges() {
+        let cfg = CreateCollection::new(VectorsConfig::Single(VectorParams::new(4, Distance::Cosine)))
+            .into_config()
+            .unwrap();
+        let upd = UpdateCollection {
+            hnsw_config: Some(HnswConfigDiff { ef_construct: Some(200), ..Default::default() }),
+            ..Default::default()
+        };
+        let next = upd.apply_to(&cfg).unwrap();
+        assert_eq!(next.hnsw_config.ef_construct, 200);
+        assert_eq!(next.hnsw_config.m, 16);
+    }
+}

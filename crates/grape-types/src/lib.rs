@@ -1,0 +1,38 @@
+//! Core types shared by every Grape crate: point ids, vectors, payloads, collection configuration,
+//! the [`Operation`] log entry, search requests and results, and the engine error taxonomy.
+//!
+//! JSON shapes follow Qdrant's public API so that the server can use these types directly.
+//!
+//! ```
+//! use grape_types::{PointId, Distance};
+//! let id: PointId = serde_json::from_str("42").unwrap();
+//! assert_eq!(id, PointId::Num(42));
+//! assert!(Distance::Euclid.is_distance_like());
+//! ```
+
+pub mod config;
+pub mod distance;
+pub mod error;
+pub mod json_bytes;
+pub mod operation;
+pub mod point;
+pub mod point_id;
+pub mod search;
+
+pub use config::{
+    CollectionConfig, CollectionParams, CreateCollection, Datatype, HnswConfig, HnswConfigDiff,
+    OptimizersConfig, OptimizersConfigDiff, UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig,
+    WalConfig, WalConfigDiff,
+};
+pub use distance::Distance;
+pub use error::{Error, Result};
+pub use operation::Operation;
+pub use point::{
+    NamedVectors, Payload, PointStruct, Record, ScoredPoint, VectorOutput, VectorStruct, WithPayload,
+    WithVector, DEFAULT_VECTOR_NAME,
+};
+pub use point_id::PointId;
+pub use search::{CountRequest, ScrollRequest, ScrollResult, SearchParams, SearchRequest};
+
+/// Monotonic sequence number of an applied [`Operation`] within one shard.
+pub type OpNum = u64;

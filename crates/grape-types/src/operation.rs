@@ -1,0 +1,55 @@
+//! The operation log entry. Every change to a shard is one [`Operation`] applied with an op_num.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{json_bytes, NamedVectors, Payload, PointId};
+
+/// A point after request validation: vectors by name, cosine vectors already normalised.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointWrite {
+    pub id: PointId,
+    pub vectors: NamedVectors,
+    #[serde(with = "json_bytes")]
+    pub payload: Option<Payload>,
+}
+
+/// One change to a shard. Applying is deterministic, and a point remembers the op_num that last changed
+/// it, so replaying an operation that is already reflected is a no-op.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum Operation {
+    /// Insert or replace whole points.
+    Upsert(Vec<PointWrite>),
+    /// Delete points by id; missing ids are ignored.
+    Delete(Vec<PointId>),
+    /// Merge keys into the payload (at `key`, a dotted path, when given).
+    SetPayload {
+        points: Vec<PointId>,
+        #[serde(with = "json_bytes")]
+        payload: Payload,
+        key: Option<String>,
+    },
+    /// Replace the whole payload.
+    OverwritePayload {
+        points: Vec<PointId>,
+        #[serde(with = "json_bytes")]
+        payload: Payload,
+    },
+    /// Remove keys (dotted paths) from the payload.
+    DeletePayloadKeys { points: Vec<PointId>, keys: Vec<String> },
+    /// Remove the whole payload.
+    ClearPayload { points: Vec<PointId> },
+}
+
+impl Operation {
+    /// Ids touched by this operation.
+    pub fn point_ids(&self) -> Vec<PointId> {
+        match self {
+            Operation::Upsert(points) => points.iter().map(|p| p.id).collect(),
+            Operation::Delete(ids)
+            | Operation::SetPayload { points: ids, .. }
+            | Operation::OverwritePayload { points: ids, .. }
+            | Operation::DeletePayloadKeys { points: ids, .. }
+            | Operation::ClearPayload { points: ids } => ids.clone(),
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Points as written and as read: vectors, payloads, selectors and results.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, PointId, Result};
+
+/// Name of the unnamed (default) vector.
+pub const DEFAULT_VECTOR_NAME: &str = "";
+
+/// A point's JSON payload: always an object at the top level.
+pub type Payload = serde_json::Map<String, serde_json::Value>;
+
+/// Dense vectors of one point by vector name (`""` for the unnamed vector).
+pub type NamedVectors = BTreeMap<String, Vec<f32>>;
+
+/// Vectors as they appear in Qdrant's JSON: a bare array for the unnamed vector or an object by name.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorStruct {
+    Single(Vec<f32>),
+    Named(NamedVectors),
+}
+
+impl VectorStruct {
+    pub fn into_named(self) -> NamedVectors {
+        match self {
+            VectorStruct::Single(v) => BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), v)]),
+            VectorStruct::Named(m) => m,
+        }
+    }
+}
+
+impl From<Vec<f32>> for VectorStruct {
+    fn from(v: Vec<f32>) -> Self {
+        VectorStruct::Single(v)
+    }
+}
+
+/// A point to upsert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointStruct {
+    pub id: PointId,
+    #[serde(rename = "vector")]
+    pub vectors: VectorStruct,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+}
+
+impl PointStruct {
+    pub fn new(id: impl Into<PointId>, vector: impl Into<VectorStruct>) -> Self {
+        PointStruct { id: id.into(), vectors: vector.into(), payload: None }
+    }
+
+    pub fn with_payload(mut self, payload: serde_json::Value) -> Result<Self> {
+        match payload {
+            serde_json::Value::Object(map) => {
+                self.payload = Some(map);
+                Ok(self)
+            }
+            other => Err(Error::bad_input(format!("payload must be a JSON object, got {other}"))),
+        }
+    }
+}
+
+/// Which payload keys to return.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WithPayload {
+    Enable(bool),
+    Include(Vec<String>),
+    Selector(PayloadSelector),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PayloadSelector {
+    Include(Vec<String>),
+    Exclude(Vec<String>),
+}
+
+impl Default for WithPayload {
+    fn default() -> Self {
+        WithPayload::Enable(false)
+    }
+}
+
+impl WithPayload {
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self, WithPayload::Enable(false))
+    }
+
+    /// Applies the selector to a stored payload. Keys are top-level names or dotted paths.
+    pub fn select(&self, payload: &Payload) -> Option<Payload> {
+        match self {
+            WithPayload::Enable(false) => None,
+            WithPayload::Enable(true) => Some(payload.clone()),
+            WithPayload::Include(keys) | WithPayload::Selector(PayloadSelector::Include(keys)) => {
+                let mut out = Payload::new();
+                for key in keys {
+                    copy_path(payload, &mut out, key);
+                }
+                Some(out)
+            }
+            WithPayload::Selector(PayloadSelector::Exclude(keys)) => {
+                let mut out = payload.clone();
+                for key in keys {
+                    remove_path(&mut out, key);
+                }
+                Some(out)
+            }
+        }
+    }
+}
+
+fn copy_path(src: &Payload, dst: &mut Payload, path: &str) {
+    let (head, rest) = split_path(path);
+    let Some(value) = src.get(head) else { return };
+    match (rest, value) {
+        (None, v) => {
+            dst.insert(head.to_string(), v.clone());
+        }
+        (Some(rest), serde_json::Value::Object(inner)) => {
+            let slot = dst.entry(head.to_string()).or_insert_with(|| serde_json::Value::Object(Payload::new()));
+            if let serde_json::Value::Object(slot) = slot {
+                copy_path(inner, slot, rest);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn remove_path(target: &mut Payload, path: &str) {
+    let (head, rest) = split_path(path);
+    match rest {
+        None => {
+            target.remove(head);
+        }
+        Some(rest) => {
+            if let Some(serde_json::Value::Object(inner)) = target.get_mut(head) {
+                remove_path(inner, rest);
+            }
+        }
+    }
+}
+
+fn split_path(path: &str) -> (&str, Option<&str>) {
+    match path.split_once('.') {
+        Some((h, r)) => (h, Some(r)),
+        None => (path, None),
+    }
+}
+
+/// Which vectors to return.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum WithVector {
+    Enable(bool),
+    Include(Vec<String>),
+}
+
+impl Default for WithVector {
+    fn default() -> Self {
+        WithVector::Enable(false)
+    }
+}
+
+impl WithVector {
+    pub fn is_enabled(&self) -> bool {
+        !matches!(self, WithVector::Enable(false))
+    }
+
+    pub fn wants(&self, name: &str) -> bool {
+        match self {
+            WithVector::Enable(b) => *b,
+            WithVector::Include(names) => names.iter().any(|n| n == name),
+        }
+    }
+}
+
+/// Vectors as returned to users: a bare array when the collection has only the unnamed vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum VectorOutput {
+    Single(Vec<f32>),
+    Named(NamedVectors),
+}
+
+impl VectorOutput {
+    pub fn from_named(mut named: NamedVectors) -> Self {
+        if named.len() == 1 {
+            if let Some(v) = named.remove(DEFAULT_VECTOR_NAME) {
+                return VectorOutput::Single(v);
+            }
+        }
+        VectorOutput::Named(named)
+    }
+}
+
+/// A stored point as returned by retrieve and scroll.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub id: PointId,
+    #[serde(default)]
+    pub payload: Option<Payload>,
+    #[serde(default)]
+    pub vector: Option<VectorOutput>,
+}
+
+/// A search hit. `score` is reported with the metric's convention (distance for Euclid and Manhattan).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScoredPoint {
+    pub id: PointId,
+    pub version: u64,
+    pub score: f32,
+    #[serde(default)]
+    pub payload: Option<Payload>,
+    #[serde(default)]
+    pub vector: Option<VectorOutput>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn vector_struct_forms() {
+        let p: PointStruct = serde_json::from_value(json!({"id": 1, "vector": [1.0, 2.0]})).unwrap();
+        assert_eq!(p.vectors.into_named()[""], vec![1.0, 2.0]);
+        let p: PointStruct =
+            serde_json::from_value(json!({"id": 1, "vector": {"a": [1.0]}, "payload": {"k": 1}})).unwrap();
+        assert!(p.vectors.into_named().contains_key("a"));
+    }
+
+    #[test]
+    fn payload_selectors() {
+        let payload: Payload = serde_json::from_value(json!({"a": 1, "b": {"c": 2, "d": 3}})).unwrap();
+        let inc = WithPayload::Include(vec!["b.c".into()]).select(&payload).unwrap();
+        assert_eq!(serde_json::Value::Object(inc), json!({"b": {"c": 2}}));
+        let exc: WithPayload = serde_json::from_value(json!({"exclude": ["a"]})).unwrap();
+        let out = exc.select(&payload).unwrap();
+        assert_eq!(serde_json::Value::Object(out), json!({"b": {"c": 2, "d": 3}}));
+        assert!(WithPayload::Enable(false).select(&payload).is_none());
+    }
+}

@@ -1,0 +1,102 @@
+//! Search, scroll and count requests.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{PointId, Record, WithPayload, WithVector, DEFAULT_VECTOR_NAME};
+
+/// Per-request search knobs (Qdrant's `params`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// Size of the HNSW candidate list; defaults to the collection's `ef_construct`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hnsw_ef: Option<usize>,
+    /// Exact (brute force) search instead of the index.
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// Nearest-neighbour search over one dense vector.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchRequest {
+    /// Which vector to search (`""` for the unnamed vector).
+    #[serde(default)]
+    pub using: String,
+    pub vector: Vec<f32>,
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: usize,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub params: SearchParams,
+    #[serde(default)]
+    pub with_payload: WithPayload,
+    #[serde(default)]
+    pub with_vector: WithVector,
+}
+
+impl SearchRequest {
+    pub fn new(vector: Vec<f32>, limit: usize) -> Self {
+        SearchRequest {
+            using: DEFAULT_VECTOR_NAME.to_string(),
+            vector,
+            limit,
+            offset: 0,
+            score_threshold: None,
+            params: SearchParams::default(),
+            with_payload: WithPayload::default(),
+            with_vector: WithVector::default(),
+        }
+    }
+}
+
+/// Page through points in id order.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScrollRequest {
+    /// First id to return (inclusive); `None` starts at the beginning.
+    #[serde(default)]
+    pub offset: Option<PointId>,
+    #[serde(default = "default_scroll_limit")]
+    pub limit: usize,
+    #[serde(default = "enabled_payload")]
+    pub with_payload: WithPayload,
+    #[serde(default)]
+    pub with_vector: WithVector,
+}
+
+fn default_scroll_limit() -> usize {
+    10
+}
+
+fn enabled_payload() -> WithPayload {
+    WithPayload::Enable(true)
+}
+
+impl Default for ScrollRequest {
+    fn default() -> Self {
+        ScrollRequest {
+            offset: None,
+            limit: default_scroll_limit(),
+            with_payload: enabled_payload(),
+            with_vector: WithVector::default(),
+        }
+    }
+}
+
+/// A page of points and the id to pass as `offset` for the next page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScrollResult {
+    pub points: Vec<Record>,
+    pub next_page_offset: Option<PointId>,
+}
+
+/// Count points (exactly).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct CountRequest {
+    #[serde(default = "yes")]
+    pub exact: bool,
+}
+
+fn yes() -> bool {
+    true
+}
