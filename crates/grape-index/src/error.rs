@@ -26,7 +26,9 @@ impl From<IndexError> for grape_types::Error {
     fn from(e: IndexError) -> Self {
         match e {
             IndexError::Io { context, source } => grape_types::Error::Io { context, source },
-            IndexError::Corruption { file, reason } => grape_types::Error::Corruption(format!("{file}: {reason}")),
+            IndexError::Corruption { file, reason } => {
+                grape_types::Error::Corruption(format!("{file}: {reason}"))
+            }
         }
     }
 }

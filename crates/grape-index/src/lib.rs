@@ -11,7 +11,9 @@
 
 pub mod distance;
 pub mod error;
+pub mod hnsw;
 pub mod scorer;
+pub mod testing;
 
 pub use error::{IndexError, Result};
 pub use scorer::{PointScorer, QueryScorer, ScoredOffset};

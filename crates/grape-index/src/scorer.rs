@@ -8,6 +8,14 @@ pub trait PointScorer: Sync {
     fn num_points(&self) -> usize;
     /// Internal score between two stored points.
     fn score_pair(&self, a: u32, b: u32) -> f32;
+
+    /// Scores `a` against many points; implementations may override for better memory access (e.g.
+    /// prefetching the rows of `points` first), as graph builds spend most of their time here.
+    fn score_pair_many(&self, a: u32, points: &[u32], out: &mut [f32]) {
+        for (o, &p) in out.iter_mut().zip(points) {
+            *o = self.score_pair(a, p);
+        }
+    }
 }
 
 /// Scores stored points against one query.

@@ -1,0 +1,233 @@
+//! HNSW graph: recall against exact search, deletions, incremental insert, persistence and edge cases.
+
+use grape_index::hnsw::{HnswGraph, HnswParams};
+use grape_index::testing::{clustered, recall, DenseF32};
+use grape_index::{IndexError, ScoredOffset};
+use grape_types::Distance;
+
+const DIM: usize = 64;
+
+/// `n` base points and `queries` query points from the same 50 gaussian clusters.
+fn dataset(n: usize, queries: usize, metric: Distance, seed: u64) -> (DenseF32, Vec<Vec<f32>>) {
+    let mut data = clustered(n + queries, DIM, 50, 0.25, seed);
+    let query_rows = data.split_off(n * DIM);
+    (DenseF32::new(DIM, metric, data), query_rows.chunks(DIM).map(<[f32]>::to_vec).collect())
+}
+
+fn params(max_threads: usize) -> HnswParams {
+    HnswParams { m: 16, ef_construct: 100, max_threads, seed: 42 }
+}
+
+/// Mean recall@k of the graph against brute force over the accepted points.
+fn mean_recall(
+    graph: &HnswGraph,
+    store: &DenseF32,
+    queries: &[Vec<f32>],
+    k: usize,
+    ef: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> f64 {
+    let total: f64 = queries
+        .iter()
+        .map(|q| {
+            let found = graph.search(&store.query(q), k, ef, accept);
+            recall(&found, &store.brute_force(q, k, accept))
+        })
+        .sum();
+    total / queries.len() as f64
+}
+
+fn check_recall(metric: Distance) {
+    let (store, queries) = dataset(20_000, 200, metric, 1);
+    let graph = HnswGraph::build(&store, &|_| true, &params(2));
+    assert_eq!(graph.num_points(), 20_000);
+    let r = mean_recall(&graph, &store, &queries, 10, 64, &|_| true);
+    eprintln!("{metric:?}: recall@10 = {r}");
+    assert!(r >= 0.95, "{metric:?}: recall@10 = {r}");
+}
+
+#[test]
+fn recall_cosine() {
+    check_recall(Distance::Cosine);
+}
+
+#[test]
+fn recall_dot() {
+    check_recall(Distance::Dot);
+}
+
+#[test]
+fn recall_euclid() {
+    check_recall(Distance::Euclid);
+}
+
+#[test]
+fn recall_manhattan() {
+    check_recall(Distance::Manhattan);
+}
+
+#[test]
+fn deleted_points_are_never_returned() {
+    let (store, queries) = dataset(5_000, 50, Distance::Euclid, 2);
+    let graph = HnswGraph::build(&store, &|_| true, &params(2));
+    let filters: [&dyn Fn(u32) -> bool; 3] = [&|o| o % 3 != 0, &|o| o % 50 == 0, &|o| o == 4_321];
+    for accept in filters {
+        let wanted = (0..5_000).filter(|&o| accept(o)).count().min(10);
+        for q in &queries {
+            let found = graph.search(&store.query(q), 10, 32, accept);
+            assert_eq!(found.len(), wanted);
+            assert!(found.iter().all(|f| accept(f.offset)));
+            assert!(found.windows(2).all(|w| w[0] >= w[1]), "not sorted best first");
+        }
+    }
+    let r = mean_recall(&graph, &store, &queries, 10, 64, &|o| o % 3 != 0);
+    assert!(r >= 0.95, "filtered recall {r}");
+}
+
+#[test]
+fn incremental_insert_keeps_recall() {
+    let (mut store, queries) = dataset(20_000, 100, Distance::Cosine, 3);
+    // Build over the first 12k, then insert the rest in place...
+    let mut graph = HnswGraph::build(&store, &|o| o < 12_000, &params(2));
+    assert_eq!(graph.num_points(), 12_000);
+    for o in 12_000..16_000 {
+        graph.insert(o, &store);
+    }
+    // ...and grow the store, inserting offsets beyond the graph's capacity.
+    let extra = store.data.split_off(16_000 * DIM);
+    let mut small = DenseF32::new(DIM, Distance::Cosine, store.data.clone());
+    for row in extra.chunks(DIM) {
+        let o = small.push(row);
+        graph.insert(o, &small);
+    }
+    store = small;
+    graph.insert(5, &store); // already present: no-op
+    assert_eq!(graph.num_points(), 20_000);
+    let r = mean_recall(&graph, &store, &queries, 10, 64, &|_| true);
+    assert!(r >= 0.95, "recall after inserts {r}");
+}
+
+#[test]
+fn save_load_round_trip() {
+    let (store, queries) = dataset(3_000, 30, Distance::Dot, 4);
+    let graph = HnswGraph::build(&store, &|o| o % 7 != 3, &params(2));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hnsw-0.bin");
+    graph.save(&path).expect("save");
+    let loaded = HnswGraph::load(&path).expect("load");
+    assert_eq!(loaded.num_points(), graph.num_points());
+    assert_eq!(loaded.params().m, 16);
+    for q in &queries {
+        let scorer = store.query(q);
+        assert_eq!(graph.search(&scorer, 10, 40, &|_| true), loaded.search(&scorer, 10, 40, &|_| true));
+    }
+    // Saving the loaded graph gives the same bytes.
+    let again = dir.path().join("again.bin");
+    loaded.save(&again).expect("save again");
+    assert_eq!(std::fs::read(&path).expect("read"), std::fs::read(&again).expect("read"));
+    assert!(!dir.path().join("hnsw-0.bin.tmp").exists());
+}
+
+#[test]
+fn corrupted_files_fail_to_load() {
+    let (store, _) = dataset(500, 0, Distance::Euclid, 5);
+    let graph = HnswGraph::build(&store, &|_| true, &params(1));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("g.bin");
+    graph.save(&path).expect("save");
+    let good = std::fs::read(&path).expect("read");
+    let bad = dir.path().join("bad.bin");
+    for at in [0, 9, 13, 21, 30, 64, 64 + 20, good.len() / 2, good.len() - 1] {
+        let mut bytes = good.clone();
+        bytes[at] ^= 0x10;
+        std::fs::write(&bad, &bytes).expect("write");
+        let err = HnswGraph::load(&bad).expect_err("corrupt file loaded");
+        assert!(matches!(err, IndexError::Corruption { .. }), "byte {at}: {err}");
+    }
+    for len in [0, 10, 64, good.len() - 4] {
+        std::fs::write(&bad, &good[..len]).expect("write");
+        assert!(matches!(HnswGraph::load(&bad), Err(IndexError::Corruption { .. })), "truncated to {len}");
+    }
+    assert!(matches!(HnswGraph::load(&dir.path().join("missing")), Err(IndexError::Io { .. })));
+}
+
+#[test]
+fn empty_and_single_point_graphs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = DenseF32::new(DIM, Distance::Cosine, Vec::new());
+    let (store, queries) = dataset(10, 1, Distance::Cosine, 6);
+    for graph in
+        [HnswGraph::build(&empty, &|_| true, &params(0)), HnswGraph::build(&store, &|_| false, &params(2))]
+    {
+        assert_eq!(graph.num_points(), 0);
+        assert!(graph.search(&store.query(&queries[0]), 10, 10, &|_| true).is_empty());
+        let path = dir.path().join("empty.bin");
+        graph.save(&path).expect("save");
+        let loaded = HnswGraph::load(&path).expect("load");
+        assert_eq!(loaded.num_points(), 0);
+        assert!(loaded.search(&store.query(&queries[0]), 10, 10, &|_| true).is_empty());
+    }
+    let mut graph = HnswGraph::build(&store, &|o| o == 7, &params(2));
+    assert_eq!(graph.num_points(), 1);
+    let found = graph.search(&store.query(&queries[0]), 10, 10, &|_| true);
+    assert_eq!(found.iter().map(|f| f.offset).collect::<Vec<_>>(), vec![7]);
+    assert!(graph.search(&store.query(&queries[0]), 10, 10, &|o| o != 7).is_empty());
+    assert!(graph.search(&store.query(&queries[0]), 0, 10, &|_| true).is_empty());
+    // The first insert into an empty graph becomes its entry point.
+    let mut grown = HnswGraph::build(&empty, &|_| true, &params(1));
+    for o in 0..10 {
+        grown.insert(o, &store);
+        graph.insert(o, &store);
+    }
+    for g in [&grown, &graph] {
+        let found = g.search(&store.query(&queries[0]), 10, 10, &|_| true);
+        assert_eq!(found, store.brute_force(&queries[0], 10, &|_| true));
+    }
+}
+
+#[test]
+fn single_thread_build_is_deterministic() {
+    let (store, queries) = dataset(3_000, 20, Distance::Manhattan, 7);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files: Vec<Vec<u8>> = (0..2)
+        .map(|i| {
+            let graph = HnswGraph::build(&store, &|_| true, &params(1));
+            let path = dir.path().join(format!("g{i}.bin"));
+            graph.save(&path).expect("save");
+            std::fs::read(&path).expect("read")
+        })
+        .collect();
+    assert_eq!(files[0], files[1]);
+    let other_seed = HnswGraph::build(&store, &|_| true, &HnswParams { seed: 43, ..params(1) });
+    let path = dir.path().join("seed43.bin");
+    other_seed.save(&path).expect("save");
+    assert_ne!(std::fs::read(&path).expect("read"), files[0]);
+    let found: Vec<ScoredOffset> = other_seed.search(&store.query(&queries[0]), 5, 20, &|_| true);
+    assert_eq!(found.len(), 5);
+}
+
+#[test]
+fn ram_bytes_counts_the_adjacency() {
+    let (store, _) = dataset(2_000, 0, Distance::Euclid, 8);
+    let graph = HnswGraph::build(&store, &|_| true, &params(2));
+    // Level 0 alone is (1 + 2m) u32 per point.
+    assert!(graph.ram_bytes() >= 2_000 * 33 * 4, "{}", graph.ram_bytes());
+}
+
+#[test]
+fn concurrent_searches_agree_with_sequential_ones() {
+    let (store, queries) = dataset(3_000, 40, Distance::Cosine, 9);
+    let graph = HnswGraph::build(&store, &|_| true, &params(0));
+    let sequential: Vec<Vec<ScoredOffset>> =
+        queries.iter().map(|q| graph.search(&store.query(q), 10, 32, &|_| true)).collect();
+    std::thread::scope(|s| {
+        for t in 0..4 {
+            let (graph, store, queries, sequential) = (&graph, &store, &queries, &sequential);
+            s.spawn(move || {
+                for (i, q) in queries.iter().enumerate().skip(t % 2) {
+                    assert_eq!(graph.search(&store.query(q), 10, 32, &|_| true), sequential[i]);
+                }
+            });
+        }
+    });
+}
