@@ -180,7 +180,9 @@ impl HnswConfigDiff {
     pub fn validate(&self) -> Result<()> {
         if let Some(m) = self.m {
             if m == 1 || m > 512 {
-                return Err(Error::bad_input(format!("hnsw_config.m: must be 0 or between 2 and 512, got {m}")));
+                return Err(Error::bad_input(format!(
+                    "hnsw_config.m: must be 0 or between 2 and 512, got {m}"
+                )));
             }
         }
         if let Some(ef) = self.ef_construct {
@@ -498,7 +500,8 @@ mod tests {
         let bad: CreateCollection =
             serde_json::from_str(r#"{"vectors": {"size": 0, "distance": "Dot"}}"#).unwrap();
         assert!(bad.into_config().unwrap_err().to_string().contains("size"));
-        assert!(serde_json::from_str::<CreateCollection>(r#"{"vectors": {"size": 3, "distance": "L2"}}"#).is_err());
+        assert!(serde_json::from_str::<CreateCollection>(r#"{"vectors": {"size": 3, "distance": "L2"}}"#)
+            .is_err());
     }
 
     #[test]

@@ -29,13 +29,13 @@ impl Distance {
         }
     }
 
-    /// Turns a user-facing score threshold into an internal one, so that `internal >= threshold` keeps a
-    /// point exactly when Qdrant would keep it.
-    pub fn preprocess_threshold(self, user: f32) -> f32 {
+    /// Whether a user-facing score passes a user-facing `score_threshold`: similarities must be at
+    /// least the threshold, distances at most it. Comparing in user space (not squaring the
+    /// threshold into the internal space) keeps a point whose reported score equals the threshold.
+    pub fn passes_threshold(self, user_score: f32, threshold: f32) -> bool {
         match self {
-            Distance::Cosine | Distance::Dot => user,
-            Distance::Euclid => -(user * user),
-            Distance::Manhattan => -user,
+            Distance::Cosine | Distance::Dot => user_score >= threshold,
+            Distance::Euclid | Distance::Manhattan => user_score <= threshold,
         }
     }
 }
@@ -45,11 +45,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn roundtrip_thresholds() {
+    fn thresholds_keep_equal_scores() {
         for d in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
-            let t = 2.5f32;
-            let internal = d.preprocess_threshold(t);
-            assert!((d.postprocess(internal) - t).abs() < 1e-6, "{d:?}");
+            let internal = -2.0f32;
+            let user = d.postprocess(internal);
+            assert!(d.passes_threshold(user, user), "{d:?}");
         }
+        assert!(!Distance::Euclid.passes_threshold(1.5, 1.4));
+        assert!(!Distance::Dot.passes_threshold(1.3, 1.4));
     }
 }

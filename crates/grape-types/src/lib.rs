@@ -10,6 +10,7 @@
 //! assert!(Distance::Euclid.is_distance_like());
 //! ```
 
+pub mod alias;
 pub mod config;
 pub mod distance;
 pub mod error;
@@ -19,6 +20,7 @@ pub mod point;
 pub mod point_id;
 pub mod search;
 
+pub use alias::{AliasDescription, AliasOperation};
 pub use config::{
     CollectionConfig, CollectionParams, CreateCollection, Datatype, HnswConfig, HnswConfigDiff,
     OptimizersConfig, OptimizersConfigDiff, UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig,

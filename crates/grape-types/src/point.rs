@@ -122,7 +122,8 @@ fn copy_path(src: &Payload, dst: &mut Payload, path: &str) {
             dst.insert(head.to_string(), v.clone());
         }
         (Some(rest), serde_json::Value::Object(inner)) => {
-            let slot = dst.entry(head.to_string()).or_insert_with(|| serde_json::Value::Object(Payload::new()));
+            let slot =
+                dst.entry(head.to_string()).or_insert_with(|| serde_json::Value::Object(Payload::new()));
             if let serde_json::Value::Object(slot) = slot {
                 copy_path(inner, slot, rest);
             }

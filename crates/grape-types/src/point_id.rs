@@ -3,7 +3,8 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Deserialize, Serialize};
+use serde::de::{self, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use uuid::Uuid;
 
 use crate::Error;
@@ -11,8 +12,9 @@ use crate::Error;
 /// External id of a point. JSON: a non-negative integer or a UUID string.
 ///
 /// Ordering puts every numeric id before every UUID, as Qdrant's scroll does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(untagged)]
+/// Binary encodings (postcard in the WAL and segment files) get a tagged form instead, since they
+/// cannot tell an integer from a string on their own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum PointId {
     Num(u64),
     Uuid(Uuid),
@@ -38,6 +40,64 @@ impl PointId {
             }
         }
         h
+    }
+}
+
+/// The tagged form used by binary encodings.
+#[derive(Serialize, Deserialize)]
+enum TaggedId {
+    Num(u64),
+    Uuid([u8; 16]),
+}
+
+impl Serialize for PointId {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match (s.is_human_readable(), self) {
+            (true, PointId::Num(n)) => s.serialize_u64(*n),
+            (true, PointId::Uuid(u)) => s.collect_str(u),
+            (false, PointId::Num(n)) => TaggedId::Num(*n).serialize(s),
+            (false, PointId::Uuid(u)) => TaggedId::Uuid(*u.as_bytes()).serialize(s),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for PointId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        if !d.is_human_readable() {
+            return Ok(match TaggedId::deserialize(d)? {
+                TaggedId::Num(n) => PointId::Num(n),
+                TaggedId::Uuid(b) => PointId::Uuid(Uuid::from_bytes(b)),
+            });
+        }
+        struct IdVisitor;
+        impl Visitor<'_> for IdVisitor {
+            type Value = PointId;
+
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an unsigned integer or a UUID")
+            }
+
+            fn visit_u64<E: de::Error>(self, n: u64) -> Result<PointId, E> {
+                Ok(PointId::Num(n))
+            }
+
+            fn visit_i64<E: de::Error>(self, n: i64) -> Result<PointId, E> {
+                u64::try_from(n).map(PointId::Num).map_err(|_| {
+                    E::custom(format!(
+                        "value {n} is not a valid point ID, valid values are either an unsigned integer or a UUID"
+                    ))
+                })
+            }
+
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<PointId, E> {
+                Uuid::parse_str(v).map(PointId::Uuid).map_err(|_| {
+                    E::custom(format!(
+                        "value {v} is not a valid point ID, valid values are either an unsigned integer or a UUID"
+                    ))
+                })
+            }
+        }
+        d.deserialize_any(IdVisitor)
     }
 }
 
@@ -69,9 +129,9 @@ impl FromStr for PointId {
         if let Ok(n) = s.parse::<u64>() {
             return Ok(PointId::Num(n));
         }
-        Uuid::parse_str(s)
-            .map(PointId::Uuid)
-            .map_err(|_| Error::BadInput(format!("invalid point id {s:?}: expected an unsigned integer or a UUID")))
+        Uuid::parse_str(s).map(PointId::Uuid).map_err(|_| {
+            Error::BadInput(format!("invalid point id {s:?}: expected an unsigned integer or a UUID"))
+        })
     }
 }
 
@@ -89,6 +149,10 @@ mod tests {
         assert!(serde_json::from_str::<PointId>("-1").is_err());
         assert!(serde_json::from_str::<PointId>("\"nope\"").is_err());
         assert!(n < u);
+        for id in [n, u] {
+            let bytes = postcard::to_allocvec(&id).unwrap();
+            assert_eq!(postcard::from_bytes::<PointId>(&bytes).unwrap(), id);
+        }
     }
 
     #[test]

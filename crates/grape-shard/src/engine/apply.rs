@@ -1,0 +1,131 @@
+//! Applying operations. Deterministic: the same operations in the same order give the same state.
+//! Idempotent on replay: a point whose version (the op_num that last changed it) is newer than the
+//! operation is left alone.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use grape_types::operation::PointWrite;
+use grape_types::{OpNum, Operation, Payload, PointId, Result};
+
+use super::{SegmentSet, ShardEngine};
+use crate::payload_ops;
+use crate::segment::Segment;
+
+/// Where a live point is.
+struct Location {
+    segment: Arc<Segment>,
+    in_appendable: bool,
+    offset: u32,
+    version: OpNum,
+}
+
+fn locate(set: &SegmentSet, id: &PointId) -> Option<Location> {
+    set.all().enumerate().find_map(|(i, seg)| {
+        let data = seg.data.read();
+        data.find(id).map(|offset| Location {
+            segment: Arc::clone(seg),
+            in_appendable: i == 0,
+            offset,
+            version: data.versions[offset as usize],
+        })
+    })
+}
+
+impl ShardEngine {
+    /// Applies `op` as operation number `op_num`. Operations must be applied in op_num order; an op_num
+    /// at or below the last applied one is replay and changes only points older than it.
+    pub fn apply(&self, op_num: OpNum, op: &Operation) -> Result<()> {
+        let mut guard = self.segments.write();
+        let (set, state) = &mut *guard;
+        match op {
+            Operation::Upsert(points) => points.iter().try_for_each(|p| upsert(set, op_num, p))?,
+            Operation::Delete(ids) => {
+                for id in ids {
+                    if let Some(loc) = locate(set, id) {
+                        if loc.version <= op_num {
+                            loc.segment.data.write().delete(loc.offset);
+                        }
+                    }
+                }
+            }
+            Operation::SetPayload { points, payload, key } => {
+                edit_payloads(set, op_num, points, |p| payload_ops::set_payload(p, payload, key.as_deref()))?
+            }
+            Operation::OverwritePayload { points, payload } => {
+                edit_payloads(set, op_num, points, |p| *p = payload.clone())?
+            }
+            Operation::DeletePayloadKeys { points, keys } => edit_payloads(set, op_num, points, |p| {
+                keys.iter().for_each(|k| payload_ops::delete_key(p, k))
+            })?,
+            Operation::ClearPayload { points } => edit_payloads(set, op_num, points, |p| p.clear())?,
+        }
+        state.last_applied = state.last_applied.max(op_num);
+        state.last_write = Instant::now();
+        let threshold_kb = self.seal_threshold_kb();
+        if set.appendable.data.read().vector_bytes() / 1024 >= threshold_kb {
+            self.seal_requested.store(true, Ordering::Release);
+        }
+        Ok(())
+    }
+
+    /// Size at which the appendable segment is sealed so the optimizer can index it.
+    fn seal_threshold_kb(&self) -> usize {
+        let c = self.config.read();
+        match c.optimizer_config.indexing_threshold {
+            Some(t) if t > 0 => t,
+            _ => c.optimizer_config.max_segment_size.unwrap_or(super::flush::DEFAULT_MAX_SEGMENT_KB),
+        }
+    }
+}
+
+fn upsert(set: &SegmentSet, op_num: OpNum, p: &PointWrite) -> Result<()> {
+    let existing = locate(set, &p.id);
+    if existing.as_ref().is_some_and(|l| l.version > op_num) {
+        return Ok(());
+    }
+    let mut appendable = set.appendable.data.write();
+    match existing {
+        Some(loc) if loc.in_appendable => {
+            appendable.overwrite(loc.offset, op_num, &p.vectors, p.payload.clone())
+        }
+        Some(loc) => {
+            // Insert the new copy before deleting the old one: a point is never missing.
+            appendable.append(p.id, op_num, &p.vectors, p.payload.clone())?;
+            loc.segment.data.write().delete(loc.offset);
+            Ok(())
+        }
+        None => appendable.append(p.id, op_num, &p.vectors, p.payload.clone()).map(|_| ()),
+    }
+}
+
+/// Applies a payload edit to each existing point; points in sealed segments move to the appendable one.
+fn edit_payloads(
+    set: &SegmentSet,
+    op_num: OpNum,
+    ids: &[PointId],
+    edit: impl Fn(&mut Payload),
+) -> Result<()> {
+    for id in ids {
+        let Some(loc) = locate(set, id) else { continue };
+        if loc.version > op_num {
+            continue;
+        }
+        if loc.in_appendable {
+            let mut data = set.appendable.data.write();
+            let mut payload = data.payload(loc.offset)?.unwrap_or_default();
+            edit(&mut payload);
+            data.put_payload(loc.offset, op_num, Some(payload))?;
+        } else {
+            let (vectors, mut payload) = {
+                let src = loc.segment.data.read();
+                (src.vectors_of(loc.offset), src.payload(loc.offset)?.unwrap_or_default())
+            };
+            edit(&mut payload);
+            set.appendable.data.write().append(*id, op_num, &vectors, Some(payload))?;
+            loc.segment.data.write().delete(loc.offset);
+        }
+    }
+    Ok(())
+}

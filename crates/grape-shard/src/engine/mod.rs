@@ -1,0 +1,172 @@
+//! The shard engine: segments plus the deterministic application of operations. It is the state
+//! machine behind both the local WAL ([`crate::LocalShard`]) and, later, a shard's Raft group.
+//!
+//! Concurrency: `segments` is both the segment list and the batch gate. Applying an operation holds it
+//! exclusively, so readers (which hold it shared for a whole request) see every batch entirely or not
+//! at all. Flush and the optimizer take it exclusively only to swap segment lists.
+
+mod apply;
+mod flush;
+mod read;
+
+pub use flush::DEFAULT_MAX_SEGMENT_KB;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use grape_types::{CollectionConfig, Distance, Error, OpNum, Result};
+use parking_lot::{Mutex, RwLock};
+
+use crate::manifest::Manifest;
+use crate::segment::{open_segment, BitSet, DenseVectors, Segment, SegmentData, SegmentId};
+
+pub use read::{SearchHit, SegmentStats};
+
+/// The segments of a shard at one moment: one appendable segment and the sealed ones.
+pub struct SegmentSet {
+    pub appendable: Arc<Segment>,
+    pub sealed: Vec<Arc<Segment>>,
+}
+
+impl SegmentSet {
+    /// Every segment, appendable first.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<Segment>> {
+        std::iter::once(&self.appendable).chain(self.sealed.iter())
+    }
+}
+
+/// Mutable bookkeeping of the writer, guarded by the segment lock.
+pub(crate) struct WriterState {
+    pub last_applied: OpNum,
+    pub next_segment_id: SegmentId,
+    /// Segment list changed (optimizer swap) since the last manifest.
+    pub layout_changed: bool,
+    pub last_write: Instant,
+}
+
+pub struct ShardEngine {
+    pub(crate) dir: PathBuf,
+    pub(crate) config: RwLock<CollectionConfig>,
+    pub(crate) segments: RwLock<(SegmentSet, WriterState)>,
+    pub(crate) persisted_op: AtomicU64,
+    /// Serialises flushes, optimizer commits, snapshots and file removal.
+    pub(crate) flush_lock: Mutex<()>,
+    /// Set when the appendable segment outgrew its threshold and should be sealed.
+    pub(crate) seal_requested: AtomicBool,
+    /// Segment ids allocated to optimizations whose result is not yet in the segment list.
+    pub(crate) pending_segments: Mutex<std::collections::HashSet<SegmentId>>,
+}
+
+pub(crate) fn segments_dir(dir: &Path) -> PathBuf {
+    dir.join("segments")
+}
+
+/// Empty vector storages for a configuration.
+pub(crate) fn empty_vectors(config: &CollectionConfig) -> Vec<(String, DenseVectors)> {
+    config
+        .params
+        .vectors
+        .iter()
+        .map(|(name, p)| (name.to_string(), DenseVectors::new(p.size, p.distance)))
+        .collect()
+}
+
+impl ShardEngine {
+    /// Opens (or creates) the shard stored in `dir`: loads the manifest and its segments and removes
+    /// segment directories the manifest does not name (leftovers of an interrupted flush or optimization).
+    pub fn open(dir: &Path, config: CollectionConfig) -> Result<ShardEngine> {
+        crate::files::create_dir_durable(&segments_dir(dir))?;
+        let manifest = Manifest::load(dir)?.unwrap_or_default();
+        let on_disk = |name: &str| config.params.vectors.get(name).is_some_and(|p| p.on_disk());
+        let mut sealed = Vec::with_capacity(manifest.segments.len());
+        for s in &manifest.segments {
+            let data = open_segment(
+                &segments_dir(dir).join(s.id.to_string()),
+                &on_disk,
+                BitSet::from_words(s.deleted.clone()),
+            )?;
+            check_vectors_match(&config, &data, s.id)?;
+            sealed.push(Arc::new(Segment::new(s.id, data)));
+        }
+        let appendable_id = manifest.next_segment_id;
+        let appendable =
+            Arc::new(Segment::new(appendable_id, SegmentData::appendable(empty_vectors(&config))));
+        let state = WriterState {
+            last_applied: manifest.persisted_op,
+            next_segment_id: appendable_id + 1,
+            layout_changed: false,
+            last_write: Instant::now(),
+        };
+        let engine = ShardEngine {
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            segments: RwLock::new((SegmentSet { appendable, sealed }, state)),
+            persisted_op: AtomicU64::new(manifest.persisted_op),
+            flush_lock: Mutex::new(()),
+            seal_requested: AtomicBool::new(false),
+            pending_segments: Mutex::new(Default::default()),
+        };
+        engine.remove_unreferenced(&manifest)?;
+        Ok(engine)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn config(&self) -> CollectionConfig {
+        self.config.read().clone()
+    }
+
+    /// Replaces the configuration (parameters that do not change stored data: HNSW and optimizer knobs).
+    pub fn set_config(&self, config: CollectionConfig) {
+        *self.config.write() = config;
+    }
+
+    /// Highest op_num applied.
+    pub fn last_applied(&self) -> OpNum {
+        self.segments.read().1.last_applied
+    }
+
+    /// Op_num up to which state is durable in segment files (the manifest).
+    pub fn persisted_op(&self) -> OpNum {
+        self.persisted_op.load(Ordering::Acquire)
+    }
+
+    /// Whether the appendable segment asked to be sealed (it outgrew the indexing threshold).
+    pub fn take_seal_request(&self) -> bool {
+        self.seal_requested.swap(false, Ordering::AcqRel)
+    }
+
+    /// Seconds since the last applied write.
+    pub fn idle_secs(&self) -> f64 {
+        self.segments.read().1.last_write.elapsed().as_secs_f64()
+    }
+
+    pub(crate) fn with_segments<R>(&self, f: impl FnOnce(&SegmentSet) -> R) -> R {
+        f(&self.segments.read().0)
+    }
+
+    /// Vector parameters `(dim, distance)` of a vector name.
+    pub fn vector_params(&self, name: &str) -> Result<(usize, Distance)> {
+        let config = self.config.read();
+        let p = config.params.vectors.get(name).ok_or_else(|| grape_types::VectorsConfig::missing(name))?;
+        Ok((p.size, p.distance))
+    }
+}
+
+fn check_vectors_match(config: &CollectionConfig, data: &SegmentData, id: SegmentId) -> Result<()> {
+    for (name, p) in config.params.vectors.iter() {
+        match data.vectors.get(name) {
+            Some(v) if v.dim() == p.size && v.distance() == p.distance => {}
+            _ => {
+                return Err(Error::Corruption(format!(
+                    "segment {id} does not store vector {name:?} as the collection config describes"
+                )))
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! Reads: search, retrieve, scroll, count. Each holds the segment lock shared for the whole request, so
+//! it sees whole batches only.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use grape_index::ScoredOffset;
+use grape_types::{
+    NamedVectors, PointId, Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest,
+    VectorOutput, VectorsConfig, WithPayload, WithVector,
+};
+use rayon::prelude::*;
+
+use super::ShardEngine;
+use crate::segment::{Segment, SegmentData, SegmentSearch};
+
+/// A search hit inside a shard, before payloads and vectors are attached.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchHit {
+    pub id: PointId,
+    pub version: u64,
+    /// Internal score (larger is better).
+    pub score: f32,
+}
+
+impl ShardEngine {
+    /// Nearest neighbours of `req.vector`, which must already be validated and preprocessed (normalised
+    /// for cosine). Scores are reported with the metric's convention.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
+        let (distance, default_ef, full_scan_threshold_kb) = {
+            let config = self.config.read();
+            let params =
+                config.params.vectors.get(&req.using).ok_or_else(|| VectorsConfig::missing(&req.using))?;
+            let diff = params.hnsw_config.as_ref();
+            (
+                params.distance,
+                diff.and_then(|d| d.ef_construct).unwrap_or(config.hnsw_config.ef_construct),
+                diff.and_then(|d| d.full_scan_threshold).unwrap_or(config.hnsw_config.full_scan_threshold),
+            )
+        };
+        let top = req.limit.saturating_add(req.offset);
+        let seg_req = SegmentSearch {
+            vector: &req.using,
+            query: &req.vector,
+            top,
+            ef: req.params.hnsw_ef.unwrap_or(default_ef).max(top),
+            exact: req.params.exact,
+            full_scan_threshold_kb,
+        };
+        let guard = self.segments.read();
+        let segments: Vec<&Arc<Segment>> = guard.0.all().filter(|s| s.data.read().live_count() > 0).collect();
+        let per_segment: Vec<(usize, Vec<ScoredOffset>)> = if segments.len() <= 1 {
+            segments.iter().enumerate().map(|(i, s)| (i, s.data.read().search(&seg_req))).collect()
+        } else {
+            segments.par_iter().enumerate().map(|(i, s)| (i, s.data.read().search(&seg_req))).collect()
+        };
+        let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
+        for (i, found) in per_segment {
+            let data = segments[i].data.read();
+            hits.extend(found.into_iter().map(|h| (h.score, data.ids[h.offset as usize], i, h.offset)));
+        }
+        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(req.limit);
+        for (score, id, seg, offset) in hits {
+            // Scores arrive best first and postprocessing is monotone, so the first miss ends it.
+            if req.score_threshold.is_some_and(|t| !distance.passes_threshold(distance.postprocess(score), t))
+            {
+                break;
+            }
+            if !seen.insert(id) {
+                continue;
+            }
+            if seen.len() <= req.offset {
+                continue;
+            }
+            let data = segments[seg].data.read();
+            out.push(ScoredPoint {
+                id,
+                version: data.versions[offset as usize],
+                score: distance.postprocess(score),
+                payload: select_payload(&data, offset, &req.with_payload)?,
+                vector: select_vectors(&data, offset, &req.with_vector),
+            });
+            if out.len() == req.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Points by id, in request order; missing ids are skipped.
+    pub fn retrieve(
+        &self,
+        ids: &[PointId],
+        with_payload: &WithPayload,
+        with_vector: &WithVector,
+    ) -> Result<Vec<Record>> {
+        let guard = self.segments.read();
+        let mut out = Vec::with_capacity(ids.len());
+        let mut seen = HashSet::new();
+        for id in ids {
+            if !seen.insert(*id) {
+                continue;
+            }
+            for seg in guard.0.all() {
+                let data = seg.data.read();
+                if let Some(offset) = data.find(id) {
+                    out.push(record(&data, offset, with_payload, with_vector)?);
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A page of points in id order starting at `req.offset`.
+    pub fn scroll(&self, req: &ScrollRequest) -> Result<ScrollResult> {
+        let guard = self.segments.read();
+        let want = req.limit.saturating_add(1);
+        let mut candidates: Vec<(PointId, usize, u32)> = Vec::new();
+        let segments: Vec<&Arc<Segment>> = guard.0.all().collect();
+        for (i, seg) in segments.iter().enumerate() {
+            let data = seg.data.read();
+            let iter: Box<dyn Iterator<Item = (&PointId, &u32)>> = match &req.offset {
+                Some(start) => Box::new(data.lookup.range(*start..)),
+                None => Box::new(data.lookup.iter()),
+            };
+            candidates.extend(iter.take(want).map(|(id, off)| (*id, i, *off)));
+        }
+        candidates.sort_by_key(|c| c.0);
+        candidates.dedup_by_key(|c| c.0);
+        let next_page_offset = candidates.get(req.limit).map(|c| c.0);
+        candidates.truncate(req.limit);
+        let points = candidates
+            .into_iter()
+            .map(|(_, seg, offset)| {
+                record(&segments[seg].data.read(), offset, &req.with_payload, &req.with_vector)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(ScrollResult { points, next_page_offset })
+    }
+
+    /// Number of live points.
+    pub fn count(&self) -> usize {
+        self.segments.read().0.all().map(|s| s.data.read().live_count()).sum()
+    }
+}
+
+fn record(
+    data: &SegmentData,
+    offset: u32,
+    with_payload: &WithPayload,
+    with_vector: &WithVector,
+) -> Result<Record> {
+    Ok(Record {
+        id: data.ids[offset as usize],
+        payload: select_payload(data, offset, with_payload)?,
+        vector: select_vectors(data, offset, with_vector),
+    })
+}
+
+fn select_payload(
+    data: &SegmentData,
+    offset: u32,
+    with: &WithPayload,
+) -> Result<Option<grape_types::Payload>> {
+    if !with.is_enabled() {
+        return Ok(None);
+    }
+    Ok(with.select(&data.payload(offset)?.unwrap_or_default()))
+}
+
+fn select_vectors(data: &SegmentData, offset: u32, with: &WithVector) -> Option<VectorOutput> {
+    if !with.is_enabled() {
+        return None;
+    }
+    let named: NamedVectors = data
+        .vectors
+        .iter()
+        .filter(|(name, _)| with.wants(name))
+        .map(|(name, v)| (name.clone(), v.get(offset).to_vec()))
+        .collect();
+    Some(VectorOutput::from_named(named))
+}
+
+/// Size and state of one segment, for health and collection info.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentStats {
+    pub id: u64,
+    pub appendable: bool,
+    pub live_points: usize,
+    pub deleted_points: usize,
+    /// Live points times the number of vectors with an HNSW graph in this segment.
+    pub indexed_vectors: usize,
+    pub ram_bytes: usize,
+}
+
+impl ShardEngine {
+    pub fn segment_stats(&self) -> Vec<SegmentStats> {
+        self.with_segments(|set| {
+            set.all()
+                .map(|s| {
+                    let d = s.data.read();
+                    SegmentStats {
+                        id: s.id,
+                        appendable: d.appendable,
+                        live_points: d.live_count(),
+                        deleted_points: d.deleted_count(),
+                        indexed_vectors: d.live_count() * d.graphs.len(),
+                        ram_bytes: d.ram_bytes(),
+                    }
+                })
+                .collect()
+        })
+    }
+}

@@ -1,0 +1,175 @@
+//! A segment: a set of points with their vectors, payloads, versions and (when indexed) HNSW graphs.
+//!
+//! The shard's one appendable segment takes new writes in RAM. Sealed segments are immutable on disk
+//! except for their deletion bit set, which lives in the shard manifest. A point that changes while in a
+//! sealed segment is copied to the appendable segment and deleted from the sealed one.
+
+mod bitset;
+mod payloads;
+mod persist;
+mod search;
+mod vectors;
+
+use std::collections::BTreeMap;
+
+use grape_index::hnsw::HnswGraph;
+use grape_types::{Error, NamedVectors, OpNum, Payload, PointId, Result};
+use parking_lot::RwLock;
+
+pub use bitset::BitSet;
+pub use payloads::PayloadStore;
+pub use persist::{open_segment, write_segment, SegmentFiles, VectorFileMeta};
+pub use search::SegmentSearch;
+pub use vectors::DenseVectors;
+
+/// Numeric id of a segment within its shard; also its directory name.
+pub type SegmentId = u64;
+
+/// A segment shared between readers and the shard's writer.
+pub struct Segment {
+    pub id: SegmentId,
+    pub data: RwLock<SegmentData>,
+}
+
+impl Segment {
+    pub fn new(id: SegmentId, data: SegmentData) -> Self {
+        Segment { id, data: RwLock::new(data) }
+    }
+}
+
+/// Contents of a segment. Offsets are dense `0..len`; deleted offsets stay allocated.
+pub struct SegmentData {
+    /// Whether this segment accepts writes (the shard's appendable segment).
+    pub appendable: bool,
+    pub ids: Vec<PointId>,
+    pub versions: Vec<OpNum>,
+    /// Live points only.
+    pub lookup: BTreeMap<PointId, u32>,
+    pub deleted: BitSet,
+    pub vectors: BTreeMap<String, DenseVectors>,
+    pub graphs: BTreeMap<String, HnswGraph>,
+    pub payloads: PayloadStore,
+}
+
+impl SegmentData {
+    /// An empty appendable segment with the given vectors `(name, dim, distance)`.
+    pub fn appendable(vectors: impl IntoIterator<Item = (String, DenseVectors)>) -> Self {
+        SegmentData {
+            appendable: true,
+            ids: Vec::new(),
+            versions: Vec::new(),
+            lookup: BTreeMap::new(),
+            deleted: BitSet::default(),
+            vectors: vectors.into_iter().collect(),
+            graphs: BTreeMap::new(),
+            payloads: PayloadStore::Mutable(Vec::new()),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn live_count(&self) -> usize {
+        self.lookup.len()
+    }
+
+    pub fn deleted_count(&self) -> usize {
+        self.len() - self.live_count()
+    }
+
+    pub fn find(&self, id: &PointId) -> Option<u32> {
+        self.lookup.get(id).copied()
+    }
+
+    pub fn is_indexed(&self) -> bool {
+        !self.graphs.is_empty()
+    }
+
+    /// Bytes of vector data (all named vectors), the unit of Qdrant's size thresholds.
+    pub fn vector_bytes(&self) -> usize {
+        self.vectors.values().map(|v| v.data_bytes()).sum()
+    }
+
+    pub fn ram_bytes(&self) -> usize {
+        let ids = self.ids.len() * (std::mem::size_of::<PointId>() + 8) + self.lookup.len() * 48;
+        let vectors: usize = self.vectors.values().map(|v| v.ram_bytes()).sum();
+        let graphs: usize = self.graphs.values().map(|g| g.ram_bytes()).sum();
+        ids + vectors + graphs + self.payloads.ram_bytes() + self.deleted.words().len() * 8
+    }
+
+    pub fn payload(&self, offset: u32) -> Result<Option<Payload>> {
+        self.payloads.get(offset)
+    }
+
+    pub fn vectors_of(&self, offset: u32) -> NamedVectors {
+        self.vectors.iter().map(|(name, v)| (name.clone(), v.get(offset).to_vec())).collect()
+    }
+
+    fn require_appendable(&self) -> Result<()> {
+        if self.appendable {
+            Ok(())
+        } else {
+            Err(Error::Internal("write into a sealed segment".into()))
+        }
+    }
+
+    /// Appends a new point. Vectors must be complete and validated by the caller.
+    pub fn append(
+        &mut self,
+        id: PointId,
+        version: OpNum,
+        vectors: &NamedVectors,
+        payload: Option<Payload>,
+    ) -> Result<u32> {
+        self.require_appendable()?;
+        let offset = self.ids.len() as u32;
+        for (name, store) in &mut self.vectors {
+            let v = vectors.get(name).ok_or_else(|| Error::Internal(format!("missing vector {name:?}")))?;
+            store.push(v)?;
+        }
+        self.ids.push(id);
+        self.versions.push(version);
+        self.payloads.put(offset, payload)?;
+        self.lookup.insert(id, offset);
+        Ok(offset)
+    }
+
+    /// Replaces vectors and payload of a live point in place.
+    pub fn overwrite(
+        &mut self,
+        offset: u32,
+        version: OpNum,
+        vectors: &NamedVectors,
+        payload: Option<Payload>,
+    ) -> Result<()> {
+        self.require_appendable()?;
+        for (name, store) in &mut self.vectors {
+            let v = vectors.get(name).ok_or_else(|| Error::Internal(format!("missing vector {name:?}")))?;
+            store.set(offset, v)?;
+        }
+        self.versions[offset as usize] = version;
+        self.payloads.put(offset, payload)
+    }
+
+    /// Replaces the payload of a live point in place.
+    pub fn put_payload(&mut self, offset: u32, version: OpNum, payload: Option<Payload>) -> Result<()> {
+        self.require_appendable()?;
+        self.versions[offset as usize] = version;
+        self.payloads.put(offset, payload)
+    }
+
+    /// Marks a point deleted. Allowed in every segment.
+    pub fn delete(&mut self, offset: u32) {
+        if let Some(id) = self.ids.get(offset as usize) {
+            if self.lookup.get(id) == Some(&offset) {
+                self.lookup.remove(id);
+            }
+        }
+        self.deleted.set(offset);
+    }
+}

@@ -1,0 +1,155 @@
+//! Writing a segment to its directory and opening it again. Layout in docs/format.md, "Segment directory".
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use grape_index::hnsw::HnswGraph;
+use grape_types::{Distance, Error, PointId, Result};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{BitSet, DenseVectors, PayloadStore, SegmentData};
+use crate::files::{self, create_dir_durable};
+
+const META_MAGIC: &[u8; 8] = b"GRPSEGM\0";
+const IDS_MAGIC: &[u8; 8] = b"GRPIDS\0\0";
+const PAYLOAD_MAGIC: &[u8; 8] = b"GRPPAYL\0";
+const VERSION: u32 = 1;
+
+/// `meta.bin` of a segment (JSON body in a checked file).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SegmentFiles {
+    pub points: u64,
+    pub vectors: Vec<VectorFileMeta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct VectorFileMeta {
+    pub name: String,
+    pub file: String,
+    pub dim: usize,
+    pub distance: Distance,
+    #[serde(default)]
+    pub graph: Option<String>,
+}
+
+/// Writes the given offsets of `data` (in order; they become offsets `0..`) into `dir`. Graphs are written
+/// only when `offsets` is every offset in order, since graph node ids are offsets. `meta.bin` is written
+/// last; the directory counts only once the shard manifest names it.
+pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<()> {
+    create_dir_durable(dir)?;
+    let identity = offsets.len() == data.len() && offsets.iter().enumerate().all(|(i, &o)| i as u32 == o);
+
+    let mut ids = Vec::with_capacity(8 + offsets.len() * 25);
+    ids.extend_from_slice(&(offsets.len() as u64).to_le_bytes());
+    for &o in offsets {
+        encode_id(&mut ids, &data.ids[o as usize]);
+        ids.extend_from_slice(&data.versions[o as usize].to_le_bytes());
+    }
+    files::write_checked(&dir.join("ids.bin"), IDS_MAGIC, VERSION, &ids)?;
+    files::write_checked(&dir.join("payload.bin"), PAYLOAD_MAGIC, VERSION, &data.payloads.encode(offsets)?)?;
+
+    let mut metas = Vec::new();
+    for (i, (name, store)) in data.vectors.iter().enumerate() {
+        let file = format!("vectors-{i}.bin");
+        store.write_rows(&dir.join(&file), offsets.iter().copied())?;
+        let graph = match data.graphs.get(name) {
+            Some(g) if identity => {
+                let gfile = format!("hnsw-{i}.bin");
+                g.save(&dir.join(&gfile))?;
+                Some(gfile)
+            }
+            _ => None,
+        };
+        metas.push(VectorFileMeta {
+            name: name.clone(),
+            file,
+            dim: store.dim(),
+            distance: store.distance(),
+            graph,
+        });
+    }
+    let meta = SegmentFiles { points: offsets.len() as u64, vectors: metas };
+    let body = serde_json::to_vec(&meta).map_err(|e| Error::Internal(format!("segment meta: {e}")))?;
+    files::write_checked(&dir.join("meta.bin"), META_MAGIC, VERSION, &body)?;
+    files::fsync_dir(dir)
+}
+
+/// Opens a sealed segment. `on_disk(name)` says whether a vector stays memory-mapped.
+pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet) -> Result<SegmentData> {
+    let meta: SegmentFiles =
+        serde_json::from_slice(&files::read_checked(&dir.join("meta.bin"), META_MAGIC, VERSION)?)
+            .map_err(|e| Error::Corruption(format!("{}: segment meta: {e}", dir.display())))?;
+    let (ids, versions) = decode_ids(&files::read_checked(&dir.join("ids.bin"), IDS_MAGIC, VERSION)?, dir)?;
+    if ids.len() as u64 != meta.points {
+        return Err(Error::Corruption(format!(
+            "{}: ids.bin holds {} points, meta {}",
+            dir.display(),
+            ids.len(),
+            meta.points
+        )));
+    }
+    let payloads =
+        PayloadStore::decode(files::read_checked(&dir.join("payload.bin"), PAYLOAD_MAGIC, VERSION)?)?;
+    let mut vectors = BTreeMap::new();
+    let mut graphs = BTreeMap::new();
+    for v in &meta.vectors {
+        let store = DenseVectors::open(&dir.join(&v.file), v.dim, v.distance, on_disk(&v.name))?;
+        if store.len() != ids.len() {
+            return Err(Error::Corruption(format!(
+                "{}: {} holds {} rows, expected {}",
+                dir.display(),
+                v.file,
+                store.len(),
+                ids.len()
+            )));
+        }
+        vectors.insert(v.name.clone(), store);
+        if let Some(g) = &v.graph {
+            graphs.insert(v.name.clone(), HnswGraph::load(&dir.join(g))?);
+        }
+    }
+    let lookup = ids
+        .iter()
+        .enumerate()
+        .filter(|(o, _)| !deleted.get(*o as u32))
+        .map(|(o, id)| (*id, o as u32))
+        .collect();
+    Ok(SegmentData { appendable: false, ids, versions, lookup, deleted, vectors, graphs, payloads })
+}
+
+fn encode_id(out: &mut Vec<u8>, id: &PointId) {
+    match id {
+        PointId::Num(n) => {
+            out.push(0);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        PointId::Uuid(u) => {
+            out.push(1);
+            out.extend_from_slice(u.as_bytes());
+        }
+    }
+}
+
+fn decode_ids(body: &[u8], dir: &Path) -> Result<(Vec<PointId>, Vec<u64>)> {
+    let bad = || Error::Corruption(format!("{}: ids.bin is truncated", dir.display()));
+    let take = |pos: &mut usize, n: usize| -> Result<&[u8]> {
+        let s = body.get(*pos..*pos + n).ok_or_else(bad)?;
+        *pos += n;
+        Ok(s)
+    };
+    let mut pos = 0;
+    let n = u64::from_le_bytes(take(&mut pos, 8)?.try_into().map_err(|_| bad())?) as usize;
+    let mut ids = Vec::with_capacity(n);
+    let mut versions = Vec::with_capacity(n);
+    for _ in 0..n {
+        let id = match take(&mut pos, 1)?[0] {
+            0 => PointId::Num(u64::from_le_bytes(take(&mut pos, 8)?.try_into().map_err(|_| bad())?)),
+            1 => PointId::Uuid(Uuid::from_bytes(take(&mut pos, 16)?.try_into().map_err(|_| bad())?)),
+            t => return Err(Error::Corruption(format!("{}: unknown id tag {t}", dir.display()))),
+        };
+        ids.push(id);
+        versions.push(u64::from_le_bytes(take(&mut pos, 8)?.try_into().map_err(|_| bad())?));
+    }
+    Ok((ids, versions))
+}

@@ -1,0 +1,67 @@
+//! Nearest-neighbour search within one segment: through the HNSW graph, or exactly.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
+use grape_index::{QueryScorer, ScoredOffset};
+
+use super::SegmentData;
+
+/// How to search one segment.
+#[derive(Debug, Clone, Copy)]
+pub struct SegmentSearch<'a> {
+    pub vector: &'a str,
+    /// Preprocessed query (normalised for cosine).
+    pub query: &'a [f32],
+    pub top: usize,
+    pub ef: usize,
+    pub exact: bool,
+    /// Segments with less vector data than this many kilobytes are searched exactly.
+    pub full_scan_threshold_kb: usize,
+}
+
+impl SegmentData {
+    /// Top `top` live points by internal score, best first (ties: smaller offset first).
+    pub fn search(&self, req: &SegmentSearch<'_>) -> Vec<ScoredOffset> {
+        let Some(store) = self.vectors.get(req.vector) else { return Vec::new() };
+        if req.top == 0 || self.live_count() == 0 {
+            return Vec::new();
+        }
+        let scorer = store.query_scorer(req.query);
+        let small = store.data_bytes() / 1024 < req.full_scan_threshold_kb;
+        match self.graphs.get(req.vector) {
+            Some(graph) if !req.exact && !small => {
+                let deleted = &self.deleted;
+                graph.search(&scorer, req.top, req.ef, &|o| !deleted.get(o))
+            }
+            _ => self.exact_search(&scorer, req.top),
+        }
+    }
+
+    fn exact_search(&self, scorer: &dyn QueryScorer, top: usize) -> Vec<ScoredOffset> {
+        let mut heap: BinaryHeap<Reverse<ScoredOffset>> = BinaryHeap::with_capacity(top + 1);
+        const CHUNK: usize = 256;
+        let mut ids = Vec::with_capacity(CHUNK);
+        let mut scores = vec![0f32; CHUNK];
+        let n = self.len() as u32;
+        let mut start = 0u32;
+        while start < n {
+            ids.clear();
+            ids.extend((start..n.min(start + CHUNK as u32)).filter(|&o| !self.deleted.get(o)));
+            start += CHUNK as u32;
+            scorer.score_many(&ids, &mut scores[..ids.len()]);
+            for (&offset, &score) in ids.iter().zip(&scores) {
+                let cand = ScoredOffset { offset, score };
+                if heap.len() < top {
+                    heap.push(Reverse(cand));
+                } else if heap.peek().is_some_and(|Reverse(worst)| cand > *worst) {
+                    heap.pop();
+                    heap.push(Reverse(cand));
+                }
+            }
+        }
+        let mut out: Vec<ScoredOffset> = heap.into_iter().map(|Reverse(s)| s).collect();
+        out.sort_by(|a, b| b.cmp(a));
+        out
+    }
+}
