@@ -1,1 +1,25 @@
-fn main() {}
+//! `grape-bench`: benchmarks of the embedded engine on fvecs datasets (see benches/README.md).
+
+mod ann;
+mod dataset;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "grape-bench", about = "Grape benchmarks")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Recall, QPS and latency of HNSW search through the embedded API.
+    Ann(ann::AnnArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Ann(args) => ann::run(&args),
+    }
+}

@@ -1,1 +1,13 @@
-//! grape-collection
+//! A collection: its configuration and its shards. Validates and normalises input, routes points to
+//! shards by slot (`slot = hash(id) mod 65536`), fans reads out to shards and merges the results.
+//!
+//! Most users reach this through the `grape` crate's `Database`.
+
+pub mod collection;
+pub mod info;
+pub mod slots;
+pub mod validate;
+
+pub use collection::{Collection, UpdateResult};
+pub use info::{CollectionInfo, CollectionStats, CollectionStatus};
+pub use slots::SlotTable;

@@ -1,0 +1,242 @@
+//! `grape-bench ann`: insert a dataset through the embedded API, wait for indexing, then measure recall@k,
+//! QPS and latency per ef, one query at a time on N threads.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use clap::Args;
+use grape::{
+    CreateCollection, Database, HnswConfigDiff, OptimizersConfigDiff, PointId, PointStruct, SearchParams,
+    SearchRequest, VectorParams, VectorsConfig,
+};
+use serde::Serialize;
+
+use crate::dataset::Dataset;
+
+#[derive(Args)]
+pub struct AnnArgs {
+    /// Dataset directory (manifest.json, base.fvecs, query.fvecs, gt.ivecs).
+    #[arg(long)]
+    dataset: PathBuf,
+    #[arg(long, default_value_t = 16)]
+    m: usize,
+    #[arg(long, default_value_t = 100)]
+    ef_construct: usize,
+    /// Comma-separated ef values to measure.
+    #[arg(long, default_value = "16,32,64,128,256", value_delimiter = ',')]
+    ef: Vec<usize>,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Search threads (each runs one query at a time).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Points per upsert call.
+    #[arg(long, default_value_t = 1000)]
+    batch: usize,
+    /// Database directory (default: a fresh temporary directory).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Keep vectors memory-mapped instead of in RAM.
+    #[arg(long)]
+    on_disk: bool,
+    /// Write results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Serialize)]
+struct Row {
+    ef: usize,
+    recall: f64,
+    qps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    dataset: String,
+    engine: &'static str,
+    points: usize,
+    dim: usize,
+    m: usize,
+    ef_construct: usize,
+    k: usize,
+    threads: usize,
+    rows: Vec<Row>,
+    build_s: f64,
+    upsert_pps: f64,
+    rss_bytes: u64,
+    reopen_s: f64,
+}
+
+fn rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
+        })
+        .map_or(0, |kb| kb * 1024)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+pub fn run(args: &AnnArgs) -> Result<()> {
+    let data = Dataset::load(&args.dataset)?;
+    let tmp;
+    let dir = match &args.data_dir {
+        Some(d) => d.clone(),
+        None => {
+            tmp = tempdir()?;
+            tmp.clone()
+        }
+    };
+    eprintln!(
+        "dataset {}: {} points, {} queries, dim {}",
+        data.name,
+        data.base.len(),
+        data.queries.len(),
+        data.dim
+    );
+    let db = Database::open(&dir)?;
+    let name = "bench";
+    if db.collection_exists(name)? {
+        db.delete_collection(name)?;
+    }
+    let total_kb = data.base.len() * data.dim * 4 / 1024 + 1;
+    let mut params = VectorParams::new(data.dim, data.distance);
+    params.on_disk = Some(args.on_disk);
+    let mut create = CreateCollection::new(VectorsConfig::Single(params));
+    create.hnsw_config =
+        Some(HnswConfigDiff { m: Some(args.m), ef_construct: Some(args.ef_construct), ..Default::default() });
+    // One segment for the whole dataset, as the peers build one index.
+    create.optimizers_config =
+        Some(OptimizersConfigDiff { max_segment_size: Some(total_kb), ..Default::default() });
+    db.create_collection(name, create)?;
+    let c = db.collection(name)?;
+
+    let started = Instant::now();
+    for (chunk_no, chunk) in data.base.chunks(args.batch).enumerate() {
+        let points = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| PointStruct::new((chunk_no * args.batch + i) as u64, v.clone()))
+            .collect();
+        c.upsert(points)?;
+    }
+    let upsert_s = started.elapsed().as_secs_f64();
+    let upsert_pps = data.base.len() as f64 / upsert_s;
+    eprintln!(
+        "upsert: {:.1} s, {:.0} points/s (durable, fsync per batch of {})",
+        upsert_s, upsert_pps, args.batch
+    );
+
+    let started = Instant::now();
+    c.optimize_now()?;
+    let build_s = started.elapsed().as_secs_f64();
+    let info = c.info()?;
+    eprintln!(
+        "index build: {build_s:.1} s ({} segments, {} indexed vectors)",
+        info.segments_count, info.indexed_vectors_count
+    );
+
+    let mut rows = Vec::new();
+    for &ef in &args.ef {
+        let latencies = std::sync::Mutex::new(Vec::with_capacity(data.queries.len()));
+        let hits = AtomicUsize::new(0);
+        let next = AtomicUsize::new(0);
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for _ in 0..args.threads.max(1) {
+                s.spawn(|| -> Result<()> {
+                    let mut local = Vec::new();
+                    loop {
+                        let qi = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(q) = data.queries.get(qi) else { break };
+                        let mut req = SearchRequest::new(q.clone(), args.k);
+                        req.params = SearchParams { hnsw_ef: Some(ef), exact: false };
+                        let t = Instant::now();
+                        let found = c.search(&req)?;
+                        local.push(t.elapsed());
+                        let truth = &data.truth[qi][..args.k.min(data.truth[qi].len())];
+                        let n = found
+                            .iter()
+                            .filter(|h| matches!(h.id, PointId::Num(id) if truth.contains(&(id as u32))))
+                            .count();
+                        hits.fetch_add(n, Ordering::Relaxed);
+                    }
+                    latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.extend(local);
+                    Ok(())
+                });
+            }
+        });
+        let elapsed = started.elapsed().as_secs_f64();
+        let mut lat = latencies.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
+        lat.sort();
+        let row = Row {
+            ef,
+            recall: hits.load(Ordering::Relaxed) as f64 / (data.queries.len() * args.k) as f64,
+            qps: data.queries.len() as f64 / elapsed,
+            p50_ms: percentile(&lat, 0.5),
+            p99_ms: percentile(&lat, 0.99),
+        };
+        println!(
+            "ef={:<4} recall@{}={:.4} qps={:>8.0} p50={:.3}ms p99={:.3}ms",
+            ef, args.k, row.recall, row.qps, row.p50_ms, row.p99_ms
+        );
+        rows.push(row);
+    }
+    let rss = rss_bytes();
+    db.close()?;
+    drop(c);
+    drop(db);
+    let started = Instant::now();
+    let db = Database::open(&dir)?;
+    let c = db.collection(name)?;
+    let reopen_s = started.elapsed().as_secs_f64();
+    let mut probe = SearchRequest::new(data.queries[0].clone(), args.k);
+    probe.params.hnsw_ef = Some(64);
+    c.search(&probe)?;
+    eprintln!("reopen: {reopen_s:.3} s; RSS after search: {} MiB", rss / (1 << 20));
+    db.close()?;
+
+    let report = Report {
+        dataset: data.name.clone(),
+        engine: "grape",
+        points: data.base.len(),
+        dim: data.dim,
+        m: args.m,
+        ef_construct: args.ef_construct,
+        k: args.k,
+        threads: args.threads,
+        rows,
+        build_s,
+        upsert_pps,
+        rss_bytes: rss,
+        reopen_s,
+    };
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+            .with_context(|| format!("write {}", path.display()))?;
+    }
+    if args.data_dir.is_none() {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    Ok(())
+}
+
+fn tempdir() -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("grape-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}

@@ -1,0 +1,67 @@
+//! Datasets in the TEXMEX layout made by `shared/bench/make_dataset.py`.
+
+use std::fs;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use grape::Distance;
+
+pub struct Dataset {
+    pub name: String,
+    pub dim: usize,
+    pub distance: Distance,
+    pub base: Vec<Vec<f32>>,
+    pub queries: Vec<Vec<f32>>,
+    /// Exact neighbour ids per query, nearest first.
+    pub truth: Vec<Vec<u32>>,
+}
+
+fn read_rows(path: &Path, what: &str) -> Result<Vec<Vec<u32>>> {
+    let bytes = fs::read(path).with_context(|| format!("read {what} {}", path.display()))?;
+    let mut rows = Vec::new();
+    let mut pos = 0;
+    while pos < bytes.len() {
+        let n = u32::from_le_bytes(bytes[pos..pos + 4].try_into()?) as usize;
+        pos += 4;
+        let end = pos + n * 4;
+        if end > bytes.len() {
+            bail!("{} is truncated", path.display());
+        }
+        rows.push(
+            bytes[pos..end].chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+        );
+        pos = end;
+    }
+    Ok(rows)
+}
+
+fn floats(rows: Vec<Vec<u32>>) -> Vec<Vec<f32>> {
+    rows.into_iter().map(|r| r.into_iter().map(f32::from_bits).collect()).collect()
+}
+
+impl Dataset {
+    pub fn load(dir: &Path) -> Result<Dataset> {
+        let manifest: serde_json::Value = serde_json::from_slice(
+            &fs::read(dir.join("manifest.json"))
+                .with_context(|| format!("read {}/manifest.json", dir.display()))?,
+        )?;
+        let dim = manifest["dim"].as_u64().context("manifest.dim")? as usize;
+        let distance = match manifest["metric"].as_str().context("manifest.metric")? {
+            "cosine" => Distance::Cosine,
+            "l2" | "euclid" | "euclidean" => Distance::Euclid,
+            "ip" | "dot" => Distance::Dot,
+            other => bail!("unknown metric {other}"),
+        };
+        let base = floats(read_rows(&dir.join("base.fvecs"), "base vectors")?);
+        let queries = floats(read_rows(&dir.join("query.fvecs"), "queries")?);
+        let truth = read_rows(&dir.join("gt.ivecs"), "ground truth")?;
+        if base.iter().chain(&queries).any(|v| v.len() != dim) {
+            bail!("vectors do not all have dimension {dim}");
+        }
+        if truth.len() != queries.len() {
+            bail!("{} ground-truth rows for {} queries", truth.len(), queries.len());
+        }
+        let name = manifest["name"].as_str().unwrap_or("dataset").to_string();
+        Ok(Dataset { name: format!("{name}-{}", base.len()), dim, distance, base, queries, truth })
+    }
+}

@@ -1,0 +1,350 @@
+//! [`Collection`]: configuration plus shards, with validation, routing and merging.
+
+use std::cmp::Ordering;
+use std::path::{Path, PathBuf};
+
+use grape_shard::local_shard::OptimizerStatus;
+use grape_shard::{LocalShard, ShardOptions};
+use grape_types::{
+    CollectionConfig, CountRequest, Error, OpNum, Operation, Payload, PointId, PointStruct, Record, Result,
+    ScoredPoint, ScrollRequest, ScrollResult, SearchRequest, UpdateCollection, WithPayload, WithVector,
+};
+use parking_lot::RwLock;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::info::{CollectionInfo, CollectionStats, CollectionStatus, OkTag, OptimizerStatusInfo};
+use crate::slots::SlotTable;
+use crate::validate;
+
+/// Result of a write, as Qdrant reports it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpdateResult {
+    pub operation_id: Option<OpNum>,
+    pub status: UpdateStatus,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UpdateStatus {
+    Acknowledged,
+    Completed,
+}
+
+pub struct Collection {
+    name: String,
+    dir: PathBuf,
+    config: RwLock<CollectionConfig>,
+    slots: SlotTable,
+    shards: Vec<LocalShard>,
+}
+
+impl Collection {
+    /// Opens (or creates) the collection's shards under `dir`.
+    pub fn open(
+        name: &str,
+        dir: &Path,
+        config: CollectionConfig,
+        options: ShardOptions,
+    ) -> Result<Collection> {
+        config.validate()?;
+        let n = config.params.shard_number;
+        let shards = (0..n)
+            .map(|i| {
+                LocalShard::open(&dir.join("shards").join(i.to_string()), config.clone(), options.clone())
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Collection {
+            name: name.to_string(),
+            dir: dir.to_path_buf(),
+            config: RwLock::new(config),
+            slots: SlotTable::contiguous(n),
+            shards,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn config(&self) -> CollectionConfig {
+        self.config.read().clone()
+    }
+
+    /// Directly addressable shards (for tests and tools).
+    pub fn shards(&self) -> &[LocalShard] {
+        &self.shards
+    }
+
+    // ---- writes ----
+
+    /// Inserts or replaces points. The whole batch is validated first: on error nothing is written.
+    pub fn upsert(&self, points: Vec<PointStruct>) -> Result<UpdateResult> {
+        let writes = validate::prepare_points(&self.config.read(), points)?;
+        if self.shards.len() == 1 {
+            return self.write_to(0, &Operation::Upsert(writes));
+        }
+        let mut per_shard: Vec<Vec<_>> = vec![Vec::new(); self.shards.len()];
+        for w in writes {
+            per_shard[self.slots.shard_for(&w.id) as usize].push(w);
+        }
+        self.write_split(per_shard, Operation::Upsert)
+    }
+
+    pub fn delete(&self, ids: Vec<PointId>) -> Result<UpdateResult> {
+        self.write_ids(ids, Operation::Delete)
+    }
+
+    /// Merges `payload` into each point's payload (at the dotted path `key` when given).
+    pub fn set_payload(
+        &self,
+        ids: Vec<PointId>,
+        payload: Payload,
+        key: Option<String>,
+    ) -> Result<UpdateResult> {
+        self.write_ids(ids, |points| Operation::SetPayload {
+            points,
+            payload: payload.clone(),
+            key: key.clone(),
+        })
+    }
+
+    pub fn overwrite_payload(&self, ids: Vec<PointId>, payload: Payload) -> Result<UpdateResult> {
+        self.write_ids(ids, |points| Operation::OverwritePayload { points, payload: payload.clone() })
+    }
+
+    pub fn delete_payload(&self, ids: Vec<PointId>, keys: Vec<String>) -> Result<UpdateResult> {
+        if keys.is_empty() {
+            return Err(Error::bad_input("keys: at least one payload key is required"));
+        }
+        self.write_ids(ids, |points| Operation::DeletePayloadKeys { points, keys: keys.clone() })
+    }
+
+    pub fn clear_payload(&self, ids: Vec<PointId>) -> Result<UpdateResult> {
+        self.write_ids(ids, |points| Operation::ClearPayload { points })
+    }
+
+    fn write_ids(&self, ids: Vec<PointId>, make: impl Fn(Vec<PointId>) -> Operation) -> Result<UpdateResult> {
+        if ids.is_empty() {
+            return Err(Error::bad_input("points: at least one point id is required"));
+        }
+        if self.shards.len() == 1 {
+            return self.write_to(0, &make(ids));
+        }
+        let mut per_shard: Vec<Vec<PointId>> = vec![Vec::new(); self.shards.len()];
+        for id in ids {
+            per_shard[self.slots.shard_for(&id) as usize].push(id);
+        }
+        self.write_split(per_shard, make)
+    }
+
+    fn write_split<T>(
+        &self,
+        per_shard: Vec<Vec<T>>,
+        make: impl Fn(Vec<T>) -> Operation,
+    ) -> Result<UpdateResult> {
+        let mut last = None;
+        for (i, items) in per_shard.into_iter().enumerate() {
+            if !items.is_empty() {
+                last = self.write_to(i, &make(items))?.operation_id.max(last);
+            }
+        }
+        Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
+    }
+
+    fn write_to(&self, shard: usize, op: &Operation) -> Result<UpdateResult> {
+        let op_num = self.shards[shard].update(op)?;
+        Ok(UpdateResult { operation_id: Some(op_num), status: UpdateStatus::Completed })
+    }
+
+    // ---- reads ----
+
+    pub fn retrieve(
+        &self,
+        ids: &[PointId],
+        with_payload: &WithPayload,
+        with_vector: &WithVector,
+    ) -> Result<Vec<Record>> {
+        if self.shards.len() == 1 {
+            return self.shards[0].engine().retrieve(ids, with_payload, with_vector);
+        }
+        let mut found = Vec::new();
+        for shard in &self.shards {
+            found.extend(shard.engine().retrieve(ids, with_payload, with_vector)?);
+        }
+        // Request order, as a single shard returns it.
+        let position = |id: &PointId| ids.iter().position(|x| x == id).unwrap_or(usize::MAX);
+        found.sort_by_key(|r| position(&r.id));
+        Ok(found)
+    }
+
+    pub fn scroll(&self, req: &ScrollRequest) -> Result<ScrollResult> {
+        if req.limit == 0 {
+            return Err(Error::bad_input("limit: must be at least 1"));
+        }
+        if self.shards.len() == 1 {
+            return self.shards[0].engine().scroll(req);
+        }
+        let mut points = Vec::new();
+        for shard in &self.shards {
+            points.extend(shard.engine().scroll(req)?.points);
+        }
+        points.sort_by_key(|r| r.id);
+        let next_page_offset = points.get(req.limit).map(|r| r.id);
+        // Shards returned up to `limit` points each; one more point is needed to know the next offset.
+        let next_page_offset = match next_page_offset {
+            Some(id) => Some(id),
+            None if points.len() == req.limit => self.next_id_after(points.last().map(|r| r.id))?,
+            None => None,
+        };
+        points.truncate(req.limit);
+        Ok(ScrollResult { points, next_page_offset })
+    }
+
+    fn next_id_after(&self, last: Option<PointId>) -> Result<Option<PointId>> {
+        let Some(last) = last else { return Ok(None) };
+        let probe = ScrollRequest {
+            offset: Some(last),
+            limit: 2,
+            with_payload: WithPayload::Enable(false),
+            with_vector: WithVector::Enable(false),
+        };
+        let mut next = None;
+        for shard in &self.shards {
+            for r in shard.engine().scroll(&probe)?.points {
+                if r.id > last && next.is_none_or(|n| r.id < n) {
+                    next = Some(r.id);
+                }
+            }
+        }
+        Ok(next)
+    }
+
+    pub fn count(&self, _req: &CountRequest) -> Result<usize> {
+        Ok(self.shards.iter().map(|s| s.engine().count()).sum())
+    }
+
+    /// Nearest-neighbour search. Scores follow Qdrant's convention for the metric.
+    pub fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
+        if req.limit == 0 {
+            return Err(Error::bad_input("limit: must be at least 1"));
+        }
+        let (query, distance) = {
+            let config = self.config.read();
+            let query = validate::prepare_query(&config, &req.using, &req.vector)?;
+            let distance = config.params.vectors.get(&req.using).map(|p| p.distance);
+            (query, distance)
+        };
+        let mut prepared = req.clone();
+        prepared.vector = query;
+        if self.shards.len() == 1 {
+            return self.shards[0].engine().search(&prepared);
+        }
+        prepared.limit = req.limit.saturating_add(req.offset);
+        prepared.offset = 0;
+        let per_shard =
+            self.shards.par_iter().map(|s| s.engine().search(&prepared)).collect::<Result<Vec<_>>>()?;
+        let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
+        let smaller_is_better = distance.is_some_and(|d| d.is_distance_like());
+        all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
+        Ok(all.into_iter().skip(req.offset).take(req.limit).collect())
+    }
+
+    pub fn search_batch(&self, reqs: &[SearchRequest]) -> Result<Vec<Vec<ScoredPoint>>> {
+        reqs.iter().map(|r| self.search(r)).collect()
+    }
+
+    // ---- lifecycle and info ----
+
+    /// Changes HNSW / optimizer parameters. Existing graphs keep their build parameters until rebuilt.
+    pub fn update_params(&self, update: &UpdateCollection) -> Result<CollectionConfig> {
+        let mut config = self.config.write();
+        let next = update.apply_to(&config)?;
+        for s in &self.shards {
+            s.engine().set_config(next.clone());
+        }
+        *config = next.clone();
+        Ok(next)
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.shards.iter().try_for_each(|s| s.flush().map(|_| ()))
+    }
+
+    /// Seals pending writes and runs every pending optimization now, in this thread.
+    pub fn optimize_now(&self) -> Result<()> {
+        self.shards.iter().try_for_each(|s| s.optimize_now())
+    }
+
+    pub fn close(&self) -> Result<()> {
+        self.shards.iter().try_for_each(|s| s.close())
+    }
+
+    pub fn info(&self) -> Result<CollectionInfo> {
+        let stats = self.stats();
+        let status = match (&stats.optimizer_error, stats.optimizing) {
+            (Some(_), _) => CollectionStatus::Red,
+            (None, true) => CollectionStatus::Yellow,
+            (None, false) => CollectionStatus::Green,
+        };
+        Ok(CollectionInfo {
+            status,
+            optimizer_status: match stats.optimizer_error {
+                Some(error) => OptimizerStatusInfo::Error { error },
+                None => OptimizerStatusInfo::Ok(OkTag::Ok),
+            },
+            indexed_vectors_count: stats.indexed_vectors,
+            points_count: stats.points,
+            segments_count: stats.segments,
+            config: self.config(),
+            payload_schema: Default::default(),
+        })
+    }
+
+    pub fn stats(&self) -> CollectionStats {
+        let mut s = CollectionStats {
+            name: self.name.clone(),
+            points: 0,
+            segments: 0,
+            indexed_vectors: 0,
+            ram_bytes: 0,
+            disk_bytes: dir_size(&self.dir),
+            wal_bytes: 0,
+            optimizing: false,
+            optimizer_error: None,
+        };
+        for shard in &self.shards {
+            for seg in shard.engine().segment_stats() {
+                s.points += seg.live_points;
+                s.segments += 1;
+                s.indexed_vectors += seg.indexed_vectors;
+                s.ram_bytes += seg.ram_bytes;
+            }
+            s.wal_bytes += shard.wal_bytes();
+            s.optimizing |= shard.is_optimizing();
+            if let OptimizerStatus::Error(e) = shard.optimizer_status() {
+                s.optimizer_error = Some(e);
+            }
+        }
+        s
+    }
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => dir_size(&e.path()),
+            Ok(_) => e.metadata().map_or(0, |m| m.len()),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+/// Orders scored points best first for a metric.
+pub fn compare_scored(a: &ScoredPoint, b: &ScoredPoint, smaller_is_better: bool) -> Ordering {
+    let by_score = a.score.total_cmp(&b.score);
+    let by_score = if smaller_is_better { by_score } else { by_score.reverse() };
+    by_score.then_with(|| a.id.cmp(&b.id))
+}

@@ -1,0 +1,53 @@
+//! Collection info (Qdrant's `GET /collections/{name}` result) and health statistics.
+
+use grape_types::CollectionConfig;
+use serde::{Deserialize, Serialize};
+
+/// Qdrant's collection status colours: green = ready, yellow = optimizing, red = optimizer failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CollectionStatus {
+    Green,
+    Yellow,
+    Grey,
+    Red,
+}
+
+/// `optimizer_status`: `"ok"` or `{"error": "..."}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OptimizerStatusInfo {
+    Ok(OkTag),
+    Error { error: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OkTag {
+    Ok,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionInfo {
+    pub status: CollectionStatus,
+    pub optimizer_status: OptimizerStatusInfo,
+    pub indexed_vectors_count: usize,
+    pub points_count: usize,
+    pub segments_count: usize,
+    pub config: CollectionConfig,
+    pub payload_schema: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Resource use of a collection, for `Database::health`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CollectionStats {
+    pub name: String,
+    pub points: usize,
+    pub segments: usize,
+    pub indexed_vectors: usize,
+    pub ram_bytes: usize,
+    pub disk_bytes: u64,
+    pub wal_bytes: u64,
+    pub optimizing: bool,
+    pub optimizer_error: Option<String>,
+}

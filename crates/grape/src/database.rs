@@ -1,0 +1,353 @@
+//! [`Database`]: the directory, its lock, its metadata and its open collections.
+
+use std::collections::BTreeMap;
+use std::fs::{File, TryLockError};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use grape_collection::{Collection, CollectionInfo, CollectionStats};
+use grape_shard::wal::SyncPolicy;
+use grape_shard::ShardOptions;
+use grape_types::{
+    AliasDescription, AliasOperation, CollectionConfig, CreateCollection, Error, Result, UpdateCollection,
+};
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::meta::{MetaStore, Metadata};
+
+/// How to open a database.
+#[derive(Debug, Clone)]
+pub struct DatabaseConfig {
+    pub path: PathBuf,
+    /// When WAL appends are fsynced. Default: before every write returns.
+    pub wal_sync: SyncPolicy,
+    /// Run background flushing and optimization (index builds). Default: true.
+    pub background: bool,
+}
+
+impl DatabaseConfig {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DatabaseConfig { path: path.into(), wal_sync: SyncPolicy::Always, background: true }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    Ok,
+    Degraded,
+    Closed,
+}
+
+/// State and per-collection statistics.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub state: HealthState,
+    pub collections: Vec<CollectionStats>,
+}
+
+/// A database directory opened by this process. Cheap to clone; all clones share one state.
+#[derive(Clone)]
+pub struct Database {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: DatabaseConfig,
+    meta_store: MetaStore,
+    state: Mutex<State>,
+    closed: AtomicBool,
+    _lock: File,
+}
+
+struct State {
+    meta: Metadata,
+    open: BTreeMap<String, Arc<Collection>>,
+}
+
+const NAME_LIMIT: usize = 255;
+
+fn validate_name(kind: &str, name: &str) -> Result<()> {
+    let bad = name.is_empty()
+        || name.len() > NAME_LIMIT
+        || name == "."
+        || name == ".."
+        || name.chars().any(|c| matches!(c, '/' | '\\' | '\0' | '<' | '>' | ':' | '"' | '|' | '?' | '*'));
+    if bad {
+        return Err(Error::bad_input(format!(
+            "{kind} name {name:?} is invalid: use 1 to {NAME_LIMIT} characters without / \\ : * ? \" < > | or NUL"
+        )));
+    }
+    Ok(())
+}
+
+impl Database {
+    /// Opens or creates the database in `path` with default settings.
+    pub fn open(path: impl AsRef<Path>) -> Result<Database> {
+        Self::open_with(DatabaseConfig::new(path.as_ref()))
+    }
+
+    /// Opens or creates a database. Fails with [`Error::Locked`] if another process has it open.
+    pub fn open_with(config: DatabaseConfig) -> Result<Database> {
+        let root = config.path.clone();
+        std::fs::create_dir_all(root.join("collections"))
+            .map_err(|e| Error::io(format!("create {}", root.display()), e))?;
+        let lock_path = root.join(".lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| Error::io(format!("open {}", lock_path.display()), e))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(Error::Locked(root.display().to_string())),
+            Err(TryLockError::Error(e)) => return Err(Error::io(format!("lock {}", lock_path.display()), e)),
+        }
+        let meta_store = MetaStore::open(&root.join("meta.redb"))?;
+        let meta = meta_store.load()?;
+        remove_orphan_dirs(&root.join("collections"), &meta)?;
+        let options = ShardOptions { wal_sync: config.wal_sync.clone(), background: config.background };
+        let mut open = BTreeMap::new();
+        for (name, cfg) in &meta.collections {
+            let c = Collection::open(name, &collection_dir(&root, name), cfg.clone(), options.clone())?;
+            open.insert(name.clone(), Arc::new(c));
+        }
+        Ok(Database {
+            inner: Arc::new(Inner {
+                config,
+                meta_store,
+                state: Mutex::new(State { meta, open }),
+                closed: AtomicBool::new(false),
+                _lock: lock,
+            }),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.config.path
+    }
+
+    fn check_open(&self) -> Result<()> {
+        if self.inner.closed.load(Ordering::Acquire) {
+            Err(Error::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn shard_options(&self) -> ShardOptions {
+        ShardOptions {
+            wal_sync: self.inner.config.wal_sync.clone(),
+            background: self.inner.config.background,
+        }
+    }
+
+    /// Creates a collection. Fails if the name is taken by a collection or an alias.
+    pub fn create_collection(&self, name: &str, request: CreateCollection) -> Result<CollectionConfig> {
+        self.check_open()?;
+        validate_name("collection", name)?;
+        let config = request.into_config()?;
+        let mut state = self.inner.state.lock();
+        if state.meta.collections.contains_key(name) {
+            return Err(Error::AlreadyExists(format!("Collection `{name}`")));
+        }
+        if state.meta.aliases.contains_key(name) {
+            return Err(Error::AlreadyExists(format!("Alias `{name}`")));
+        }
+        let dir = collection_dir(self.path(), name);
+        let collection = Collection::open(name, &dir, config.clone(), self.shard_options())?;
+        let mut next = state.meta.clone();
+        next.collections.insert(name.to_string(), config.clone());
+        if let Err(e) = self.inner.meta_store.store(&state.meta, &next) {
+            drop(collection);
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        state.meta = next;
+        state.open.insert(name.to_string(), Arc::new(collection));
+        Ok(config)
+    }
+
+    /// A collection by name or alias.
+    pub fn collection(&self, name_or_alias: &str) -> Result<Arc<Collection>> {
+        self.check_open()?;
+        let state = self.inner.state.lock();
+        let name = state.meta.aliases.get(name_or_alias).map_or(name_or_alias, String::as_str);
+        state
+            .open
+            .get(name)
+            .cloned()
+            .ok_or_else(|| Error::not_found(format!("Collection `{name_or_alias}` doesn't exist!")))
+    }
+
+    pub fn collection_exists(&self, name: &str) -> Result<bool> {
+        self.check_open()?;
+        Ok(self.inner.state.lock().open.contains_key(name))
+    }
+
+    pub fn list_collections(&self) -> Result<Vec<String>> {
+        self.check_open()?;
+        Ok(self.inner.state.lock().open.keys().cloned().collect())
+    }
+
+    pub fn collection_info(&self, name: &str) -> Result<CollectionInfo> {
+        self.collection(name)?.info()
+    }
+
+    /// Changes HNSW and optimizer parameters of a collection; the change is persisted.
+    pub fn update_collection(&self, name: &str, update: &UpdateCollection) -> Result<CollectionConfig> {
+        let collection = self.collection(name)?;
+        let mut state = self.inner.state.lock();
+        let config = update.apply_to(&collection.config())?;
+        let mut next = state.meta.clone();
+        next.collections.insert(collection.name().to_string(), config);
+        self.inner.meta_store.store(&state.meta, &next)?;
+        state.meta = next;
+        collection.update_params(update)
+    }
+
+    /// Deletes a collection, its aliases and its data. Returns false if it did not exist.
+    pub fn delete_collection(&self, name: &str) -> Result<bool> {
+        self.check_open()?;
+        let mut state = self.inner.state.lock();
+        let Some(collection) = state.open.get(name).cloned() else { return Ok(false) };
+        let mut next = state.meta.clone();
+        next.collections.remove(name);
+        next.aliases.retain(|_, target| target != name);
+        self.inner.meta_store.store(&state.meta, &next)?;
+        state.meta = next;
+        state.open.remove(name);
+        drop(state);
+        collection.close()?;
+        drop(collection);
+        let dir = collection_dir(self.path(), name);
+        std::fs::remove_dir_all(&dir).map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
+        Ok(true)
+    }
+
+    /// Applies alias changes atomically: all or none.
+    pub fn update_aliases(&self, actions: &[AliasOperation]) -> Result<()> {
+        self.check_open()?;
+        let mut state = self.inner.state.lock();
+        let mut next = state.meta.clone();
+        for action in actions {
+            match action {
+                AliasOperation::CreateAlias { collection_name, alias_name } => {
+                    validate_name("alias", alias_name)?;
+                    if !next.collections.contains_key(collection_name) {
+                        return Err(Error::not_found(format!(
+                            "Collection `{collection_name}` doesn't exist!"
+                        )));
+                    }
+                    if next.collections.contains_key(alias_name) {
+                        return Err(Error::AlreadyExists(format!("Collection `{alias_name}`")));
+                    }
+                    next.aliases.insert(alias_name.clone(), collection_name.clone());
+                }
+                AliasOperation::DeleteAlias { alias_name } => {
+                    if next.aliases.remove(alias_name).is_none() {
+                        return Err(Error::not_found(format!("Alias `{alias_name}` doesn't exist!")));
+                    }
+                }
+                AliasOperation::RenameAlias { old_alias_name, new_alias_name } => {
+                    validate_name("alias", new_alias_name)?;
+                    let target = next.aliases.remove(old_alias_name).ok_or_else(|| {
+                        Error::not_found(format!("Alias `{old_alias_name}` doesn't exist!"))
+                    })?;
+                    if next.collections.contains_key(new_alias_name) {
+                        return Err(Error::AlreadyExists(format!("Collection `{new_alias_name}`")));
+                    }
+                    next.aliases.insert(new_alias_name.clone(), target);
+                }
+            }
+        }
+        self.inner.meta_store.store(&state.meta, &next)?;
+        state.meta = next;
+        Ok(())
+    }
+
+    /// All aliases, sorted by alias name.
+    pub fn list_aliases(&self) -> Result<Vec<AliasDescription>> {
+        self.check_open()?;
+        Ok(self
+            .inner
+            .state
+            .lock()
+            .meta
+            .aliases
+            .iter()
+            .map(|(a, c)| AliasDescription { alias_name: a.clone(), collection_name: c.clone() })
+            .collect())
+    }
+
+    /// Aliases of one collection.
+    pub fn collection_aliases(&self, name: &str) -> Result<Vec<AliasDescription>> {
+        if !self.collection_exists(name)? {
+            return Err(Error::not_found(format!("Collection `{name}` doesn't exist!")));
+        }
+        Ok(self.list_aliases()?.into_iter().filter(|a| a.collection_name == name).collect())
+    }
+
+    /// Persists every acknowledged write of every collection into segment files.
+    pub fn flush(&self) -> Result<()> {
+        self.check_open()?;
+        let open: Vec<_> = self.inner.state.lock().open.values().cloned().collect();
+        open.iter().try_for_each(|c| c.flush())
+    }
+
+    pub fn health(&self) -> Health {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Health { state: HealthState::Closed, collections: Vec::new() };
+        }
+        let open: Vec<_> = self.inner.state.lock().open.values().cloned().collect();
+        let collections: Vec<CollectionStats> = open.iter().map(|c| c.stats()).collect();
+        let state = if collections.iter().any(|c| c.optimizer_error.is_some()) {
+            HealthState::Degraded
+        } else {
+            HealthState::Ok
+        };
+        Health { state, collections }
+    }
+
+    /// Waits for in-flight writes, stops background work and flushes everything. Later calls on any
+    /// clone of this handle fail with [`Error::Closed`]. Dropping the last handle closes too.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let open: Vec<_> = self.inner.state.lock().open.values().cloned().collect();
+        open.iter().try_for_each(|c| c.close())
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let open: Vec<_> = self.state.lock().open.values().cloned().collect();
+        for c in open {
+            if let Err(e) = c.close() {
+                tracing::error!(collection = c.name(), "close on drop failed: {e}");
+            }
+        }
+    }
+}
+
+fn collection_dir(root: &Path, name: &str) -> PathBuf {
+    root.join("collections").join(name)
+}
+
+/// Removes collection directories without metadata (a create or delete interrupted by a crash).
+fn remove_orphan_dirs(dir: &Path, meta: &Metadata) -> Result<()> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::io(format!("list {}", dir.display()), e))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !meta.collections.contains_key(&name) {
+            tracing::warn!(collection = name, "removing a collection directory without metadata");
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| Error::io(format!("remove {}", entry.path().display()), e))?;
+        }
+    }
+    Ok(())
+}

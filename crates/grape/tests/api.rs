@@ -1,0 +1,264 @@
+//! Collection lifecycle, points API, aliases and bad input through the embedded API.
+
+use grape::{
+    AliasOperation, CreateCollection, Database, Distance, Error, PointId, PointStruct, ScrollRequest,
+    SearchRequest, UpdateCollection, VectorParams, VectorsConfig, WithPayload, WithVector,
+};
+use serde_json::json;
+
+fn single(dim: usize, distance: Distance) -> CreateCollection {
+    CreateCollection::new(VectorsConfig::Single(VectorParams::new(dim, distance)))
+}
+
+fn point(id: u64, v: Vec<f32>, payload: serde_json::Value) -> PointStruct {
+    PointStruct::new(id, v).with_payload(payload).unwrap()
+}
+
+#[test]
+fn lifecycle_and_crud() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    db.create_collection("c", single(2, Distance::Dot)).unwrap();
+    assert!(matches!(db.create_collection("c", single(2, Distance::Dot)), Err(Error::AlreadyExists(_))));
+    assert_eq!(db.list_collections().unwrap(), vec!["c".to_string()]);
+    let c = db.collection("c").unwrap();
+    c.upsert(vec![
+        point(1, vec![1.0, 0.0], json!({"city": "Paris", "n": 1})),
+        point(2, vec![0.0, 1.0], json!({"city": "Rome"})),
+    ])
+    .unwrap();
+    let uuid: PointId = "550e8400-e29b-41d4-a716-446655440000".parse().unwrap();
+    c.upsert(vec![PointStruct { id: uuid, vectors: vec![0.5, 0.5].into(), payload: None }]).unwrap();
+    assert_eq!(c.count(&Default::default()).unwrap(), 3);
+
+    let got = c
+        .retrieve(
+            &[PointId::Num(2), uuid, PointId::Num(99)],
+            &WithPayload::Enable(true),
+            &WithVector::Enable(true),
+        )
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    assert_eq!(got[0].id, PointId::Num(2));
+    assert_eq!(got[0].payload.as_ref().unwrap()["city"], json!("Rome"));
+    assert_eq!(got[1].id, uuid);
+
+    c.set_payload(vec![PointId::Num(1)], json!({"n": 2, "x": true}).as_object().unwrap().clone(), None)
+        .unwrap();
+    c.delete_payload(vec![PointId::Num(1)], vec!["city".into()]).unwrap();
+    let p1 =
+        &c.retrieve(&[PointId::Num(1)], &WithPayload::Enable(true), &WithVector::Enable(false)).unwrap()[0];
+    assert_eq!(serde_json::Value::Object(p1.payload.clone().unwrap()), json!({"n": 2, "x": true}));
+    c.overwrite_payload(vec![PointId::Num(1)], json!({"only": 1}).as_object().unwrap().clone()).unwrap();
+    c.clear_payload(vec![PointId::Num(2)]).unwrap();
+    let page = c.scroll(&ScrollRequest::default()).unwrap();
+    assert_eq!(page.points.len(), 3);
+    assert_eq!(serde_json::Value::Object(page.points[0].payload.clone().unwrap()), json!({"only": 1}));
+    assert_eq!(page.points[1].payload.clone().unwrap().len(), 0);
+    assert_eq!(page.next_page_offset, None);
+
+    let hits = c.search(&SearchRequest::new(vec![1.0, 0.2], 2)).unwrap();
+    assert_eq!(hits.iter().map(|h| h.id).collect::<Vec<_>>(), vec![PointId::Num(1), uuid]);
+    assert!((hits[0].score - 1.0).abs() < 1e-6);
+
+    c.delete(vec![PointId::Num(1)]).unwrap();
+    assert_eq!(c.count(&Default::default()).unwrap(), 2);
+    assert!(db.delete_collection("c").unwrap());
+    assert!(!db.delete_collection("c").unwrap());
+    assert!(matches!(db.collection("c"), Err(Error::NotFound(_))));
+    db.close().unwrap();
+    assert!(matches!(db.list_collections(), Err(Error::Closed)));
+}
+
+#[test]
+fn scroll_pages_cover_everything_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    db.create_collection("c", single(1, Distance::Euclid)).unwrap();
+    let c = db.collection("c").unwrap();
+    c.upsert((0..25).map(|i| PointStruct::new(i * 3, vec![i as f32])).collect()).unwrap();
+    c.flush().unwrap();
+    c.upsert((0..10).map(|i| PointStruct::new(i * 7 + 1, vec![i as f32])).collect()).unwrap();
+    let mut seen = Vec::new();
+    let mut offset = None;
+    loop {
+        let page = c.scroll(&ScrollRequest { offset, limit: 4, ..Default::default() }).unwrap();
+        seen.extend(page.points.iter().map(|p| p.id));
+        match page.next_page_offset {
+            Some(next) => offset = Some(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<PointId> =
+        (0..25).map(|i| PointId::Num(i * 3)).chain((0..10).map(|i| PointId::Num(i * 7 + 1))).collect();
+    expected.sort();
+    expected.dedup();
+    assert_eq!(seen, expected);
+}
+
+#[test]
+fn metric_conventions() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    for (name, d) in [
+        ("cos", Distance::Cosine),
+        ("dot", Distance::Dot),
+        ("l2", Distance::Euclid),
+        ("l1", Distance::Manhattan),
+    ] {
+        db.create_collection(name, single(2, d)).unwrap();
+        let c = db.collection(name).unwrap();
+        c.upsert(vec![PointStruct::new(1, vec![3.0, 4.0]), PointStruct::new(2, vec![-1.0, 0.0])]).unwrap();
+        let hits = c.search(&SearchRequest::new(vec![0.0, 1.0], 2)).unwrap();
+        // Similarities rank (3,4) first; distances rank (-1,0) first (it is nearer to (0,1)).
+        let (best, expected) = match d {
+            Distance::Cosine => (1, 0.8),
+            Distance::Dot => (1, 4.0),
+            Distance::Euclid => (2, 2.0f32.sqrt()),
+            Distance::Manhattan => (2, 2.0),
+        };
+        assert_eq!(hits[0].id, PointId::Num(best), "{name}");
+        let s = hits[0].score;
+        assert!((s - expected).abs() < 1e-5, "{name}: {s} vs {expected}");
+        // Cosine vectors are stored normalised.
+        if d == Distance::Cosine {
+            let r = c
+                .retrieve(&[PointId::Num(1)], &WithPayload::Enable(false), &WithVector::Enable(true))
+                .unwrap();
+            assert_eq!(r[0].vector, Some(grape::VectorOutput::Single(vec![0.6, 0.8])));
+        }
+        // Threshold: distances keep points at or below it, similarities at or above.
+        let mut req = SearchRequest::new(vec![0.0, 1.0], 2);
+        req.score_threshold = Some(expected);
+        let kept = c.search(&req).unwrap();
+        assert_eq!(kept.len(), 1, "{name}");
+    }
+}
+
+#[test]
+fn bad_input_is_rejected_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    db.create_collection("c", single(3, Distance::Cosine)).unwrap();
+    let c = db.collection("c").unwrap();
+    c.upsert(vec![PointStruct::new(1, vec![1.0, 2.0, 3.0])]).unwrap();
+    let err = c
+        .upsert(vec![PointStruct::new(2, vec![1.0, 2.0, 3.0]), PointStruct::new(3, vec![1.0, 2.0])])
+        .unwrap_err();
+    assert!(matches!(err, Error::DimensionMismatch { expected: 3, got: 2 }), "{err}");
+    assert!(err.to_string().contains("expected dim: 3, got 2"));
+    let err = c.upsert(vec![PointStruct::new(4, vec![1.0, f32::NAN, 3.0])]).unwrap_err();
+    assert!(err.to_string().contains("non-finite"), "{err}");
+    assert!(c.upsert(vec![]).unwrap_err().to_string().contains("empty batch"));
+    let named = PointStruct {
+        id: PointId::Num(5),
+        vectors: grape::VectorStruct::Named([("img".to_string(), vec![1.0, 2.0, 3.0])].into()),
+        payload: None,
+    };
+    assert!(c.upsert(vec![named]).unwrap_err().to_string().contains("Not existing vector name"));
+    assert_eq!(c.count(&Default::default()).unwrap(), 1);
+    assert!(matches!(c.search(&SearchRequest::new(vec![1.0], 1)), Err(Error::DimensionMismatch { .. })));
+    assert!(c.search(&SearchRequest::new(vec![1.0, 1.0, 1.0], 0)).is_err());
+    assert!(PointStruct::new(1, vec![1.0]).with_payload(json!([1, 2])).is_err());
+    assert!(db.create_collection("bad/name", single(3, Distance::Dot)).is_err());
+    assert!(db.create_collection("z", single(0, Distance::Dot)).is_err());
+    assert!(matches!(db.collection("missing"), Err(Error::NotFound(_))));
+    assert!("not-an-id".parse::<PointId>().is_err());
+}
+
+#[test]
+fn aliases_are_atomic() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    db.create_collection("v1", single(1, Distance::Dot)).unwrap();
+    db.create_collection("v2", single(1, Distance::Dot)).unwrap();
+    db.update_aliases(&[AliasOperation::CreateAlias {
+        collection_name: "v1".into(),
+        alias_name: "live".into(),
+    }])
+    .unwrap();
+    assert_eq!(db.collection("live").unwrap().name(), "v1");
+    // Blue/green switch in one call.
+    db.update_aliases(&[
+        AliasOperation::DeleteAlias { alias_name: "live".into() },
+        AliasOperation::CreateAlias { collection_name: "v2".into(), alias_name: "live".into() },
+    ])
+    .unwrap();
+    assert_eq!(db.collection("live").unwrap().name(), "v2");
+    // A failing action leaves everything as it was.
+    let err = db.update_aliases(&[
+        AliasOperation::RenameAlias { old_alias_name: "live".into(), new_alias_name: "prod".into() },
+        AliasOperation::DeleteAlias { alias_name: "nope".into() },
+    ]);
+    assert!(matches!(err, Err(Error::NotFound(_))));
+    assert_eq!(db.list_aliases().unwrap().len(), 1);
+    assert_eq!(db.collection_aliases("v2").unwrap()[0].alias_name, "live");
+    db.update_aliases(&[AliasOperation::RenameAlias {
+        old_alias_name: "live".into(),
+        new_alias_name: "prod".into(),
+    }])
+    .unwrap();
+    drop(db);
+    let db = Database::open(dir.path()).unwrap();
+    assert_eq!(db.collection("prod").unwrap().name(), "v2");
+    db.delete_collection("v2").unwrap();
+    assert!(db.list_aliases().unwrap().is_empty());
+}
+
+#[test]
+fn second_open_is_locked_and_reopen_keeps_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    db.create_collection("c", single(4, Distance::Manhattan)).unwrap();
+    let err = Database::open(dir.path()).err().unwrap();
+    assert!(matches!(err, Error::Locked(_)), "{err}");
+    assert!(err.to_string().contains("locked"));
+    db.update_collection(
+        "c",
+        &UpdateCollection {
+            hnsw_config: Some(grape::HnswConfigDiff { m: Some(32), ..Default::default() }),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    db.close().unwrap();
+    drop(db);
+    let db = Database::open(dir.path()).unwrap();
+    let info = db.collection_info("c").unwrap();
+    assert_eq!(info.config.hnsw_config.m, 32);
+    assert_eq!(info.config.params.vectors.get("").unwrap().distance, Distance::Manhattan);
+    let health = db.health();
+    assert_eq!(health.state, grape::HealthState::Ok);
+    assert_eq!(health.collections.len(), 1);
+}
+
+#[test]
+fn named_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let cfg: CreateCollection = serde_json::from_value(json!({"vectors": {
+        "text": {"size": 2, "distance": "Cosine"},
+        "image": {"size": 3, "distance": "Euclid", "on_disk": true}
+    }}))
+    .unwrap();
+    db.create_collection("n", cfg).unwrap();
+    let c = db.collection("n").unwrap();
+    let p: PointStruct =
+        serde_json::from_value(json!({"id": 7, "vector": {"text": [1.0, 0.0], "image": [1.0, 2.0, 3.0]}}))
+            .unwrap();
+    c.upsert(vec![p]).unwrap();
+    c.optimize_now().unwrap();
+    let mut req = SearchRequest::new(vec![1.0, 2.0, 2.0], 1);
+    req.using = "image".into();
+    req.with_vector = WithVector::Include(vec!["image".into()]);
+    let hit = &c.search(&req).unwrap()[0];
+    assert_eq!(hit.id, PointId::Num(7));
+    assert!((hit.score - 1.0).abs() < 1e-6);
+    assert_eq!(
+        hit.vector,
+        Some(grape::VectorOutput::Named([("image".to_string(), vec![1.0, 2.0, 3.0])].into()))
+    );
+    let mut bad = SearchRequest::new(vec![1.0, 2.0], 1);
+    bad.using = "nope".into();
+    assert!(c.search(&bad).unwrap_err().to_string().contains("Not existing vector name"));
+}

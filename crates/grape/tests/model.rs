@@ -1,0 +1,235 @@
+//! Model test: random sequences of writes, flushes, optimizations and reopens applied to Grape and to a
+//! `BTreeMap` reference, compared after every step (proptest, seeded by proptest's own config).
+
+use std::collections::BTreeMap;
+
+use grape::{
+    CreateCollection, Database, DatabaseConfig, Distance, OptimizersConfigDiff, Payload, PointId,
+    PointStruct, ScrollRequest, SearchParams, SearchRequest, SyncPolicy, VectorParams, VectorsConfig,
+    WithPayload, WithVector,
+};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+
+const DIM: usize = 3;
+
+#[derive(Debug, Clone)]
+enum Step {
+    Upsert(Vec<(u64, [i8; DIM], u8)>),
+    Delete(Vec<u64>),
+    SetPayload(Vec<u64>, u8, Option<&'static str>),
+    Overwrite(Vec<u64>, u8),
+    DeleteKey(Vec<u64>),
+    Clear(Vec<u64>),
+    Flush,
+    Optimize,
+    Reopen,
+}
+
+fn ids() -> impl Strategy<Value = Vec<u64>> {
+    prop::collection::vec(0u64..40, 1..6)
+}
+
+fn step() -> impl Strategy<Value = Step> {
+    prop_oneof![
+        6 => prop::collection::vec((0u64..40, prop::array::uniform3(any::<i8>()), any::<u8>()), 1..12).prop_map(Step::Upsert),
+        2 => ids().prop_map(Step::Delete),
+        2 => (ids(), any::<u8>(), prop_oneof![Just(None), Just(Some("nested"))]).prop_map(|(i, v, k)| Step::SetPayload(i, v, k)),
+        1 => (ids(), any::<u8>()).prop_map(|(i, v)| Step::Overwrite(i, v)),
+        1 => ids().prop_map(Step::DeleteKey),
+        1 => ids().prop_map(Step::Clear),
+        1 => Just(Step::Flush),
+        1 => Just(Step::Optimize),
+        1 => Just(Step::Reopen),
+    ]
+}
+
+fn obj(v: Value) -> Payload {
+    v.as_object().cloned().unwrap_or_default()
+}
+
+struct Harness {
+    dir: tempfile::TempDir,
+    db: Option<Database>,
+    model: BTreeMap<u64, (Vec<f32>, Payload)>,
+}
+
+impl Harness {
+    fn open(dir: &std::path::Path) -> Database {
+        let mut config = DatabaseConfig::new(dir);
+        config.background = false;
+        config.wal_sync = SyncPolicy::Never;
+        Database::open_with(config).unwrap()
+    }
+
+    fn new() -> Harness {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Self::open(dir.path());
+        let mut create = CreateCollection::new(VectorsConfig::Single(VectorParams::new(DIM, Distance::Dot)));
+        // Tiny thresholds so that a few points already make sealed, indexed and merged segments.
+        create.optimizers_config = Some(OptimizersConfigDiff {
+            indexing_threshold: Some(1),
+            max_segment_size: Some(1),
+            default_segment_number: Some(2),
+            deleted_threshold: Some(0.1),
+            vacuum_min_vector_number: Some(2),
+            ..Default::default()
+        });
+        create.hnsw_config =
+            Some(grape::HnswConfigDiff { full_scan_threshold: Some(1), ..Default::default() });
+        db.create_collection("m", create).unwrap();
+        Harness { dir, db: Some(db), model: BTreeMap::new() }
+    }
+
+    fn db(&self) -> &Database {
+        self.db.as_ref().unwrap()
+    }
+
+    fn apply(&mut self, step: &Step) {
+        let c = self.db().collection("m").unwrap();
+        let pid = |ids: &[u64]| ids.iter().map(|&i| PointId::Num(i)).collect::<Vec<_>>();
+        match step {
+            Step::Upsert(points) => {
+                let batch = points
+                    .iter()
+                    .map(|(id, v, tag)| {
+                        PointStruct::new(*id, v.iter().map(|&x| f32::from(x)).collect::<Vec<_>>())
+                            .with_payload(json!({"tag": tag}))
+                            .unwrap()
+                    })
+                    .collect();
+                c.upsert(batch).unwrap();
+                for (id, v, tag) in points {
+                    self.model
+                        .insert(*id, (v.iter().map(|&x| f32::from(x)).collect(), obj(json!({"tag": tag}))));
+                }
+            }
+            Step::Delete(ids) => {
+                c.delete(pid(ids)).unwrap();
+                ids.iter().for_each(|i| {
+                    self.model.remove(i);
+                });
+            }
+            Step::SetPayload(ids, v, key) => {
+                c.set_payload(pid(ids), obj(json!({"v": v})), key.map(String::from)).unwrap();
+                for i in ids {
+                    if let Some((_, p)) = self.model.get_mut(i) {
+                        match key {
+                            None => {
+                                p.insert("v".into(), json!(v));
+                            }
+                            Some(k) => {
+                                let slot = p.entry(k.to_string()).or_insert_with(|| json!({}));
+                                if !slot.is_object() {
+                                    *slot = json!({});
+                                }
+                                slot.as_object_mut().unwrap().insert("v".into(), json!(v));
+                            }
+                        }
+                    }
+                }
+            }
+            Step::Overwrite(ids, v) => {
+                c.overwrite_payload(pid(ids), obj(json!({"o": v}))).unwrap();
+                for i in ids {
+                    if let Some((_, p)) = self.model.get_mut(i) {
+                        *p = obj(json!({"o": v}));
+                    }
+                }
+            }
+            Step::DeleteKey(ids) => {
+                c.delete_payload(pid(ids), vec!["tag".into()]).unwrap();
+                for i in ids {
+                    if let Some((_, p)) = self.model.get_mut(i) {
+                        p.remove("tag");
+                    }
+                }
+            }
+            Step::Clear(ids) => {
+                c.clear_payload(pid(ids)).unwrap();
+                for i in ids {
+                    if let Some((_, p)) = self.model.get_mut(i) {
+                        p.clear();
+                    }
+                }
+            }
+            Step::Flush => self.db().flush().unwrap(),
+            Step::Optimize => c.optimize_now().unwrap(),
+            Step::Reopen => {
+                drop(c);
+                // Drop without close: recovery must replay the WAL.
+                self.db = None;
+                self.db = Some(Self::open(self.dir.path()));
+            }
+        }
+    }
+
+    fn check(&self) {
+        let c = self.db().collection("m").unwrap();
+        let all = c
+            .scroll(&ScrollRequest {
+                offset: None,
+                limit: 1000,
+                with_payload: WithPayload::Enable(true),
+                with_vector: WithVector::Enable(true),
+            })
+            .unwrap();
+        let got: BTreeMap<u64, (Vec<f32>, Payload)> = all
+            .points
+            .into_iter()
+            .map(|r| {
+                let PointId::Num(id) = r.id else { panic!("uuid") };
+                let Some(grape::VectorOutput::Single(v)) = r.vector else { panic!("vector") };
+                (id, (v, r.payload.unwrap_or_default()))
+            })
+            .collect();
+        assert_eq!(got, self.model);
+        assert_eq!(c.count(&Default::default()).unwrap(), self.model.len());
+        // Exact search equals brute force over the model (ties broken by smaller id).
+        if !self.model.is_empty() {
+            let q = vec![0.5f32, -1.0, 0.25];
+            let mut req = SearchRequest::new(q.clone(), 5);
+            req.params = SearchParams { exact: true, hnsw_ef: None };
+            let hits: Vec<(u64, f32)> = c
+                .search(&req)
+                .unwrap()
+                .into_iter()
+                .map(|h| {
+                    (
+                        match h.id {
+                            PointId::Num(n) => n,
+                            PointId::Uuid(_) => u64::MAX,
+                        },
+                        h.score,
+                    )
+                })
+                .collect();
+            let mut expected: Vec<(u64, f32)> = self
+                .model
+                .iter()
+                .map(|(id, (v, _))| (*id, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
+                .collect();
+            expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            expected.truncate(5);
+            assert_eq!(hits.len(), expected.len());
+            for (h, e) in hits.iter().zip(&expected) {
+                assert!((h.1 - e.1).abs() < 1e-3, "{hits:?} vs {expected:?}");
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 24, max_shrink_iters: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn matches_btreemap_model(steps in prop::collection::vec(step(), 1..40)) {
+        let mut h = Harness::new();
+        for s in &steps {
+            h.apply(s);
+            h.check();
+        }
+        h.apply(&Step::Reopen);
+        h.check();
+    }
+}

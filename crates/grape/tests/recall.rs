@@ -1,0 +1,103 @@
+//! HNSW recall through the whole stack (upsert, seal, optimizer build, search) against brute force.
+
+use grape::{
+    CreateCollection, Database, DatabaseConfig, Distance, HnswConfigDiff, OptimizersConfigDiff, PointId,
+    PointStruct, SearchParams, SearchRequest, VectorParams, VectorsConfig,
+};
+use rand::{Rng, SeedableRng};
+use rand_distr_free::gaussian;
+
+mod rand_distr_free {
+    use rand::Rng;
+    /// Standard normal sample (Box-Muller), to avoid another dependency.
+    pub fn gaussian(rng: &mut impl Rng) -> f32 {
+        let u1: f32 = rng.gen_range(f32::EPSILON..1.0);
+        let u2: f32 = rng.gen();
+        (-2.0 * u1.ln()).sqrt() * (2.0 * std::f32::consts::PI * u2).cos()
+    }
+}
+
+fn clustered(n: usize, dim: usize, clusters: usize, seed: u64) -> Vec<Vec<f32>> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let centers: Vec<Vec<f32>> =
+        (0..clusters).map(|_| (0..dim).map(|_| gaussian(&mut rng) * 4.0).collect()).collect();
+    (0..n)
+        .map(|_| {
+            let c = &centers[rng.gen_range(0..clusters)];
+            c.iter().map(|x| x + gaussian(&mut rng)).collect()
+        })
+        .collect()
+}
+
+fn score(d: Distance, a: &[f32], b: &[f32]) -> f32 {
+    match d {
+        Distance::Dot => a.iter().zip(b).map(|(x, y)| x * y).sum(),
+        Distance::Cosine => {
+            let n = |v: &[f32]| v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>() / (n(a) * n(b))
+        }
+        Distance::Euclid => -a.iter().zip(b).map(|(x, y)| (x - y) * (x - y)).sum::<f32>(),
+        Distance::Manhattan => -a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>(),
+    }
+}
+
+fn recall_for(distance: Distance) -> f64 {
+    let (n, dim, k) = (6_000, 32, 10);
+    // Queries come from the same clusters as the data (held out), as in real workloads.
+    let mut data = clustered(n + 100, dim, 40, 1);
+    let queries = data.split_off(n);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DatabaseConfig::new(dir.path());
+    config.background = false;
+    let db = Database::open_with(config).unwrap();
+    let mut create = CreateCollection::new(VectorsConfig::Single(VectorParams::new(dim, distance)));
+    create.hnsw_config = Some(HnswConfigDiff {
+        m: Some(16),
+        ef_construct: Some(100),
+        full_scan_threshold: Some(1),
+        ..Default::default()
+    });
+    create.optimizers_config =
+        Some(OptimizersConfigDiff { indexing_threshold: Some(100), ..Default::default() });
+    db.create_collection("r", create).unwrap();
+    let c = db.collection("r").unwrap();
+    for chunk in data.chunks(500).enumerate() {
+        let (i, rows) = chunk;
+        c.upsert(
+            rows.iter().enumerate().map(|(j, v)| PointStruct::new((i * 500 + j) as u64, v.clone())).collect(),
+        )
+        .unwrap();
+    }
+    c.optimize_now().unwrap();
+    let info = c.info().unwrap();
+    assert_eq!(info.points_count, n);
+    assert_eq!(info.indexed_vectors_count, n, "every vector must be in an HNSW graph: {info:?}");
+    let mut found = 0usize;
+    for q in &queries {
+        let mut req = SearchRequest::new(q.clone(), k);
+        req.params = SearchParams { hnsw_ef: Some(64), exact: false };
+        let hits: Vec<u64> = c
+            .search(&req)
+            .unwrap()
+            .iter()
+            .map(|h| match h.id {
+                PointId::Num(x) => x,
+                PointId::Uuid(_) => u64::MAX,
+            })
+            .collect();
+        let mut truth: Vec<(usize, f32)> =
+            data.iter().enumerate().map(|(i, v)| (i, score(distance, q, v))).collect();
+        truth.sort_by(|a, b| b.1.total_cmp(&a.1));
+        found += truth[..k].iter().filter(|(i, _)| hits.contains(&(*i as u64))).count();
+    }
+    found as f64 / (queries.len() * k) as f64
+}
+
+#[test]
+fn hnsw_recall_at_10_is_at_least_095() {
+    for d in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
+        let r = recall_for(d);
+        println!("{d:?}: recall@10 = {r:.4}");
+        assert!(r >= 0.95, "{d:?}: recall@10 = {r}");
+    }
+}
