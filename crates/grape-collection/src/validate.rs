@@ -3,10 +3,12 @@
 
 use grape_index::distance::normalize;
 use grape_types::operation::PointWrite;
-use grape_types::{CollectionConfig, Distance, Error, PointStruct, Result, VectorsConfig};
+use grape_types::{
+    CollectionConfig, Datatype, Distance, Error, PointStruct, Result, VectorParams, VectorsConfig,
+};
 
 /// Checks a query or stored vector against its configured size and finiteness.
-pub fn check_vector(config: &CollectionConfig, name: &str, v: &[f32]) -> Result<Distance> {
+pub fn check_vector<'c>(config: &'c CollectionConfig, name: &str, v: &[f32]) -> Result<&'c VectorParams> {
     let params = config.params.vectors.get(name).ok_or_else(|| VectorsConfig::missing(name))?;
     if v.len() != params.size {
         return Err(Error::DimensionMismatch { expected: params.size, got: v.len() });
@@ -18,14 +20,27 @@ pub fn check_vector(config: &CollectionConfig, name: &str, v: &[f32]) -> Result<
             v[i]
         )));
     }
-    Ok(params.distance)
+    Ok(params)
+}
+
+/// A stored uint8 vector takes integers in 0..=255 (fractions are rounded); anything else would be
+/// silently changed by storing it, so it is refused.
+fn check_uint8(name: &str, v: &[f32]) -> Result<()> {
+    match v.iter().position(|x| !(-0.5..255.5).contains(x)) {
+        None => Ok(()),
+        Some(i) => Err(Error::bad_input(format!(
+            "vector{} has datatype uint8 but component {i} is {}: values must be in 0..=255",
+            if name.is_empty() { String::new() } else { format!(" {name:?}") },
+            v[i]
+        ))),
+    }
 }
 
 /// Validates a query vector and returns it preprocessed for the metric (normalised for cosine).
 pub fn prepare_query(config: &CollectionConfig, name: &str, v: &[f32]) -> Result<Vec<f32>> {
-    let distance = check_vector(config, name, v)?;
+    let params = check_vector(config, name, v)?;
     let mut q = v.to_vec();
-    if distance == Distance::Cosine {
+    if params.distance == Distance::Cosine {
         normalize(&mut q);
     }
     Ok(q)
@@ -55,8 +70,12 @@ pub fn prepare_points(config: &CollectionConfig, points: Vec<PointStruct>) -> Re
                 }
             }
             for (name, v) in vectors.iter_mut() {
-                if check_vector(config, name, v)? == Distance::Cosine {
-                    normalize(v);
+                let params = check_vector(config, name, v)?;
+                match params.datatype() {
+                    // uint8 rows cannot hold a unit vector; cosine divides by their norm when scoring.
+                    Datatype::Uint8 => check_uint8(name, v)?,
+                    _ if params.distance == Distance::Cosine => normalize(v),
+                    _ => {}
                 }
             }
             Ok(PointWrite { id: p.id, vectors, payload: p.payload })

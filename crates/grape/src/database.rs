@@ -56,10 +56,22 @@ pub struct Database {
 
 struct Inner {
     config: DatabaseConfig,
-    meta_store: MetaStore,
+    /// `None` once closed: closing releases the metadata store and the directory lock, so the same
+    /// process can open the directory again.
+    meta_store: Mutex<Option<MetaStore>>,
     state: Mutex<State>,
     closed: AtomicBool,
-    _lock: File,
+    lock: Mutex<Option<File>>,
+}
+
+impl Inner {
+    /// Commits `next` as the metadata (callers hold the state lock, which orders commits).
+    fn store_meta(&self, prev: &Metadata, next: &Metadata) -> Result<()> {
+        match &*self.meta_store.lock() {
+            Some(store) => store.store(prev, next),
+            None => Err(Error::Closed),
+        }
+    }
 }
 
 struct State {
@@ -118,10 +130,10 @@ impl Database {
         Ok(Database {
             inner: Arc::new(Inner {
                 config,
-                meta_store,
+                meta_store: Mutex::new(Some(meta_store)),
                 state: Mutex::new(State { meta, open }),
                 closed: AtomicBool::new(false),
-                _lock: lock,
+                lock: Mutex::new(Some(lock)),
             }),
         })
     }
@@ -161,7 +173,7 @@ impl Database {
         let collection = Collection::open(name, &dir, config.clone(), self.shard_options())?;
         let mut next = state.meta.clone();
         next.collections.insert(name.to_string(), config.clone());
-        if let Err(e) = self.inner.meta_store.store(&state.meta, &next) {
+        if let Err(e) = self.inner.store_meta(&state.meta, &next) {
             drop(collection);
             let _ = std::fs::remove_dir_all(&dir);
             return Err(e);
@@ -204,7 +216,7 @@ impl Database {
         let config = update.apply_to(&collection.config())?;
         let mut next = state.meta.clone();
         next.collections.insert(collection.name().to_string(), config);
-        self.inner.meta_store.store(&state.meta, &next)?;
+        self.inner.store_meta(&state.meta, &next)?;
         state.meta = next;
         collection.update_params(update)
     }
@@ -217,7 +229,7 @@ impl Database {
         let mut next = state.meta.clone();
         next.collections.remove(name);
         next.aliases.retain(|_, target| target != name);
-        self.inner.meta_store.store(&state.meta, &next)?;
+        self.inner.store_meta(&state.meta, &next)?;
         state.meta = next;
         state.open.remove(name);
         drop(state);
@@ -264,7 +276,7 @@ impl Database {
                 }
             }
         }
-        self.inner.meta_store.store(&state.meta, &next)?;
+        self.inner.store_meta(&state.meta, &next)?;
         state.meta = next;
         Ok(())
     }
@@ -319,7 +331,10 @@ impl Database {
             return Ok(());
         }
         let open: Vec<_> = self.inner.state.lock().open.values().cloned().collect();
-        open.iter().try_for_each(|c| c.close())
+        let result = open.iter().try_for_each(|c| c.close());
+        *self.inner.meta_store.lock() = None;
+        *self.inner.lock.lock() = None;
+        result
     }
 }
 

@@ -262,3 +262,102 @@ fn named_vectors() {
     bad.using = "nope".into();
     assert!(c.search(&bad).unwrap_err().to_string().contains("Not existing vector name"));
 }
+
+/// Exact scores of float16 and uint8 storages match a float64 oracle on values each type holds exactly,
+/// through the appendable segment, an indexed segment, and a reopen (in RAM and memory-mapped).
+#[test]
+fn float16_and_uint8_datatypes() {
+    use grape::{Datatype, HnswConfigDiff, OptimizersConfigDiff, SearchParams};
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let dim = 8;
+    let rows: Vec<Vec<f32>> =
+        (0..400).map(|_| (0..dim).map(|_| f32::from(rng.gen_range(0u8..=20))).collect()).collect();
+    let queries: Vec<Vec<f32>> =
+        (0..10).map(|_| (0..dim).map(|_| f32::from(rng.gen_range(0u8..=20))).collect()).collect();
+    let oracle = |d: Distance, q: &[f32], v: &[f32]| -> f64 {
+        let (q, v): (Vec<f64>, Vec<f64>) =
+            (q.iter().map(|&x| x.into()).collect(), v.iter().map(|&x| x.into()).collect());
+        let dot: f64 = q.iter().zip(&v).map(|(a, b)| a * b).sum();
+        let norm = |x: &[f64]| x.iter().map(|a| a * a).sum::<f64>().sqrt();
+        match d {
+            Distance::Cosine => dot / (norm(&q) * norm(&v)).max(f64::MIN_POSITIVE),
+            Distance::Dot => dot,
+            Distance::Euclid => q.iter().zip(&v).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt(),
+            Distance::Manhattan => q.iter().zip(&v).map(|(a, b)| (a - b).abs()).sum(),
+        }
+    };
+    for datatype in [Datatype::Float16, Datatype::Uint8] {
+        for on_disk in [false, true] {
+            for d in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
+                let dir = tempfile::tempdir().unwrap();
+                let db = Database::open(dir.path()).unwrap();
+                let mut params = VectorParams::new(dim, d);
+                params.datatype = Some(datatype);
+                params.on_disk = Some(on_disk);
+                let mut create = CreateCollection::new(VectorsConfig::Single(params));
+                create.hnsw_config =
+                    Some(HnswConfigDiff { full_scan_threshold: Some(1), ..Default::default() });
+                create.optimizers_config =
+                    Some(OptimizersConfigDiff { indexing_threshold: Some(1), ..Default::default() });
+                db.create_collection("t", create).unwrap();
+                let c = db.collection("t").unwrap();
+                c.upsert(
+                    rows.iter().enumerate().map(|(i, v)| PointStruct::new(i as u64, v.clone())).collect(),
+                )
+                .unwrap();
+                let check = |c: &grape::Collection, stage: &str| {
+                    for q in &queries {
+                        let mut req = SearchRequest::new(q.clone(), 5);
+                        req.params = SearchParams { hnsw_ef: Some(400), exact: stage == "exact" };
+                        let hits = c.search(&req).unwrap();
+                        let PointId::Num(best) = hits[0].id else { panic!() };
+                        let expected = oracle(d, q, &rows[best as usize]);
+                        let tag = format!("{datatype:?} {d:?} on_disk={on_disk} {stage}");
+                        assert!(
+                            (f64::from(hits[0].score) - expected).abs() < 1e-2 * expected.abs().max(1.0),
+                            "{tag}"
+                        );
+                        // Nothing scores better than the returned best.
+                        let better = rows.iter().filter(|v| {
+                            let s = oracle(d, q, v);
+                            match d {
+                                Distance::Cosine | Distance::Dot => s > expected + 1e-6,
+                                _ => s < expected - 1e-6,
+                            }
+                        });
+                        assert_eq!(better.count(), 0, "{tag}");
+                    }
+                    let r = c
+                        .retrieve(&[PointId::Num(7)], &WithPayload::Enable(false), &WithVector::Enable(true))
+                        .unwrap();
+                    let Some(grape::VectorOutput::Single(v)) = &r[0].vector else { panic!() };
+                    if d != Distance::Cosine || datatype == Datatype::Uint8 {
+                        assert_eq!(v, &rows[7], "stored values are returned as they were given");
+                    }
+                };
+                check(&c, "exact");
+                c.optimize_now().unwrap();
+                assert_eq!(c.info().unwrap().indexed_vectors_count, rows.len());
+                check(&c, "hnsw");
+                drop(c);
+                db.close().unwrap();
+                let db = Database::open(dir.path()).unwrap();
+                check(&db.collection("t").unwrap(), "reopened");
+            }
+        }
+        // uint8 refuses what it cannot store; float16 takes any finite value.
+        let dir = tempfile::tempdir().unwrap();
+        let db = Database::open(dir.path()).unwrap();
+        let mut params = VectorParams::new(2, Distance::Dot);
+        params.datatype = Some(datatype);
+        db.create_collection("b", CreateCollection::new(VectorsConfig::Single(params))).unwrap();
+        let c = db.collection("b").unwrap();
+        let res = c.upsert(vec![PointStruct::new(1, vec![300.0, 1.0])]);
+        match datatype {
+            Datatype::Uint8 => assert!(res.unwrap_err().to_string().contains("0..=255")),
+            _ => assert!(res.is_ok()),
+        }
+    }
+}

@@ -69,7 +69,7 @@ pub(crate) fn empty_vectors(config: &CollectionConfig) -> Vec<(String, DenseVect
         .params
         .vectors
         .iter()
-        .map(|(name, p)| (name.to_string(), DenseVectors::new(p.size, p.distance)))
+        .map(|(name, p)| (name.to_string(), DenseVectors::new(p.size, p.distance, p.datatype())))
         .collect()
 }
 

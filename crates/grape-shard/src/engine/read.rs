@@ -179,7 +179,7 @@ fn select_vectors(data: &SegmentData, offset: u32, with: &WithVector) -> Option<
         .vectors
         .iter()
         .filter(|(name, _)| with.wants(name))
-        .map(|(name, v)| (name.clone(), v.get(offset).to_vec()))
+        .map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned()))
         .collect();
     Some(VectorOutput::from_named(named))
 }

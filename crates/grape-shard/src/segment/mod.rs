@@ -107,7 +107,7 @@ impl SegmentData {
     }
 
     pub fn vectors_of(&self, offset: u32) -> NamedVectors {
-        self.vectors.iter().map(|(name, v)| (name.clone(), v.get(offset).to_vec())).collect()
+        self.vectors.iter().map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned())).collect()
     }
 
     fn require_appendable(&self) -> Result<()> {

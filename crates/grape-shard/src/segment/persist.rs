@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use grape_index::hnsw::HnswGraph;
-use grape_types::{Distance, Error, PointId, Result};
+use grape_types::{Datatype, Distance, Error, PointId, Result};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -29,6 +29,9 @@ pub struct VectorFileMeta {
     pub file: String,
     pub dim: usize,
     pub distance: Distance,
+    /// Element type of the rows (float32 when absent).
+    #[serde(default)]
+    pub datatype: Datatype,
     #[serde(default)]
     pub graph: Option<String>,
 }
@@ -66,6 +69,7 @@ pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<
             file,
             dim: store.dim(),
             distance: store.distance(),
+            datatype: store.datatype(),
             graph,
         });
     }
@@ -94,7 +98,7 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
     let mut vectors = BTreeMap::new();
     let mut graphs = BTreeMap::new();
     for v in &meta.vectors {
-        let store = DenseVectors::open(&dir.join(&v.file), v.dim, v.distance, on_disk(&v.name))?;
+        let store = DenseVectors::open(&dir.join(&v.file), v.dim, v.distance, v.datatype, on_disk(&v.name))?;
         if store.len() != ids.len() {
             return Err(Error::Corruption(format!(
                 "{}: {} holds {} rows, expected {}",

@@ -1,34 +1,95 @@
-//! Dense vector storage of one named vector inside a segment: float32 rows in RAM or memory-mapped.
+//! Dense vector storage of one named vector inside a segment: rows of float32, float16 or uint8
+//! elements (the collection's `datatype`), in RAM or memory-mapped.
 
+use std::borrow::Cow;
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::Path;
 
-use grape_index::distance;
+use grape_index::distance::{self, MetricKernel};
 use grape_index::{PointScorer, QueryScorer};
-use grape_types::{Distance, Error, Result};
+use grape_types::{Datatype, Distance, Error, Result};
+use half::f16;
 use memmap2::Mmap;
 
 use crate::files::{self, FileHeader, HEADER_LEN};
 
-const MAGIC: &[u8; 8] = b"GRPVEC\0\0";
 const VERSION: u32 = 1;
 
+/// The file magic of each element type; the element type is part of the file's identity.
+fn magic(datatype: Datatype) -> &'static [u8; 8] {
+    match datatype {
+        Datatype::Float32 => b"GRPVEC\0\0",
+        Datatype::Float16 => b"GRPVF16\0",
+        Datatype::Uint8 => b"GRPVU8\0\0",
+    }
+}
+
+fn elem_size(datatype: Datatype) -> usize {
+    match datatype {
+        Datatype::Float32 => 4,
+        Datatype::Float16 => 2,
+        Datatype::Uint8 => 1,
+    }
+}
+
 enum Rows {
-    Ram(Vec<f32>),
+    F32(Vec<f32>),
+    F16(Vec<f16>),
+    U8(Vec<u8>),
+    /// A whole vector file; the body starts at `HEADER_LEN` and holds elements of the store's datatype.
     Mmap(Mmap),
 }
 
-/// Row-major float32 vectors of one dimension; offset `i` is row `i`.
+/// One stored row, in its element type.
+#[derive(Debug, Clone, Copy)]
+pub enum Row<'a> {
+    F32(&'a [f32]),
+    F16(&'a [f16]),
+    U8(&'a [u8]),
+}
+
+impl Row<'_> {
+    pub fn to_f32(self) -> Vec<f32> {
+        match self {
+            Row::F32(r) => r.to_vec(),
+            Row::F16(r) => r.iter().map(|x| x.to_f32()).collect(),
+            Row::U8(r) => r.iter().map(|&x| f32::from(x)).collect(),
+        }
+    }
+
+    fn prefetch(self) {
+        match self {
+            Row::F32(r) => distance::prefetch(r),
+            Row::F16(r) => distance::prefetch(r),
+            Row::U8(r) => distance::prefetch(r),
+        }
+    }
+}
+
+/// Converts a validated uint8 component (an integer in 0..=255, checked at the API boundary).
+fn to_u8(x: f32) -> u8 {
+    x.round().clamp(0.0, 255.0) as u8
+}
+
+/// Row-major vectors of one dimension; offset `i` is row `i`.
 pub struct DenseVectors {
     dim: usize,
     distance: Distance,
+    datatype: Datatype,
+    kernel: MetricKernel,
     rows: Rows,
 }
 
 impl DenseVectors {
-    pub fn new(dim: usize, distance: Distance) -> Self {
-        DenseVectors { dim, distance, rows: Rows::Ram(Vec::new()) }
+    pub fn new(dim: usize, distance: Distance, datatype: Datatype) -> Self {
+        let rows = match datatype {
+            Datatype::Float32 => Rows::F32(Vec::new()),
+            Datatype::Float16 => Rows::F16(Vec::new()),
+            Datatype::Uint8 => Rows::U8(Vec::new()),
+        };
+        DenseVectors { dim, distance, datatype, kernel: MetricKernel::new(distance), rows }
     }
 
     pub fn dim(&self) -> usize {
@@ -39,39 +100,77 @@ impl DenseVectors {
         self.distance
     }
 
+    pub fn datatype(&self) -> Datatype {
+        self.datatype
+    }
+
     pub fn len(&self) -> usize {
-        self.data().len() / self.dim
+        self.elements() / self.dim.max(1)
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    fn data(&self) -> &[f32] {
+    fn elements(&self) -> usize {
         match &self.rows {
-            Rows::Ram(v) => v,
-            Rows::Mmap(m) => {
-                let body = &m[HEADER_LEN..];
-                // SAFETY: the body starts at a 64-byte aligned file offset of a page-aligned mapping, its
-                // length was checked to be a multiple of 4 at open, and every bit pattern is a valid f32.
-                unsafe { std::slice::from_raw_parts(body.as_ptr().cast::<f32>(), body.len() / 4) }
-            }
+            Rows::F32(v) => v.len(),
+            Rows::F16(v) => v.len(),
+            Rows::U8(v) => v.len(),
+            Rows::Mmap(m) => (m.len() - HEADER_LEN) / elem_size(self.datatype),
         }
+    }
+
+    fn mapped_body(m: &Mmap) -> &[u8] {
+        &m[HEADER_LEN..]
     }
 
     /// Row `offset`. Panics if out of range: offsets come from the segment's own id tracker.
     #[inline]
-    pub fn get(&self, offset: u32) -> &[f32] {
-        let start = offset as usize * self.dim;
-        &self.data()[start..start + self.dim]
+    pub fn row(&self, offset: u32) -> Row<'_> {
+        let (start, dim) = (offset as usize * self.dim, self.dim);
+        match &self.rows {
+            Rows::F32(v) => Row::F32(&v[start..start + dim]),
+            Rows::F16(v) => Row::F16(&v[start..start + dim]),
+            Rows::U8(v) => Row::U8(&v[start..start + dim]),
+            Rows::Mmap(m) => {
+                let body = Self::mapped_body(m);
+                let size = elem_size(self.datatype);
+                let bytes = &body[start * size..(start + dim) * size];
+                // SAFETY: the body starts at a 64-byte aligned offset of a page-aligned mapping, so every
+                // row of elements of `size` bytes is aligned for its type; its length was checked to be a
+                // whole number of rows at open; every bit pattern is a valid f32, f16 or u8.
+                unsafe {
+                    match self.datatype {
+                        Datatype::Float32 => {
+                            Row::F32(std::slice::from_raw_parts(bytes.as_ptr().cast::<f32>(), dim))
+                        }
+                        Datatype::Float16 => {
+                            Row::F16(std::slice::from_raw_parts(bytes.as_ptr().cast::<f16>(), dim))
+                        }
+                        Datatype::Uint8 => Row::U8(bytes),
+                    }
+                }
+            }
+        }
     }
 
-    /// Appends a row (RAM storage only).
+    /// Row `offset` as float32 (borrowed when stored as float32).
+    pub fn get_f32(&self, offset: u32) -> Cow<'_, [f32]> {
+        match self.row(offset) {
+            Row::F32(r) => Cow::Borrowed(r),
+            other => Cow::Owned(other.to_f32()),
+        }
+    }
+
+    /// Appends a row (RAM storage only), converting it to the element type.
     pub fn push(&mut self, v: &[f32]) -> Result<u32> {
         debug_assert_eq!(v.len(), self.dim);
         let offset = self.len() as u32;
         match &mut self.rows {
-            Rows::Ram(data) => data.extend_from_slice(v),
+            Rows::F32(data) => data.extend_from_slice(v),
+            Rows::F16(data) => data.extend(v.iter().map(|&x| f16::from_f32(x))),
+            Rows::U8(data) => data.extend(v.iter().map(|&x| to_u8(x))),
             Rows::Mmap(_) => return Err(Error::Internal("push into a read-only vector storage".into())),
         }
         Ok(offset)
@@ -79,43 +178,51 @@ impl DenseVectors {
 
     /// Replaces row `offset` (RAM storage only).
     pub fn set(&mut self, offset: u32, v: &[f32]) -> Result<()> {
-        let dim = self.dim;
+        let range = offset as usize * self.dim..(offset as usize + 1) * self.dim;
         match &mut self.rows {
-            Rows::Ram(data) => {
-                let start = offset as usize * dim;
-                data[start..start + dim].copy_from_slice(v);
-                Ok(())
-            }
-            Rows::Mmap(_) => Err(Error::Internal("write into a read-only vector storage".into())),
+            Rows::F32(data) => data[range].copy_from_slice(v),
+            Rows::F16(data) => data[range].iter_mut().zip(v).for_each(|(d, &x)| *d = f16::from_f32(x)),
+            Rows::U8(data) => data[range].iter_mut().zip(v).for_each(|(d, &x)| *d = to_u8(x)),
+            Rows::Mmap(_) => return Err(Error::Internal("write into a read-only vector storage".into())),
         }
+        Ok(())
     }
 
     pub fn ram_bytes(&self) -> usize {
         match &self.rows {
-            Rows::Ram(v) => v.capacity() * 4,
+            Rows::F32(v) => v.capacity() * 4,
+            Rows::F16(v) => v.capacity() * 2,
+            Rows::U8(v) => v.capacity(),
             Rows::Mmap(_) => 0,
         }
     }
 
+    /// Bytes of stored elements (Qdrant's size thresholds count these).
     pub fn data_bytes(&self) -> usize {
-        self.data().len() * 4
+        self.elements() * elem_size(self.datatype)
     }
 
     /// Writes rows `offsets` (in that order) as a vector file.
     pub fn write_rows(&self, path: &Path, offsets: impl Iterator<Item = u32>) -> Result<()> {
-        write_file(path, self.dim, offsets.map(|o| self.get(o)))
+        write_file(path, self.datatype, offsets.map(|o| self.row(o)))
     }
 
     /// Opens a vector file: into RAM (verifying the checksum) or memory-mapped (`on_disk`).
-    pub fn open(path: &Path, dim: usize, distance: Distance, on_disk: bool) -> Result<Self> {
+    pub fn open(
+        path: &Path,
+        dim: usize,
+        distance: Distance,
+        datatype: Datatype,
+        on_disk: bool,
+    ) -> Result<Self> {
         let file = File::open(path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
         // SAFETY: segment files are immutable once written and referenced by the manifest; Grape never
         // modifies or truncates them while mapped (they are deleted only after every reader is gone).
         let map =
             unsafe { Mmap::map(&file) }.map_err(|e| Error::io(format!("mmap {}", path.display()), e))?;
-        let header = FileHeader::decode(&map, path, MAGIC, VERSION)?;
+        let header = FileHeader::decode(&map, path, magic(datatype), VERSION)?;
         let body = &map[HEADER_LEN..];
-        if body.len() as u64 != header.body_len || body.len() % (4 * dim.max(1)) != 0 {
+        if body.len() as u64 != header.body_len || body.len() % (elem_size(datatype) * dim.max(1)) != 0 {
             return Err(Error::Corruption(format!(
                 "{}: body length does not match the dimension",
                 path.display()
@@ -125,22 +232,73 @@ impl DenseVectors {
             Rows::Mmap(map)
         } else {
             files::verify_body(body, &header, path)?;
-            let data: Vec<f32> =
-                body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-            Rows::Ram(data)
+            match datatype {
+                Datatype::Float32 => Rows::F32(
+                    body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
+                ),
+                Datatype::Float16 => {
+                    Rows::F16(body.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect())
+                }
+                Datatype::Uint8 => Rows::U8(body.to_vec()),
+            }
         };
-        Ok(DenseVectors { dim, distance, rows })
+        Ok(DenseVectors { dim, distance, datatype, kernel: MetricKernel::new(distance), rows })
     }
 
-    /// A scorer of stored rows against `query` (already preprocessed, e.g. normalised for cosine).
+    /// A scorer of stored rows against `query` (already preprocessed: unit length for cosine).
     pub fn query_scorer<'a>(&'a self, query: &'a [f32]) -> DenseQueryScorer<'a> {
         DenseQueryScorer { store: self, query }
     }
+
+    /// Internal score of a float32 `query` (unit length for cosine) against a stored row.
+    #[inline]
+    fn score_row(&self, query: &[f32], row: Row<'_>) -> f32 {
+        match row {
+            Row::F32(r) => self.kernel.score(query, r),
+            Row::F16(r) => distance::score_f16(self.distance, query, r),
+            Row::U8(r) => {
+                let s = distance::score_u8(self.distance, query, r);
+                if self.distance == Distance::Cosine {
+                    // uint8 rows cannot be stored normalised, so cosine divides by their norm here.
+                    let norm = (r.iter().map(|&x| u64::from(x) * u64::from(x)).sum::<u64>() as f32).sqrt();
+                    if norm > 0.0 {
+                        s / norm
+                    } else {
+                        0.0
+                    }
+                } else {
+                    s
+                }
+            }
+        }
+    }
+
+    /// Row `a` as a query: float32 rows are used as they are, others are decoded (and, for uint8 cosine,
+    /// normalised) into `buf`.
+    fn with_row_as_query<R>(&self, a: u32, f: impl FnOnce(&[f32]) -> R) -> R {
+        match self.row(a) {
+            Row::F32(r) => f(r),
+            other => SCRATCH.with(|buf| {
+                let mut buf = buf.borrow_mut();
+                buf.clear();
+                buf.extend(other.to_f32());
+                if self.distance == Distance::Cosine && self.datatype == Datatype::Uint8 {
+                    distance::normalize(&mut buf);
+                }
+                f(&buf)
+            }),
+        }
+    }
 }
 
-/// Writes rows into a vector file: checked header, then little-endian f32 rows. One pass: the header is
-/// written last, once the checksum is known.
-pub fn write_file<'a>(path: &Path, dim: usize, rows: impl Iterator<Item = &'a [f32]>) -> Result<()> {
+thread_local! {
+    /// Decoded row for pair scoring of float16 and uint8 storages.
+    static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Writes rows into a vector file: checked header, then little-endian elements. One pass: the header
+/// is written last, once the checksum is known.
+pub fn write_file<'a>(path: &Path, datatype: Datatype, rows: impl Iterator<Item = Row<'a>>) -> Result<()> {
     use std::io::{Seek, SeekFrom};
     let err = |e| Error::io(format!("write {}", path.display()), e);
     let tmp = path.with_extension("tmp");
@@ -150,21 +308,32 @@ pub fn write_file<'a>(path: &Path, dim: usize, rows: impl Iterator<Item = &'a [f
         let mut w = BufWriter::with_capacity(1 << 20, File::create(&tmp).map_err(err)?);
         w.write_all(&[0u8; HEADER_LEN]).map_err(err)?;
         for row in rows {
-            debug_assert_eq!(row.len(), dim);
-            let bytes = f32_bytes(row);
+            let bytes = row_bytes(row);
             hasher.update(&bytes);
             w.write_all(&bytes).map_err(err)?;
             len += bytes.len() as u64;
         }
         let mut f = w.into_inner().map_err(|e| err(e.into_error()))?;
-        let header =
-            FileHeader { magic: *MAGIC, version: VERSION, body_len: len, body_crc: hasher.finalize() };
+        let header = FileHeader {
+            magic: *magic(datatype),
+            version: VERSION,
+            body_len: len,
+            body_crc: hasher.finalize(),
+        };
         f.seek(SeekFrom::Start(0)).map_err(err)?;
         f.write_all(&header.encode()).map_err(err)?;
         f.sync_data().map_err(err)?;
     }
     std::fs::rename(&tmp, path).map_err(err)?;
     Ok(())
+}
+
+fn row_bytes(row: Row<'_>) -> Cow<'_, [u8]> {
+    match row {
+        Row::F32(r) => f32_bytes(r),
+        Row::F16(r) => Cow::Owned(r.iter().flat_map(|x| x.to_le_bytes()).collect()),
+        Row::U8(r) => Cow::Borrowed(r),
+    }
 }
 
 /// Little-endian bytes of a row, borrowed on little-endian targets.
@@ -190,7 +359,19 @@ impl PointScorer for DenseVectors {
 
     #[inline]
     fn score_pair(&self, a: u32, b: u32) -> f32 {
-        distance::score(self.distance, self.get(a), self.get(b))
+        self.with_row_as_query(a, |q| self.score_row(q, self.row(b)))
+    }
+
+    fn score_pair_many(&self, a: u32, points: &[u32], out: &mut [f32]) {
+        // Start every row's load before scoring the first: the graph cannot prefetch vectors itself.
+        for &p in points {
+            self.row(p).prefetch();
+        }
+        self.with_row_as_query(a, |q| {
+            for (o, &p) in out.iter_mut().zip(points) {
+                *o = self.score_row(q, self.row(p));
+            }
+        });
     }
 }
 
@@ -202,7 +383,16 @@ pub struct DenseQueryScorer<'a> {
 impl QueryScorer for DenseQueryScorer<'_> {
     #[inline]
     fn score(&self, point: u32) -> f32 {
-        distance::score(self.store.distance, self.query, self.store.get(point))
+        self.store.score_row(self.query, self.store.row(point))
+    }
+
+    fn score_many(&self, points: &[u32], out: &mut [f32]) {
+        for &p in points {
+            self.store.row(p).prefetch();
+        }
+        for (o, &p) in out.iter_mut().zip(points) {
+            *o = self.score(p);
+        }
     }
 }
 
@@ -213,21 +403,21 @@ mod tests {
     #[test]
     fn file_roundtrip_ram_and_mmap() {
         let dir = tempfile::tempdir().unwrap();
-        let mut v = DenseVectors::new(3, Distance::Dot);
+        let mut v = DenseVectors::new(3, Distance::Dot, Datatype::Float32);
         for i in 0..10 {
             v.push(&[i as f32, 1.0, -2.5]).unwrap();
         }
         let p = dir.path().join("v.bin");
         v.write_rows(&p, (0..10).rev()).unwrap();
         for on_disk in [false, true] {
-            let r = DenseVectors::open(&p, 3, Distance::Dot, on_disk).unwrap();
+            let r = DenseVectors::open(&p, 3, Distance::Dot, Datatype::Float32, on_disk).unwrap();
             assert_eq!(r.len(), 10);
-            assert_eq!(r.get(0), &[9.0, 1.0, -2.5]);
-            assert_eq!(r.get(9), &[0.0, 1.0, -2.5]);
+            assert_eq!(&*r.get_f32(0), &[9.0, 1.0, -2.5]);
+            assert_eq!(&*r.get_f32(9), &[0.0, 1.0, -2.5]);
         }
         let mut bytes = std::fs::read(&p).unwrap();
         bytes[HEADER_LEN + 5] ^= 0x40;
         std::fs::write(&p, bytes).unwrap();
-        assert!(DenseVectors::open(&p, 3, Distance::Dot, false).is_err());
+        assert!(DenseVectors::open(&p, 3, Distance::Dot, Datatype::Float32, false).is_err());
     }
 }
