@@ -32,6 +32,9 @@ pub struct AnnArgs {
     /// Search threads (each runs one query at a time).
     #[arg(long, default_value_t = 1)]
     threads: usize,
+    /// Passes over the query set per ef; the fastest pass is reported (its recall is the same).
+    #[arg(long, default_value_t = 3)]
+    passes: usize,
     /// Points per upsert call.
     #[arg(long, default_value_t = 1000)]
     batch: usize,
@@ -65,6 +68,7 @@ struct Report {
     ef_construct: usize,
     k: usize,
     threads: usize,
+    passes: usize,
     rows: Vec<Row>,
     build_s: f64,
     upsert_pps: f64,
@@ -152,44 +156,51 @@ pub fn run(args: &AnnArgs) -> Result<()> {
 
     let mut rows = Vec::new();
     for &ef in &args.ef {
-        let latencies = std::sync::Mutex::new(Vec::with_capacity(data.queries.len()));
-        let hits = AtomicUsize::new(0);
-        let next = AtomicUsize::new(0);
-        let started = Instant::now();
-        std::thread::scope(|s| {
-            for _ in 0..args.threads.max(1) {
-                s.spawn(|| -> Result<()> {
-                    let mut local = Vec::new();
-                    loop {
-                        let qi = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(q) = data.queries.get(qi) else { break };
-                        let mut req = SearchRequest::new(q.clone(), args.k);
-                        req.params = SearchParams { hnsw_ef: Some(ef), exact: false };
-                        let t = Instant::now();
-                        let found = c.search(&req)?;
-                        local.push(t.elapsed());
-                        let truth = &data.truth[qi][..args.k.min(data.truth[qi].len())];
-                        let n = found
-                            .iter()
-                            .filter(|h| matches!(h.id, PointId::Num(id) if truth.contains(&(id as u32))))
-                            .count();
-                        hits.fetch_add(n, Ordering::Relaxed);
-                    }
-                    latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.extend(local);
-                    Ok(())
-                });
+        let mut best: Option<Row> = None;
+        for _pass in 0..args.passes.max(1) {
+            let latencies = std::sync::Mutex::new(Vec::with_capacity(data.queries.len()));
+            let hits = AtomicUsize::new(0);
+            let next = AtomicUsize::new(0);
+            let started = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..args.threads.max(1) {
+                    s.spawn(|| -> Result<()> {
+                        let mut local = Vec::new();
+                        loop {
+                            let qi = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(q) = data.queries.get(qi) else { break };
+                            let mut req = SearchRequest::new(q.clone(), args.k);
+                            req.params = SearchParams { hnsw_ef: Some(ef), exact: false };
+                            let t = Instant::now();
+                            let found = c.search(&req)?;
+                            local.push(t.elapsed());
+                            let truth = &data.truth[qi][..args.k.min(data.truth[qi].len())];
+                            let n = found
+                                .iter()
+                                .filter(|h| matches!(h.id, PointId::Num(id) if truth.contains(&(id as u32))))
+                                .count();
+                            hits.fetch_add(n, Ordering::Relaxed);
+                        }
+                        latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.extend(local);
+                        Ok(())
+                    });
+                }
+            });
+            let elapsed = started.elapsed().as_secs_f64();
+            let mut lat = latencies.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            lat.sort();
+            let row = Row {
+                ef,
+                recall: hits.load(Ordering::Relaxed) as f64 / (data.queries.len() * args.k) as f64,
+                qps: data.queries.len() as f64 / elapsed,
+                p50_ms: percentile(&lat, 0.5),
+                p99_ms: percentile(&lat, 0.99),
+            };
+            if best.as_ref().is_none_or(|b| row.qps > b.qps) {
+                best = Some(row);
             }
-        });
-        let elapsed = started.elapsed().as_secs_f64();
-        let mut lat = latencies.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
-        lat.sort();
-        let row = Row {
-            ef,
-            recall: hits.load(Ordering::Relaxed) as f64 / (data.queries.len() * args.k) as f64,
-            qps: data.queries.len() as f64 / elapsed,
-            p50_ms: percentile(&lat, 0.5),
-            p99_ms: percentile(&lat, 0.99),
-        };
+        }
+        let Some(row) = best else { continue };
         println!(
             "ef={:<4} recall@{}={:.4} qps={:>8.0} p50={:.3}ms p99={:.3}ms",
             ef, args.k, row.recall, row.qps, row.p50_ms, row.p99_ms
@@ -219,6 +230,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         ef_construct: args.ef_construct,
         k: args.k,
         threads: args.threads,
+        passes: args.passes,
         rows,
         build_s,
         upsert_pps,

@@ -231,3 +231,52 @@ fn concurrent_searches_agree_with_sequential_ones() {
         }
     });
 }
+
+/// Counts pair scorings and raises `cancel` after `after` of them.
+struct CancellingScorer<'a> {
+    inner: &'a DenseF32,
+    calls: std::sync::atomic::AtomicUsize,
+    after: usize,
+    cancel: &'a std::sync::atomic::AtomicBool,
+}
+
+impl grape_index::PointScorer for CancellingScorer<'_> {
+    fn num_points(&self) -> usize {
+        self.inner.num_points()
+    }
+
+    fn score_pair(&self, a: u32, b: u32) -> f32 {
+        use std::sync::atomic::Ordering;
+        if self.calls.fetch_add(1, Ordering::Relaxed) + 1 == self.after {
+            self.cancel.store(true, Ordering::Relaxed);
+        }
+        self.inner.score_pair(a, b)
+    }
+}
+
+#[test]
+fn cancelled_build_stops_early() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let (store, _) = dataset(5_000, 0, Distance::Euclid, 5);
+    let cancel = AtomicBool::new(true);
+    assert!(HnswGraph::build_cancellable(&store, &|_| true, &params(2), &cancel).is_none());
+    for threads in [1, 2] {
+        // A full build, counted.
+        let never = AtomicBool::new(false);
+        let counting =
+            CancellingScorer { inner: &store, calls: AtomicUsize::new(0), after: 0, cancel: &never };
+        assert!(HnswGraph::build_cancellable(&counting, &|_| true, &params(threads), &never).is_some());
+        let full = counting.calls.load(Ordering::Relaxed);
+        // Cancelled after 5% of that work: the build gives up within a few insertions.
+        let cancel = AtomicBool::new(false);
+        let scorer =
+            CancellingScorer { inner: &store, calls: AtomicUsize::new(0), after: full / 20, cancel: &cancel };
+        assert!(HnswGraph::build_cancellable(&scorer, &|_| true, &params(threads), &cancel).is_none());
+        let done = scorer.calls.load(Ordering::Relaxed);
+        assert!(
+            done < full / 10,
+            "threads {threads}: {done} scorings after cancel at {}, full {full}",
+            full / 20
+        );
+    }
+}

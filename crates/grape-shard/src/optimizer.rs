@@ -174,7 +174,9 @@ impl ShardEngine {
                     max_threads: hnsw.max_indexing_threads,
                     seed: id,
                 };
-                let graph = HnswGraph::build(store, &|_| true, &params);
+                let Some(graph) = HnswGraph::build_cancellable(store, &|_| true, &params, stop) else {
+                    return Err(grape_types::Error::Internal("optimizer stopped".into()));
+                };
                 data.graphs.insert(name.clone(), graph);
             }
         }

@@ -7,7 +7,7 @@
 //! - an insertion whose level exceeds the current top level holds `entry_lock` for its whole duration and
 //!   publishes itself as the entry point only once it is linked.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::graph::HnswGraph;
 use super::links::{ABSENT, MAX_LEVEL};
@@ -58,6 +58,28 @@ impl HnswGraph {
         include: &(dyn Fn(u32) -> bool + Sync),
         params: &HnswParams,
     ) -> HnswGraph {
+        Self::build_until(scorer, include, params, &AtomicBool::new(false))
+    }
+
+    /// [`HnswGraph::build`] that gives up (returning `None`) soon after `cancel` becomes true: every
+    /// worker checks it before each insertion, so a shutdown never waits for a whole build.
+    pub fn build_cancellable(
+        scorer: &dyn PointScorer,
+        include: &(dyn Fn(u32) -> bool + Sync),
+        params: &HnswParams,
+        cancel: &AtomicBool,
+    ) -> Option<HnswGraph> {
+        let graph = Self::build_until(scorer, include, params, cancel);
+        (!cancel.load(Ordering::Relaxed)).then_some(graph)
+    }
+
+    /// The build loop; stops early (leaving a partial graph) when `cancel` becomes true.
+    fn build_until(
+        scorer: &dyn PointScorer,
+        include: &(dyn Fn(u32) -> bool + Sync),
+        params: &HnswParams,
+        cancel: &AtomicBool,
+    ) -> HnswGraph {
         let capacity = scorer.num_points();
         let mut graph = HnswGraph::empty(params, capacity);
         let offsets: Vec<u32> = (0..capacity as u32).filter(|&o| include(o)).collect();
@@ -72,18 +94,29 @@ impl HnswGraph {
         let pool = (threads > 1 && offsets.len() > 1)
             .then(|| rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok())
             .flatten();
+        let cancelled = || cancel.load(Ordering::Relaxed);
         match pool {
             Some(pool) => {
                 // Workers claim offsets in order from a shared counter (as hnswlib does), so the graph
                 // grows roughly in offset order whatever the thread count.
                 let next = AtomicUsize::new(0);
                 pool.broadcast(|_| loop {
+                    if cancelled() {
+                        break;
+                    }
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&offset) = offsets.get(i) else { break };
                     graph.insert_node(offset, scorer);
                 });
             }
-            None => offsets.iter().for_each(|&offset| graph.insert_node(offset, scorer)),
+            None => {
+                for &offset in &offsets {
+                    if cancelled() {
+                        break;
+                    }
+                    graph.insert_node(offset, scorer);
+                }
+            }
         }
         graph.len = offsets.len();
         graph

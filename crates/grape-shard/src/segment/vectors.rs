@@ -155,6 +155,21 @@ impl DenseVectors {
         }
     }
 
+    /// All rows as one float32 slice, when stored as float32 (the fast path of the scorers).
+    #[inline]
+    fn f32_data(&self) -> Option<&[f32]> {
+        match &self.rows {
+            Rows::F32(v) => Some(v),
+            Rows::Mmap(m) if self.datatype == Datatype::Float32 => {
+                let body = Self::mapped_body(m);
+                // SAFETY: as in `row`: 64-byte aligned body, length checked at open to be whole f32 rows,
+                // every bit pattern a valid f32.
+                Some(unsafe { std::slice::from_raw_parts(body.as_ptr().cast::<f32>(), body.len() / 4) })
+            }
+            _ => None,
+        }
+    }
+
     /// Row `offset` as float32 (borrowed when stored as float32).
     pub fn get_f32(&self, offset: u32) -> Cow<'_, [f32]> {
         match self.row(offset) {
@@ -363,6 +378,12 @@ impl PointScorer for DenseVectors {
     }
 
     fn score_pair_many(&self, a: u32, points: &[u32], out: &mut [f32]) {
+        if let Some(data) = self.f32_data() {
+            let dim = self.dim;
+            let row = |p: u32| &data[p as usize * dim..(p as usize + 1) * dim];
+            score_rows_f32(&self.kernel, row(a), points, out, row);
+            return;
+        }
         // Start every row's load before scoring the first: the graph cannot prefetch vectors itself.
         for &p in points {
             self.row(p).prefetch();
@@ -372,6 +393,24 @@ impl PointScorer for DenseVectors {
                 *o = self.score_row(q, self.row(p));
             }
         });
+    }
+}
+
+/// Scores float32 rows against `query`, prefetching every row before scoring the first (the graph
+/// cannot prefetch vectors itself).
+#[inline]
+fn score_rows_f32<'a>(
+    kernel: &MetricKernel,
+    query: &[f32],
+    points: &[u32],
+    out: &mut [f32],
+    row: impl Fn(u32) -> &'a [f32],
+) {
+    for &p in points {
+        distance::prefetch(row(p));
+    }
+    for (o, &p) in out.iter_mut().zip(points) {
+        *o = kernel.score(query, row(p));
     }
 }
 
@@ -387,6 +426,12 @@ impl QueryScorer for DenseQueryScorer<'_> {
     }
 
     fn score_many(&self, points: &[u32], out: &mut [f32]) {
+        if let Some(data) = self.store.f32_data() {
+            let dim = self.store.dim;
+            let row = |p: u32| &data[p as usize * dim..(p as usize + 1) * dim];
+            score_rows_f32(&self.store.kernel, self.query, points, out, row);
+            return;
+        }
         for &p in points {
             self.store.row(p).prefetch();
         }
