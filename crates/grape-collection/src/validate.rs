@@ -60,15 +60,8 @@ pub fn prepare_points(config: &CollectionConfig, points: Vec<PointStruct>) -> Re
                     return Err(VectorsConfig::missing(name));
                 }
             }
-            for (name, _) in config.params.vectors.iter() {
-                if !vectors.contains_key(name) {
-                    return Err(Error::bad_input(format!(
-                        "point {}: missing vector {}",
-                        p.id,
-                        if name.is_empty() { "(unnamed)".to_string() } else { format!("{name:?}") }
-                    )));
-                }
-            }
+            // A configured vector the point does not give is absent for this point (Qdrant's optional
+            // vectors).
             for (name, v) in vectors.iter_mut() {
                 let params = check_vector(config, name, v)?;
                 match params.datatype() {

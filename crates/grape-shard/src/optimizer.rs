@@ -174,7 +174,8 @@ impl ShardEngine {
                     max_threads: hnsw.max_indexing_threads,
                     seed: id,
                 };
-                let Some(graph) = HnswGraph::build_cancellable(store, &|_| true, &params, stop) else {
+                let Some(graph) = HnswGraph::build_cancellable(store, &|o| store.has(o), &params, stop)
+                else {
                     return Err(grape_types::Error::Internal("optimizer stopped".into()));
                 };
                 data.graphs.insert(name.clone(), graph);

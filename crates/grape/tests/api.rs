@@ -261,6 +261,41 @@ fn named_vectors() {
     let mut bad = SearchRequest::new(vec![1.0, 2.0], 1);
     bad.using = "nope".into();
     assert!(c.search(&bad).unwrap_err().to_string().contains("Not existing vector name"));
+
+    // Optional vectors: a point may leave out a configured vector; it is then never found through it.
+    let only_image: PointStruct =
+        serde_json::from_value(json!({"id": 8, "vector": {"image": [1.0, 2.0, 2.5]}})).unwrap();
+    let only_text: PointStruct =
+        serde_json::from_value(json!({"id": 9, "vector": {"text": [0.0, 1.0]}})).unwrap();
+    c.upsert(vec![only_image, only_text]).unwrap();
+    let ids = |c: &grape::Collection, using: &str, q: Vec<f32>| -> Vec<PointId> {
+        let mut req = SearchRequest::new(q, 10);
+        req.using = using.into();
+        let mut found: Vec<PointId> = c.search(&req).unwrap().into_iter().map(|h| h.id).collect();
+        found.sort();
+        found
+    };
+    let all_vectors = WithVector::Enable(true);
+    for stage in ["appendable", "optimized", "reopened"] {
+        let c = if stage == "reopened" {
+            db.close().unwrap();
+            Database::open(dir.path()).unwrap().collection("n").unwrap()
+        } else {
+            if stage == "optimized" {
+                c.optimize_now().unwrap();
+            }
+            c.clone()
+        };
+        assert_eq!(ids(&c, "image", vec![1.0, 2.0, 2.0]), vec![PointId::Num(7), PointId::Num(8)], "{stage}");
+        assert_eq!(ids(&c, "text", vec![1.0, 1.0]), vec![PointId::Num(7), PointId::Num(9)], "{stage}");
+        let r = c.retrieve(&[PointId::Num(8)], &WithPayload::Enable(false), &all_vectors).unwrap();
+        assert_eq!(
+            r[0].vector,
+            Some(grape::VectorOutput::Named([("image".to_string(), vec![1.0, 2.0, 2.5])].into())),
+            "{stage}"
+        );
+        assert_eq!(c.count(&Default::default()).unwrap(), 3);
+    }
 }
 
 /// Exact scores of float16 and uint8 storages match a float64 oracle on values each type holds exactly,

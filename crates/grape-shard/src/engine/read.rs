@@ -178,7 +178,7 @@ fn select_vectors(data: &SegmentData, offset: u32, with: &WithVector) -> Option<
     let named: NamedVectors = data
         .vectors
         .iter()
-        .filter(|(name, _)| with.wants(name))
+        .filter(|(name, v)| with.wants(name) && v.has(offset))
         .map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned()))
         .collect();
     Some(VectorOutput::from_named(named))

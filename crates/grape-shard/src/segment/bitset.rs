@@ -1,4 +1,4 @@
-//! A growable bit set of deleted offsets.
+//! A growable bit set of offsets (deleted points, absent vectors).
 
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,13 @@ impl BitSet {
             self.words.resize(w + 1, 0);
         }
         self.words[w] |= 1 << b;
+    }
+
+    pub fn clear(&mut self, i: u32) {
+        let (w, b) = (i as usize / 64, i % 64);
+        if let Some(word) = self.words.get_mut(w) {
+            *word &= !(1 << b);
+        }
     }
 
     pub fn count(&self) -> usize {

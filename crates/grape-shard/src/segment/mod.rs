@@ -107,7 +107,11 @@ impl SegmentData {
     }
 
     pub fn vectors_of(&self, offset: u32) -> NamedVectors {
-        self.vectors.iter().map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned())).collect()
+        self.vectors
+            .iter()
+            .filter(|(_, v)| v.has(offset))
+            .map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned()))
+            .collect()
     }
 
     fn require_appendable(&self) -> Result<()> {
@@ -118,7 +122,8 @@ impl SegmentData {
         }
     }
 
-    /// Appends a new point. Vectors must be complete and validated by the caller.
+    /// Appends a new point. Vectors must be validated by the caller; a missing name means the point has
+    /// no such vector.
     pub fn append(
         &mut self,
         id: PointId,
@@ -129,8 +134,7 @@ impl SegmentData {
         self.require_appendable()?;
         let offset = self.ids.len() as u32;
         for (name, store) in &mut self.vectors {
-            let v = vectors.get(name).ok_or_else(|| Error::Internal(format!("missing vector {name:?}")))?;
-            store.push(v)?;
+            store.push_opt(vectors.get(name).map(Vec::as_slice))?;
         }
         self.ids.push(id);
         self.versions.push(version);
@@ -149,8 +153,7 @@ impl SegmentData {
     ) -> Result<()> {
         self.require_appendable()?;
         for (name, store) in &mut self.vectors {
-            let v = vectors.get(name).ok_or_else(|| Error::Internal(format!("missing vector {name:?}")))?;
-            store.set(offset, v)?;
+            store.set_opt(offset, vectors.get(name).map(Vec::as_slice))?;
         }
         self.versions[offset as usize] = version;
         self.payloads.put(offset, payload)

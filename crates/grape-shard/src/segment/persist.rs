@@ -32,6 +32,9 @@ pub struct VectorFileMeta {
     /// Element type of the rows (float32 when absent).
     #[serde(default)]
     pub datatype: Datatype,
+    /// Bit set words of offsets without this vector (empty when every point has it).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<u64>,
     #[serde(default)]
     pub graph: Option<String>,
 }
@@ -70,6 +73,17 @@ pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<
             dim: store.dim(),
             distance: store.distance(),
             datatype: store.datatype(),
+            absent: if store.absent().count() == 0 {
+                Vec::new()
+            } else {
+                let mut absent = BitSet::default();
+                offsets
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, &o)| !store.has(o))
+                    .for_each(|(i, _)| absent.set(i as u32));
+                absent.words().to_vec()
+            },
             graph,
         });
     }
@@ -98,7 +112,9 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
     let mut vectors = BTreeMap::new();
     let mut graphs = BTreeMap::new();
     for v in &meta.vectors {
-        let store = DenseVectors::open(&dir.join(&v.file), v.dim, v.distance, v.datatype, on_disk(&v.name))?;
+        let mut store =
+            DenseVectors::open(&dir.join(&v.file), v.dim, v.distance, v.datatype, on_disk(&v.name))?;
+        store.set_absent(BitSet::from_words(v.absent.clone()));
         if store.len() != ids.len() {
             return Err(Error::Corruption(format!(
                 "{}: {} holds {} rows, expected {}",

@@ -5,7 +5,7 @@ use std::collections::BinaryHeap;
 
 use grape_index::{QueryScorer, ScoredOffset};
 
-use super::SegmentData;
+use super::{DenseVectors, SegmentData};
 
 /// How to search one segment.
 #[derive(Debug, Clone, Copy)]
@@ -32,13 +32,13 @@ impl SegmentData {
         match self.graphs.get(req.vector) {
             Some(graph) if !req.exact && !small => {
                 let deleted = &self.deleted;
-                graph.search(&scorer, req.top, req.ef, &|o| !deleted.get(o))
+                graph.search(&scorer, req.top, req.ef, &|o| !deleted.get(o) && store.has(o))
             }
-            _ => self.exact_search(&scorer, req.top),
+            _ => self.exact_search(&scorer, store, req.top),
         }
     }
 
-    fn exact_search(&self, scorer: &dyn QueryScorer, top: usize) -> Vec<ScoredOffset> {
+    fn exact_search(&self, scorer: &dyn QueryScorer, store: &DenseVectors, top: usize) -> Vec<ScoredOffset> {
         let mut heap: BinaryHeap<Reverse<ScoredOffset>> = BinaryHeap::with_capacity(top + 1);
         const CHUNK: usize = 256;
         let mut ids = Vec::with_capacity(CHUNK);
@@ -47,7 +47,9 @@ impl SegmentData {
         let mut start = 0u32;
         while start < n {
             ids.clear();
-            ids.extend((start..n.min(start + CHUNK as u32)).filter(|&o| !self.deleted.get(o)));
+            ids.extend(
+                (start..n.min(start + CHUNK as u32)).filter(|&o| !self.deleted.get(o) && store.has(o)),
+            );
             start += CHUNK as u32;
             scorer.score_many(&ids, &mut scores[..ids.len()]);
             for (&offset, &score) in ids.iter().zip(&scores) {

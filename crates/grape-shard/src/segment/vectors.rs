@@ -13,6 +13,7 @@ use grape_types::{Datatype, Distance, Error, Result};
 use half::f16;
 use memmap2::Mmap;
 
+use super::BitSet;
 use crate::files::{self, FileHeader, HEADER_LEN};
 
 const VERSION: u32 = 1;
@@ -73,13 +74,15 @@ fn to_u8(x: f32) -> u8 {
     x.round().clamp(0.0, 255.0) as u8
 }
 
-/// Row-major vectors of one dimension; offset `i` is row `i`.
+/// Row-major vectors of one dimension; offset `i` is row `i`. A point may lack this vector: its row is
+/// then zeros and its bit in `absent` is set.
 pub struct DenseVectors {
     dim: usize,
     distance: Distance,
     datatype: Datatype,
     kernel: MetricKernel,
     rows: Rows,
+    absent: BitSet,
 }
 
 impl DenseVectors {
@@ -89,7 +92,14 @@ impl DenseVectors {
             Datatype::Float16 => Rows::F16(Vec::new()),
             Datatype::Uint8 => Rows::U8(Vec::new()),
         };
-        DenseVectors { dim, distance, datatype, kernel: MetricKernel::new(distance), rows }
+        DenseVectors {
+            dim,
+            distance,
+            datatype,
+            kernel: MetricKernel::new(distance),
+            rows,
+            absent: BitSet::default(),
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -178,6 +188,49 @@ impl DenseVectors {
         }
     }
 
+    /// Whether the point at `offset` has this vector.
+    #[inline]
+    pub fn has(&self, offset: u32) -> bool {
+        !self.absent.get(offset)
+    }
+
+    /// Offsets without this vector.
+    pub fn absent(&self) -> &BitSet {
+        &self.absent
+    }
+
+    /// Marks the rows without a vector (when opening a segment).
+    pub fn set_absent(&mut self, absent: BitSet) {
+        self.absent = absent;
+    }
+
+    /// Appends `v`, or a zero row marked absent (RAM storage only).
+    pub fn push_opt(&mut self, v: Option<&[f32]>) -> Result<u32> {
+        match v {
+            Some(v) => self.push(v),
+            None => {
+                let offset = self.push(&vec![0.0; self.dim])?;
+                self.absent.set(offset);
+                Ok(offset)
+            }
+        }
+    }
+
+    /// Replaces row `offset` with `v`, or with a zero row marked absent (RAM storage only).
+    pub fn set_opt(&mut self, offset: u32, v: Option<&[f32]>) -> Result<()> {
+        match v {
+            Some(v) => {
+                self.set(offset, v)?;
+                self.absent.clear(offset);
+            }
+            None => {
+                self.set(offset, &vec![0.0; self.dim])?;
+                self.absent.set(offset);
+            }
+        }
+        Ok(())
+    }
+
     /// Appends a row (RAM storage only), converting it to the element type.
     pub fn push(&mut self, v: &[f32]) -> Result<u32> {
         debug_assert_eq!(v.len(), self.dim);
@@ -257,7 +310,14 @@ impl DenseVectors {
                 Datatype::Uint8 => Rows::U8(body.to_vec()),
             }
         };
-        Ok(DenseVectors { dim, distance, datatype, kernel: MetricKernel::new(distance), rows })
+        Ok(DenseVectors {
+            dim,
+            distance,
+            datatype,
+            kernel: MetricKernel::new(distance),
+            rows,
+            absent: BitSet::default(),
+        })
     }
 
     /// A scorer of stored rows against `query` (already preprocessed: unit length for cosine).
