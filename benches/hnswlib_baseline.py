@@ -12,6 +12,7 @@ Both report the best of --passes passes.
         --ef 16,32,64,128,256 --k 10 --threads 1 --json OUT
 """
 import argparse
+import importlib.metadata
 import json
 import time
 
@@ -51,7 +52,8 @@ def main():
     started = time.perf_counter()
     index.add_items(base, np.arange(len(base)))
     build_s = time.perf_counter() - started
-    print(f"hnswlib {hnswlib.__version__ if hasattr(hnswlib, '__version__') else ''} build: {build_s:.2f} s "
+    version = importlib.metadata.version("hnswlib")
+    print(f"hnswlib {version} build: {build_s:.2f} s "
           f"({args.threads} threads)")
 
     index.set_num_threads(1)
@@ -87,7 +89,7 @@ def main():
         print(f"ef={ef:<4} recall@{args.k}={row['recall']:.4f} qps={row['qps']:>8.0f} "
               f"qps_batch={row['qps_batch']:>8.0f} p50={row['p50_ms']:.3f}ms p99={row['p99_ms']:.3f}ms")
     if args.json:
-        report = {"engine": "hnswlib", "dataset": manifest["name"] + f"-{len(base)}", "points": len(base),
+        report = {"engine": "hnswlib", "version": version, "dataset": manifest["name"] + f"-{len(base)}", "points": len(base),
                   "m": args.m, "ef_construct": args.ef_construct, "k": args.k, "threads": args.threads,
                   "passes": args.passes, "rows": rows, "build_s": build_s}
         json.dump(report, open(args.json, "w"), indent=1)

@@ -214,10 +214,11 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     let started = Instant::now();
     let db = Database::open(&dir)?;
     let c = db.collection(name)?;
-    let reopen_s = started.elapsed().as_secs_f64();
+    // Ready to serve = opened and answered a first search.
     let mut probe = SearchRequest::new(data.queries[0].clone(), args.k);
     probe.params.hnsw_ef = Some(64);
     c.search(&probe)?;
+    let reopen_s = started.elapsed().as_secs_f64();
     eprintln!("reopen: {reopen_s:.3} s; RSS after search: {} MiB", rss / (1 << 20));
     db.close()?;
 

@@ -12,6 +12,7 @@
 pub mod distance;
 pub mod error;
 pub mod hnsw;
+pub mod mem;
 pub mod scorer;
 pub mod testing;
 

@@ -73,7 +73,11 @@ impl GraphLinks {
             m,
             m0,
             levels,
-            level0: level0.into_iter().map(AtomicU32::new).collect(),
+            level0: {
+                let mut l0 = crate::mem::huge_page_vec(level0.len());
+                l0.extend(level0.into_iter().map(AtomicU32::new));
+                l0
+            },
             upper_start,
             upper: upper.into_iter().map(AtomicU32::new).collect(),
             locks,

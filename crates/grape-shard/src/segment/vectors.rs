@@ -301,9 +301,11 @@ impl DenseVectors {
         } else {
             files::verify_body(body, &header, path)?;
             match datatype {
-                Datatype::Float32 => Rows::F32(
-                    body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect(),
-                ),
+                Datatype::Float32 => {
+                    let mut rows = grape_index::mem::huge_page_vec(body.len() / 4);
+                    rows.extend(body.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+                    Rows::F32(rows)
+                }
                 Datatype::Float16 => {
                     Rows::F16(body.chunks_exact(2).map(|c| f16::from_le_bytes([c[0], c[1]])).collect())
                 }
@@ -466,13 +468,21 @@ fn score_rows_f32<'a>(
     out: &mut [f32],
     row: impl Fn(u32) -> &'a [f32],
 ) {
+    // The first lines of every row start loading now; each row is then loaded whole two steps
+    // before it is scored, so the kernel rarely waits on memory.
     for &p in points {
         distance::prefetch(row(p));
     }
-    for (o, &p) in out.iter_mut().zip(points) {
+    for (i, (o, &p)) in out.iter_mut().zip(points).enumerate() {
+        if let Some(&ahead) = points.get(i + AHEAD) {
+            distance::prefetch_all(row(ahead));
+        }
         *o = kernel.score(query, row(p));
     }
 }
+
+/// How many rows ahead `score_rows_f32` loads a whole row.
+const AHEAD: usize = 2;
 
 pub struct DenseQueryScorer<'a> {
     store: &'a DenseVectors,
