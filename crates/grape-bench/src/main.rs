@@ -2,6 +2,7 @@
 
 mod ann;
 mod dataset;
+mod open;
 
 use clap::{Parser, Subcommand};
 
@@ -16,10 +17,13 @@ struct Cli {
 enum Command {
     /// Recall, QPS and latency of HNSW search through the embedded API.
     Ann(ann::AnnArgs),
+    /// Time until an existing database is ready to serve (open + first search).
+    Open(open::OpenArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ann(args) => ann::run(&args),
+        Command::Open(args) => open::run(&args),
     }
 }
