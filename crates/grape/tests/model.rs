@@ -4,18 +4,21 @@
 use std::collections::BTreeMap;
 
 use grape::{
-    CreateCollection, Database, DatabaseConfig, Distance, OptimizersConfigDiff, Payload, PointId,
-    PointStruct, ScrollRequest, SearchParams, SearchRequest, SyncPolicy, VectorParams, VectorsConfig,
-    WithPayload, WithVector,
+    CreateCollection, Database, DatabaseConfig, Distance, NamedVectors, OptimizersConfigDiff, Payload,
+    PointId, PointStruct, ScrollRequest, SearchParams, SearchRequest, SyncPolicy, VectorParams, VectorStruct,
+    VectorsConfig, WithPayload, WithVector,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
 const DIM: usize = 3;
 
+/// id, vector "a", optional vector "b", payload tag.
+type UpsertPoint = (u64, [i8; DIM], Option<[i8; 2]>, u8);
+
 #[derive(Debug, Clone)]
 enum Step {
-    Upsert(Vec<(u64, [i8; DIM], u8)>),
+    Upsert(Vec<UpsertPoint>),
     Delete(Vec<u64>),
     SetPayload(Vec<u64>, u8, Option<&'static str>),
     Overwrite(Vec<u64>, u8),
@@ -32,7 +35,11 @@ fn ids() -> impl Strategy<Value = Vec<u64>> {
 
 fn step() -> impl Strategy<Value = Step> {
     prop_oneof![
-        6 => prop::collection::vec((0u64..40, prop::array::uniform3(any::<i8>()), any::<u8>()), 1..12).prop_map(Step::Upsert),
+        6 => prop::collection::vec(
+            (0u64..40, prop::array::uniform3(any::<i8>()), prop::option::of(prop::array::uniform2(any::<i8>())), any::<u8>()),
+            1..12,
+        )
+        .prop_map(Step::Upsert),
         2 => ids().prop_map(Step::Delete),
         2 => (ids(), any::<u8>(), prop_oneof![Just(None), Just(Some("nested"))]).prop_map(|(i, v, k)| Step::SetPayload(i, v, k)),
         1 => (ids(), any::<u8>()).prop_map(|(i, v)| Step::Overwrite(i, v)),
@@ -51,7 +58,7 @@ fn obj(v: Value) -> Payload {
 struct Harness {
     dir: tempfile::TempDir,
     db: Option<Database>,
-    model: BTreeMap<u64, (Vec<f32>, Payload)>,
+    model: BTreeMap<u64, (NamedVectors, Payload)>,
 }
 
 impl Harness {
@@ -65,7 +72,14 @@ impl Harness {
     fn new() -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let db = Self::open(dir.path());
-        let mut create = CreateCollection::new(VectorsConfig::Single(VectorParams::new(DIM, Distance::Dot)));
+        // Two named vectors; "b" is optional per point.
+        let mut create = CreateCollection::new(VectorsConfig::Multi(
+            [
+                ("a".to_string(), VectorParams::new(DIM, Distance::Dot)),
+                ("b".to_string(), VectorParams::new(2, Distance::Euclid)),
+            ]
+            .into(),
+        ));
         // Tiny thresholds so that a few points already make sealed, indexed and merged segments.
         create.optimizers_config = Some(OptimizersConfigDiff {
             indexing_threshold: Some(1),
@@ -90,18 +104,29 @@ impl Harness {
         let pid = |ids: &[u64]| ids.iter().map(|&i| PointId::Num(i)).collect::<Vec<_>>();
         match step {
             Step::Upsert(points) => {
+                let named = |v: &[i8; DIM], b: &Option<[i8; 2]>| -> NamedVectors {
+                    let mut m: NamedVectors =
+                        [("a".to_string(), v.iter().map(|&x| f32::from(x)).collect())].into();
+                    if let Some(b) = b {
+                        m.insert("b".to_string(), b.iter().map(|&x| f32::from(x)).collect());
+                    }
+                    m
+                };
                 let batch = points
                     .iter()
-                    .map(|(id, v, tag)| {
-                        PointStruct::new(*id, v.iter().map(|&x| f32::from(x)).collect::<Vec<_>>())
-                            .with_payload(json!({"tag": tag}))
-                            .unwrap()
+                    .map(|(id, v, b, tag)| {
+                        PointStruct {
+                            id: PointId::Num(*id),
+                            vectors: VectorStruct::Named(named(v, b)),
+                            payload: None,
+                        }
+                        .with_payload(json!({"tag": tag}))
+                        .unwrap()
                     })
                     .collect();
                 c.upsert(batch).unwrap();
-                for (id, v, tag) in points {
-                    self.model
-                        .insert(*id, (v.iter().map(|&x| f32::from(x)).collect(), obj(json!({"tag": tag}))));
+                for (id, v, b, tag) in points {
+                    self.model.insert(*id, (named(v, b), obj(json!({"tag": tag}))));
                 }
             }
             Step::Delete(ids) => {
@@ -174,12 +199,12 @@ impl Harness {
                 with_vector: WithVector::Enable(true),
             })
             .unwrap();
-        let got: BTreeMap<u64, (Vec<f32>, Payload)> = all
+        let got: BTreeMap<u64, (NamedVectors, Payload)> = all
             .points
             .into_iter()
             .map(|r| {
                 let PointId::Num(id) = r.id else { panic!("uuid") };
-                let Some(grape::VectorOutput::Single(v)) = r.vector else { panic!("vector") };
+                let Some(grape::VectorOutput::Named(v)) = r.vector else { panic!("vector") };
                 (id, (v, r.payload.unwrap_or_default()))
             })
             .collect();
@@ -189,6 +214,7 @@ impl Harness {
         if !self.model.is_empty() {
             let q = vec![0.5f32, -1.0, 0.25];
             let mut req = SearchRequest::new(q.clone(), 5);
+            req.using = "a".into();
             req.params = SearchParams { exact: true, hnsw_ef: None };
             let hits: Vec<(u64, f32)> = c
                 .search(&req)
@@ -207,7 +233,7 @@ impl Harness {
             let mut expected: Vec<(u64, f32)> = self
                 .model
                 .iter()
-                .map(|(id, (v, _))| (*id, v.iter().zip(&q).map(|(a, b)| a * b).sum()))
+                .map(|(id, (v, _))| (*id, v["a"].iter().zip(&q).map(|(a, b)| a * b).sum()))
                 .collect();
             expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             expected.truncate(5);
@@ -215,6 +241,31 @@ impl Harness {
             for (h, e) in hits.iter().zip(&expected) {
                 assert!((h.1 - e.1).abs() < 1e-3, "{hits:?} vs {expected:?}");
             }
+            // Through the optional vector: only points that have it, nearest first.
+            let qb = [3.0f32, -7.0];
+            let mut req = SearchRequest::new(qb.to_vec(), 40);
+            req.using = "b".into();
+            req.params = SearchParams { exact: true, hnsw_ef: None };
+            let mut got: Vec<(u64, f32)> = c
+                .search(&req)
+                .unwrap()
+                .into_iter()
+                .map(|h| (if let PointId::Num(n) = h.id { n } else { u64::MAX }, h.score))
+                .collect();
+            let mut expected: Vec<(u64, f32)> = self
+                .model
+                .iter()
+                .filter_map(|(id, (v, _))| {
+                    v.get("b")
+                        .map(|b| (*id, b.iter().zip(&qb).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()))
+                })
+                .collect();
+            expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            got.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+            assert_eq!(
+                got.iter().map(|g| g.0).collect::<Vec<_>>(),
+                expected.iter().map(|e| e.0).collect::<Vec<_>>()
+            );
         }
     }
 }
