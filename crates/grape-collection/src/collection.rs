@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
-    CollectionConfig, CountRequest, Error, OpNum, Operation, Payload, PointId, PointStruct, Record, Result,
-    ScoredPoint, ScrollRequest, ScrollResult, SearchRequest, UpdateCollection, WithPayload, WithVector,
+    CollectionConfig, CountRequest, Error, Filter, OpNum, Operation, Payload, PointId, PointStruct, Record,
+    Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest, UpdateCollection, WithPayload,
+    WithVector,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -194,20 +195,23 @@ impl Collection {
         // Shards returned up to `limit` points each; one more point is needed to know the next offset.
         let next_page_offset = match next_page_offset {
             Some(id) => Some(id),
-            None if points.len() == req.limit => self.next_id_after(points.last().map(|r| r.id))?,
+            None if points.len() == req.limit => {
+                self.next_id_after(points.last().map(|r| r.id), req.filter.as_ref())?
+            }
             None => None,
         };
         points.truncate(req.limit);
         Ok(ScrollResult { points, next_page_offset })
     }
 
-    fn next_id_after(&self, last: Option<PointId>) -> Result<Option<PointId>> {
+    fn next_id_after(&self, last: Option<PointId>, filter: Option<&Filter>) -> Result<Option<PointId>> {
         let Some(last) = last else { return Ok(None) };
         let probe = ScrollRequest {
             offset: Some(last),
             limit: 2,
             with_payload: WithPayload::Enable(false),
             with_vector: WithVector::Enable(false),
+            filter: filter.cloned(),
         };
         let mut next = None;
         for shard in &self.shards {
@@ -220,8 +224,9 @@ impl Collection {
         Ok(next)
     }
 
-    pub fn count(&self, _req: &CountRequest) -> Result<usize> {
-        Ok(self.shards.iter().map(|s| s.engine().count()).sum())
+    /// Exact number of points passing the request's filter.
+    pub fn count(&self, req: &CountRequest) -> Result<usize> {
+        Ok(self.shards.iter().map(|s| s.engine().count(req.filter.as_ref())).sum())
     }
 
     /// Nearest-neighbour search. Scores follow Qdrant's convention for the metric.

@@ -54,6 +54,7 @@ fn dump(engine: &ShardEngine) -> Vec<Record> {
             limit: 1000,
             with_payload: WithPayload::Enable(true),
             with_vector: WithVector::Enable(true),
+            filter: None,
         })
         .unwrap()
         .points

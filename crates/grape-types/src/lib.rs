@@ -14,6 +14,7 @@ pub mod alias;
 pub mod config;
 pub mod distance;
 pub mod error;
+pub mod filter;
 pub mod json_bytes;
 pub mod operation;
 pub mod point;
@@ -28,6 +29,7 @@ pub use config::{
 };
 pub use distance::Distance;
 pub use error::{Error, Result};
+pub use filter::{Condition, FieldCondition, Filter, PointView};
 pub use operation::Operation;
 pub use point::{
     NamedVectors, Payload, PointStruct, Record, ScoredPoint, VectorOutput, VectorStruct, WithPayload,

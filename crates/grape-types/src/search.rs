@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{PointId, Record, WithPayload, WithVector, DEFAULT_VECTOR_NAME};
+use crate::{Filter, PointId, Record, WithPayload, WithVector, DEFAULT_VECTOR_NAME};
 
 /// Per-request search knobs (Qdrant's `params`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -33,6 +33,9 @@ pub struct SearchRequest {
     pub with_payload: WithPayload,
     #[serde(default)]
     pub with_vector: WithVector,
+    /// Only points passing this filter are returned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
 }
 
 impl SearchRequest {
@@ -46,6 +49,7 @@ impl SearchRequest {
             params: SearchParams::default(),
             with_payload: WithPayload::default(),
             with_vector: WithVector::default(),
+            filter: None,
         }
     }
 }
@@ -62,6 +66,8 @@ pub struct ScrollRequest {
     pub with_payload: WithPayload,
     #[serde(default)]
     pub with_vector: WithVector,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
 }
 
 fn default_scroll_limit() -> usize {
@@ -79,6 +85,7 @@ impl Default for ScrollRequest {
             limit: default_scroll_limit(),
             with_payload: enabled_payload(),
             with_vector: WithVector::default(),
+            filter: None,
         }
     }
 }
@@ -95,6 +102,8 @@ pub struct ScrollResult {
 pub struct CountRequest {
     #[serde(default = "yes")]
     pub exact: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
 }
 
 fn yes() -> bool {

@@ -396,3 +396,116 @@ fn float16_and_uint8_datatypes() {
         }
     }
 }
+
+/// Filtered count, scroll and search agree with a brute-force oracle over the same filter, in the
+/// appendable segment and after indexing.
+#[test]
+fn filters_match_brute_force() {
+    use grape::{Filter, HnswConfigDiff, OptimizersConfigDiff, SearchParams};
+    use rand::{Rng, SeedableRng};
+
+    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+    let dim = 8;
+    let n = 3000u64;
+    let rows: Vec<Vec<f32>> = (0..n).map(|_| (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect()).collect();
+    let payload = |i: u64| {
+        let color = ["red", "green", "blue"][(i % 3) as usize];
+        json!({"n": i % 10, "color": color,
+               "tags": if i.is_multiple_of(4) { json!(["x", "y"]) } else { json!(["y"]) },
+               "loc": {"lon": (i % 360) as f64 - 180.0, "lat": ((i * 7) % 180) as f64 - 90.0}})
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let mut create = single(dim, Distance::Euclid);
+    create.hnsw_config = Some(HnswConfigDiff { full_scan_threshold: Some(1), ..Default::default() });
+    create.optimizers_config =
+        Some(OptimizersConfigDiff { indexing_threshold: Some(1), ..Default::default() });
+    db.create_collection("f", create).unwrap();
+    let c = db.collection("f").unwrap();
+    c.upsert((0..n).map(|i| point(i, rows[i as usize].clone(), payload(i))).collect()).unwrap();
+
+    let filters: Vec<Filter> = [
+        json!({"must": [{"key": "n", "match": {"any": [1, 2, 3]}}]}),
+        json!({"must_not": [{"key": "color", "match": {"value": "red"}}], "must": [{"key": "n", "range": {"gte": 5}}]}),
+        json!({"should": [{"key": "tags", "match": {"value": "x"}}, {"has_id": [1, 2, 3]}]}),
+        json!({"must": [{"key": "loc", "geo_bounding_box": {"top_left": {"lon": -90.0, "lat": 45.0},
+                "bottom_right": {"lon": 90.0, "lat": -45.0}}}]}),
+        json!({"must": [{"key": "n", "match": {"value": 7}}, {"key": "color", "match": {"value": "blue"}}]}),
+    ]
+    .into_iter()
+    .map(|f| serde_json::from_value(f).unwrap())
+    .collect();
+    let query: Vec<f32> = (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect();
+    for stage in ["appendable", "indexed"] {
+        if stage == "indexed" {
+            c.optimize_now().unwrap();
+            assert_eq!(c.info().unwrap().indexed_vectors_count, n as usize);
+        }
+        for filter in &filters {
+            let passing: Vec<u64> = (0..n)
+                .filter(|&i| {
+                    struct V(u64, serde_json::Value);
+                    impl grape::PointView for V {
+                        fn id(&self) -> PointId {
+                            PointId::Num(self.0)
+                        }
+                        fn payload(&self) -> Option<&grape::Payload> {
+                            self.1.as_object()
+                        }
+                        fn has_vector(&self, _: &str) -> bool {
+                            true
+                        }
+                    }
+                    filter.check(&V(i, payload(i)))
+                })
+                .collect();
+            assert!(!passing.is_empty() && passing.len() < n as usize, "{filter:?}");
+            let count = grape::CountRequest { exact: true, filter: Some(filter.clone()) };
+            assert_eq!(c.count(&count).unwrap(), passing.len(), "{stage} {filter:?}");
+            // Scroll pages cover exactly the passing ids.
+            let (mut seen, mut offset) = (Vec::new(), None);
+            loop {
+                let req =
+                    ScrollRequest { offset, limit: 97, filter: Some(filter.clone()), ..Default::default() };
+                let page = c.scroll(&req).unwrap();
+                seen.extend(page.points.iter().map(|p| match p.id {
+                    PointId::Num(x) => x,
+                    PointId::Uuid(_) => u64::MAX,
+                }));
+                match page.next_page_offset {
+                    Some(next) => offset = Some(next),
+                    None => break,
+                }
+            }
+            assert_eq!(seen, passing, "{stage} {filter:?}");
+            // Search: exact equals brute force over the passing points; HNSW returns only passing points
+            // and finds most of the true top 10.
+            let dist =
+                |i: u64| rows[i as usize].iter().zip(&query).map(|(a, b)| (a - b) * (a - b)).sum::<f32>();
+            let mut truth = passing.clone();
+            truth.sort_by(|&a, &b| dist(a).total_cmp(&dist(b)).then(a.cmp(&b)));
+            truth.truncate(10);
+            for exact in [true, false] {
+                let mut req = SearchRequest::new(query.clone(), 10);
+                req.filter = Some(filter.clone());
+                req.params = SearchParams { exact, hnsw_ef: Some(128) };
+                let hits: Vec<u64> = c
+                    .search(&req)
+                    .unwrap()
+                    .iter()
+                    .map(|h| match h.id {
+                        PointId::Num(x) => x,
+                        PointId::Uuid(_) => u64::MAX,
+                    })
+                    .collect();
+                assert!(hits.iter().all(|h| passing.contains(h)), "{stage} exact={exact} {filter:?}");
+                if exact || stage == "appendable" {
+                    assert_eq!(hits, truth, "{stage} exact={exact} {filter:?}");
+                } else {
+                    let found = truth.iter().filter(|t| hits.contains(t)).count();
+                    assert!(found >= 8, "{stage}: HNSW found {found}/10 under {filter:?}");
+                }
+            }
+        }
+    }
+}

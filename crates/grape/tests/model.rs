@@ -197,6 +197,7 @@ impl Harness {
                 limit: 1000,
                 with_payload: WithPayload::Enable(true),
                 with_vector: WithVector::Enable(true),
+                filter: None,
             })
             .unwrap();
         let got: BTreeMap<u64, (NamedVectors, Payload)> = all

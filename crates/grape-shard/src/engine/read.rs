@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use grape_index::ScoredOffset;
 use grape_types::{
-    NamedVectors, PointId, Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest,
+    Filter, NamedVectors, PointId, Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest,
     VectorOutput, VectorsConfig, WithPayload, WithVector,
 };
 use rayon::prelude::*;
@@ -46,6 +46,7 @@ impl ShardEngine {
             ef: req.params.hnsw_ef.unwrap_or(default_ef).max(top),
             exact: req.params.exact,
             full_scan_threshold_kb,
+            filter: req.filter.as_ref(),
         };
         let guard = self.segments.read();
         let segments: Vec<&Arc<Segment>> = guard.0.all().filter(|s| s.data.read().live_count() > 0).collect();
@@ -126,7 +127,8 @@ impl ShardEngine {
                 Some(start) => Box::new(data.lookup.range(*start..)),
                 None => Box::new(data.lookup.iter()),
             };
-            candidates.extend(iter.take(want).map(|(id, off)| (*id, i, *off)));
+            let passing = iter.filter(|(_, off)| data.passes(**off, req.filter.as_ref()));
+            candidates.extend(passing.take(want).map(|(id, off)| (*id, i, *off)));
         }
         candidates.sort_by_key(|c| c.0);
         candidates.dedup_by_key(|c| c.0);
@@ -141,9 +143,20 @@ impl ShardEngine {
         Ok(ScrollResult { points, next_page_offset })
     }
 
-    /// Number of live points.
-    pub fn count(&self) -> usize {
-        self.segments.read().0.all().map(|s| s.data.read().live_count()).sum()
+    /// Number of live points passing `filter` (all live points without one).
+    pub fn count(&self, filter: Option<&Filter>) -> usize {
+        let guard = self.segments.read();
+        guard
+            .0
+            .all()
+            .map(|s| {
+                let data = s.data.read();
+                match filter {
+                    None => data.live_count(),
+                    Some(_) => data.lookup.values().filter(|&&o| data.passes(o, filter)).count(),
+                }
+            })
+            .sum()
     }
 }
 

@@ -13,7 +13,7 @@ mod vectors;
 use std::collections::BTreeMap;
 
 use grape_index::hnsw::HnswGraph;
-use grape_types::{Error, NamedVectors, OpNum, Payload, PointId, Result};
+use grape_types::{Error, Filter, NamedVectors, OpNum, Payload, PointId, PointView, Result};
 use parking_lot::RwLock;
 
 pub use bitset::BitSet;
@@ -166,6 +166,19 @@ impl SegmentData {
         self.payloads.put(offset, payload)
     }
 
+    /// Whether the point at `offset` passes `filter` (`None` passes everything). A payload that does not
+    /// decode fails every filter (and is logged): corruption never widens a result.
+    pub fn passes(&self, offset: u32, filter: Option<&Filter>) -> bool {
+        let Some(filter) = filter else { return true };
+        match self.payload(offset) {
+            Ok(payload) => filter.check(&SegmentPoint { data: self, offset, payload: payload.as_ref() }),
+            Err(e) => {
+                tracing::error!(offset, "payload does not decode: {e}");
+                false
+            }
+        }
+    }
+
     /// Marks a point deleted. Allowed in every segment.
     pub fn delete(&mut self, offset: u32) {
         if let Some(id) = self.ids.get(offset as usize) {
@@ -174,5 +187,26 @@ impl SegmentData {
             }
         }
         self.deleted.set(offset);
+    }
+}
+
+/// One point of a segment, as filters see it.
+struct SegmentPoint<'a> {
+    data: &'a SegmentData,
+    offset: u32,
+    payload: Option<&'a Payload>,
+}
+
+impl PointView for SegmentPoint<'_> {
+    fn id(&self) -> PointId {
+        self.data.ids[self.offset as usize]
+    }
+
+    fn payload(&self) -> Option<&Payload> {
+        self.payload
+    }
+
+    fn has_vector(&self, name: &str) -> bool {
+        self.data.vectors.get(name).is_some_and(|v| v.has(self.offset))
     }
 }

@@ -4,6 +4,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use grape_index::{QueryScorer, ScoredOffset};
+use grape_types::Filter;
 
 use super::{DenseVectors, SegmentData};
 
@@ -18,6 +19,8 @@ pub struct SegmentSearch<'a> {
     pub exact: bool,
     /// Segments with less vector data than this many kilobytes are searched exactly.
     pub full_scan_threshold_kb: usize,
+    /// Only points passing this filter (checked during graph traversal and the exact scan).
+    pub filter: Option<&'a Filter>,
 }
 
 impl SegmentData {
@@ -32,13 +35,21 @@ impl SegmentData {
         match self.graphs.get(req.vector) {
             Some(graph) if !req.exact && !small => {
                 let deleted = &self.deleted;
-                graph.search(&scorer, req.top, req.ef, &|o| !deleted.get(o) && store.has(o))
+                graph.search(&scorer, req.top, req.ef, &|o| {
+                    !deleted.get(o) && store.has(o) && self.passes(o, req.filter)
+                })
             }
-            _ => self.exact_search(&scorer, store, req.top),
+            _ => self.exact_search(&scorer, store, req.top, req.filter),
         }
     }
 
-    fn exact_search(&self, scorer: &dyn QueryScorer, store: &DenseVectors, top: usize) -> Vec<ScoredOffset> {
+    fn exact_search(
+        &self,
+        scorer: &dyn QueryScorer,
+        store: &DenseVectors,
+        top: usize,
+        filter: Option<&Filter>,
+    ) -> Vec<ScoredOffset> {
         let mut heap: BinaryHeap<Reverse<ScoredOffset>> = BinaryHeap::with_capacity(top + 1);
         const CHUNK: usize = 256;
         let mut ids = Vec::with_capacity(CHUNK);
@@ -48,7 +59,8 @@ impl SegmentData {
         while start < n {
             ids.clear();
             ids.extend(
-                (start..n.min(start + CHUNK as u32)).filter(|&o| !self.deleted.get(o) && store.has(o)),
+                (start..n.min(start + CHUNK as u32))
+                    .filter(|&o| !self.deleted.get(o) && store.has(o) && self.passes(o, filter)),
             );
             start += CHUNK as u32;
             scorer.score_many(&ids, &mut scores[..ids.len()]);

@@ -1,0 +1,453 @@
+//! Payload filters in Qdrant's JSON shape, and their evaluation against one point.
+//!
+//! Semantics (as Qdrant's): `must` needs every condition, `should` at least one (when not empty),
+//! `must_not` none, `min_should` at least `min_count` of its conditions. A field condition holds when any
+//! value found at its key holds it; keys are dotted paths where `name[]` walks into every element of an
+//! array (arrays are also walked implicitly). A missing field makes a field condition false.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{Payload, PointId};
+
+/// A filter: Qdrant's `Filter` object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Filter {
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+    pub must: Option<Vec<Condition>>,
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+    pub should: Option<Vec<Condition>>,
+    #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+    pub must_not: Option<Vec<Condition>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_should: Option<MinShould>,
+}
+
+/// At least `min_count` of `conditions` must hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MinShould {
+    pub conditions: Vec<Condition>,
+    pub min_count: usize,
+}
+
+/// Qdrant accepts a single condition where a list is expected.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Condition>>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<Condition>),
+        One(Box<Condition>),
+    }
+    Ok(match Option::<OneOrMany>::deserialize(d)? {
+        None => None,
+        Some(OneOrMany::Many(v)) => Some(v),
+        Some(OneOrMany::One(c)) => Some(vec![*c]),
+    })
+}
+
+/// One condition of a filter.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Condition {
+    Field(FieldCondition),
+    IsEmpty { is_empty: KeyRef },
+    IsNull { is_null: KeyRef },
+    HasId { has_id: Vec<PointId> },
+    HasVector { has_vector: String },
+    Nested { nested: Nested },
+    Filter(Filter),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyRef {
+    pub key: String,
+}
+
+/// Conditions on the elements of the array at `key`: one element must satisfy all of `filter`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Nested {
+    pub key: String,
+    pub filter: Filter,
+}
+
+/// A condition on the values at `key`. Exactly one of the optional parts is expected; when several are
+/// given, all must hold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldCondition {
+    pub key: String,
+    #[serde(default, rename = "match", skip_serializing_if = "Option::is_none")]
+    pub r#match: Option<Match>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<Range>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_radius: Option<GeoRadius>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_bounding_box: Option<GeoBoundingBox>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub geo_polygon: Option<GeoPolygon>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub values_count: Option<Range>,
+}
+
+/// A value to match: keyword/string, integer or bool.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum MatchValue {
+    Bool(bool),
+    Integer(i64),
+    Keyword(String),
+}
+
+impl MatchValue {
+    fn matches(&self, v: &Value) -> bool {
+        match (self, v) {
+            (MatchValue::Bool(b), Value::Bool(x)) => b == x,
+            (MatchValue::Integer(i), Value::Number(n)) => n.as_i64() == Some(*i),
+            (MatchValue::Keyword(s), Value::String(x)) => s == x,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Match {
+    Value { value: MatchValue },
+    Text { text: String },
+    Any { any: Vec<MatchValue> },
+    Except { except: Vec<MatchValue> },
+}
+
+/// Numeric bounds (`values_count` uses the same shape).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Range {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gt: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gte: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lt: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lte: Option<f64>,
+}
+
+impl Range {
+    fn contains(&self, x: f64) -> bool {
+        self.gt.is_none_or(|b| x > b)
+            && self.gte.is_none_or(|b| x >= b)
+            && self.lt.is_none_or(|b| x < b)
+            && self.lte.is_none_or(|b| x <= b)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GeoPoint {
+    pub lon: f64,
+    pub lat: f64,
+}
+
+impl GeoPoint {
+    fn from_value(v: &Value) -> Option<GeoPoint> {
+        let o = v.as_object()?;
+        let (lon, lat) = (o.get("lon")?.as_f64()?, o.get("lat")?.as_f64()?);
+        ((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)).then_some(GeoPoint { lon, lat })
+    }
+
+    /// Great-circle distance in metres (haversine, mean Earth radius).
+    fn distance_m(&self, other: &GeoPoint) -> f64 {
+        const EARTH_RADIUS_M: f64 = 6_371_008.8;
+        let (p1, p2) = (self.lat.to_radians(), other.lat.to_radians());
+        let (dp, dl) = (p2 - p1, (other.lon - self.lon).to_radians());
+        let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
+        2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeoRadius {
+    pub center: GeoPoint,
+    /// Metres.
+    pub radius: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeoBoundingBox {
+    pub top_left: GeoPoint,
+    pub bottom_right: GeoPoint,
+}
+
+impl GeoBoundingBox {
+    fn contains(&self, p: &GeoPoint) -> bool {
+        let lat_ok = p.lat <= self.top_left.lat && p.lat >= self.bottom_right.lat;
+        let lon_ok = if self.top_left.lon <= self.bottom_right.lon {
+            p.lon >= self.top_left.lon && p.lon <= self.bottom_right.lon
+        } else {
+            // The box crosses the antimeridian.
+            p.lon >= self.top_left.lon || p.lon <= self.bottom_right.lon
+        };
+        lat_ok && lon_ok
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeoLineString {
+    pub points: Vec<GeoPoint>,
+}
+
+impl GeoLineString {
+    /// Even-odd rule on the (lon, lat) plane.
+    fn contains(&self, p: &GeoPoint) -> bool {
+        let pts = &self.points;
+        let mut inside = false;
+        for i in 0..pts.len() {
+            let (a, b) = (pts[i], pts[(i + 1) % pts.len()]);
+            if (a.lat > p.lat) != (b.lat > p.lat)
+                && p.lon < (b.lon - a.lon) * (p.lat - a.lat) / (b.lat - a.lat) + a.lon
+            {
+                inside = !inside;
+            }
+        }
+        inside
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeoPolygon {
+    pub exterior: GeoLineString,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interiors: Option<Vec<GeoLineString>>,
+}
+
+impl GeoPolygon {
+    fn contains(&self, p: &GeoPoint) -> bool {
+        self.exterior.contains(p) && !self.interiors.iter().flatten().any(|hole| hole.contains(p))
+    }
+}
+
+/// What a filter is checked against: one point.
+pub trait PointView {
+    fn id(&self) -> PointId;
+    fn payload(&self) -> Option<&Payload>;
+    fn has_vector(&self, name: &str) -> bool;
+}
+
+/// Values at a dotted `key` of `payload`. Arrays along the path are walked into; `[]` after a segment
+/// says so explicitly. The last value is not flattened (callers decide how arrays count).
+pub fn values_at<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
+    let mut current: Vec<&Value> = Vec::new();
+    let mut first = true;
+    for segment in key.split('.') {
+        let (name, explicit_array) = match segment.strip_suffix("[]") {
+            Some(n) => (n, true),
+            None => (segment, false),
+        };
+        let mut next = Vec::new();
+        let mut step = |v: &'a Value| match v {
+            Value::Object(o) => next.extend(o.get(name)),
+            Value::Array(items) => {
+                for item in items {
+                    if let Value::Object(o) = item {
+                        next.extend(o.get(name));
+                    }
+                }
+            }
+            _ => {}
+        };
+        if first {
+            next.extend(payload.get(name));
+            first = false;
+        } else {
+            current.iter().for_each(|v| step(v));
+        }
+        current = if explicit_array {
+            next.into_iter()
+                .flat_map(|v| if let Value::Array(a) = v { a.iter().collect() } else { vec![v] })
+                .collect()
+        } else {
+            next
+        };
+    }
+    current
+}
+
+/// The values a field condition looks at: arrays contribute their elements.
+fn leaf_values<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
+    values_at(payload, key)
+        .into_iter()
+        .flat_map(|v| if let Value::Array(a) = v { a.iter().collect() } else { vec![v] })
+        .collect()
+}
+
+impl Filter {
+    /// Whether `point` passes this filter.
+    pub fn check(&self, point: &dyn PointView) -> bool {
+        let empty = Payload::new();
+        let payload = point.payload().unwrap_or(&empty);
+        self.check_with(point, payload)
+    }
+
+    fn check_with(&self, point: &dyn PointView, payload: &Payload) -> bool {
+        let holds = |c: &Condition| c.check(point, payload);
+        self.must.iter().flatten().all(holds)
+            && self.should.as_ref().is_none_or(|s| s.is_empty() || s.iter().any(holds))
+            && !self.must_not.iter().flatten().any(holds)
+            && self
+                .min_should
+                .as_ref()
+                .is_none_or(|m| m.conditions.iter().filter(|c| holds(c)).count() >= m.min_count)
+    }
+}
+
+impl Condition {
+    fn check(&self, point: &dyn PointView, payload: &Payload) -> bool {
+        match self {
+            Condition::Field(f) => f.check(payload),
+            Condition::IsEmpty { is_empty } => {
+                let values = values_at(payload, &is_empty.key);
+                values.iter().all(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty))
+            }
+            Condition::IsNull { is_null } => values_at(payload, &is_null.key).iter().any(|v| v.is_null()),
+            Condition::HasId { has_id } => has_id.contains(&point.id()),
+            Condition::HasVector { has_vector } => point.has_vector(has_vector),
+            Condition::Nested { nested } => values_at(payload, &nested.key)
+                .into_iter()
+                .flat_map(|v| if let Value::Array(a) = v { a.iter().collect() } else { vec![v] })
+                .any(|element| element.as_object().is_some_and(|o| nested.filter.check_with(point, o))),
+            Condition::Filter(f) => f.check_with(point, payload),
+        }
+    }
+}
+
+impl FieldCondition {
+    fn check(&self, payload: &Payload) -> bool {
+        let values = leaf_values(payload, &self.key);
+        let any = |f: &dyn Fn(&Value) -> bool| values.iter().any(|v| f(v));
+        self.r#match.as_ref().is_none_or(|m| match m {
+            Match::Value { value } => any(&|v| value.matches(v)),
+            Match::Text { text } => any(&|v| v.as_str().is_some_and(|s| s.contains(text.as_str()))),
+            Match::Any { any: options } => any(&|v| options.iter().any(|o| o.matches(v))),
+            // Qdrant: a point passes `except` when some value is none of the listed ones.
+            Match::Except { except } => any(&|v| !v.is_null() && !except.iter().any(|o| o.matches(v))),
+        }) && self.range.as_ref().is_none_or(|r| any(&|v| v.as_f64().is_some_and(|x| r.contains(x))))
+            && self.geo_radius.as_ref().is_none_or(|g| {
+                any(&|v| GeoPoint::from_value(v).is_some_and(|p| p.distance_m(&g.center) <= g.radius))
+            })
+            && self
+                .geo_bounding_box
+                .as_ref()
+                .is_none_or(|b| any(&|v| GeoPoint::from_value(v).is_some_and(|p| b.contains(&p))))
+            && self
+                .geo_polygon
+                .as_ref()
+                .is_none_or(|g| any(&|v| GeoPoint::from_value(v).is_some_and(|p| g.contains(&p))))
+            && self.values_count.as_ref().is_none_or(|r| {
+                let n: usize = values_at(payload, &self.key)
+                    .iter()
+                    .map(|v| match v {
+                        Value::Array(a) => a.len(),
+                        Value::Null => 0,
+                        _ => 1,
+                    })
+                    .sum();
+                r.contains(n as f64)
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    struct P(u64, Value);
+
+    impl PointView for P {
+        fn id(&self) -> PointId {
+            PointId::Num(self.0)
+        }
+        fn payload(&self) -> Option<&Payload> {
+            self.1.as_object()
+        }
+        fn has_vector(&self, name: &str) -> bool {
+            name.is_empty()
+        }
+    }
+
+    fn f(v: Value) -> Filter {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn qdrant_semantics() {
+        let paris = P(
+            1,
+            json!({"city": "Paris", "n": 5, "tags": ["a", "b"], "loc": {"lon": 2.35, "lat": 48.86},
+                   "country": {"cities": [{"name": "Lyon", "pop": 500}, {"name": "Nice", "pop": 340}]},
+                   "empty": [], "nul": null}),
+        );
+        let yes = |v: Value| assert!(f(v.clone()).check(&paris), "{v}");
+        let no = |v: Value| assert!(!f(v.clone()).check(&paris), "{v}");
+        yes(json!({"must": [{"key": "city", "match": {"value": "Paris"}}]}));
+        yes(json!({"must": {"key": "city", "match": {"value": "Paris"}}}));
+        no(json!({"must": [{"key": "city", "match": {"value": "Rome"}}]}));
+        yes(json!({"must": [{"key": "tags", "match": {"value": "b"}}]}));
+        yes(json!({"must": [{"key": "n", "match": {"any": [4, 5]}}]}));
+        no(json!({"must": [{"key": "n", "match": {"except": [5]}}]}));
+        yes(json!({"must": [{"key": "tags", "match": {"except": ["a"]}}]}));
+        yes(json!({"must": [{"key": "n", "range": {"gt": 4, "lte": 5}}]}));
+        no(json!({"must": [{"key": "n", "range": {"gt": 5}}]}));
+        // A missing field fails a field condition, so must_not of it passes.
+        no(json!({"must": [{"key": "missing", "range": {"gte": 0}}]}));
+        yes(json!({"must_not": [{"key": "missing", "match": {"value": 1}}]}));
+        yes(json!({"should": [{"key": "city", "match": {"value": "Rome"}}, {"has_id": [1]}]}));
+        no(json!({"should": [{"key": "city", "match": {"value": "Rome"}}, {"has_id": [2]}]}));
+        yes(json!({"min_should": {"conditions": [{"has_id": [1]}, {"key": "n", "match": {"value": 5}},
+                   {"has_id": [3]}], "min_count": 2}}));
+        no(json!({"min_should": {"conditions": [{"has_id": [1]}, {"has_id": [3]}], "min_count": 2}}));
+        yes(
+            json!({"must": [{"is_empty": {"key": "empty"}}, {"is_empty": {"key": "missing"}}, {"is_null": {"key": "nul"}}]}),
+        );
+        no(json!({"must": [{"is_empty": {"key": "tags"}}]}));
+        yes(json!({"must": [{"key": "country.cities[].name", "match": {"value": "Nice"}}]}));
+        yes(json!({"must": [{"key": "country.cities.pop", "range": {"gt": 400}}]}));
+        // Nested: one element must satisfy the whole inner filter.
+        no(json!({"must": [{"nested": {"key": "country.cities", "filter": {"must": [
+            {"key": "name", "match": {"value": "Nice"}}, {"key": "pop", "range": {"gt": 400}}]}}}]}));
+        yes(json!({"must": [{"nested": {"key": "country.cities", "filter": {"must": [
+            {"key": "name", "match": {"value": "Lyon"}}, {"key": "pop", "range": {"gt": 400}}]}}}]}));
+        yes(json!({"must": [{"key": "tags", "values_count": {"gte": 2}}]}));
+        yes(json!({"must": [{"key": "city", "match": {"text": "ari"}}]}));
+        yes(
+            json!({"must": [{"key": "loc", "geo_radius": {"center": {"lon": 2.29, "lat": 48.86}, "radius": 5000.0}}]}),
+        );
+        no(
+            json!({"must": [{"key": "loc", "geo_radius": {"center": {"lon": 2.29, "lat": 48.86}, "radius": 3000.0}}]}),
+        );
+        yes(json!({"must": [{"key": "loc", "geo_bounding_box": {"top_left": {"lon": 2.0, "lat": 49.0},
+            "bottom_right": {"lon": 3.0, "lat": 48.0}}}]}));
+        yes(
+            json!({"must": [{"key": "loc", "geo_polygon": {"exterior": {"points": [{"lon": 2.0, "lat": 48.0},
+            {"lon": 3.0, "lat": 48.0}, {"lon": 3.0, "lat": 49.0}, {"lon": 2.0, "lat": 49.0}]}}}]}),
+        );
+        no(json!({"must": [{"key": "loc", "geo_polygon": {"exterior": {"points": [{"lon": 2.0, "lat": 48.0},
+            {"lon": 3.0, "lat": 48.0}, {"lon": 3.0, "lat": 49.0}, {"lon": 2.0, "lat": 49.0}]},
+            "interiors": [{"points": [{"lon": 2.3, "lat": 48.8}, {"lon": 2.4, "lat": 48.8},
+            {"lon": 2.4, "lat": 48.9}, {"lon": 2.3, "lat": 48.9}]}]}}]}));
+        yes(json!({"must": [{"has_vector": ""}], "must_not": [{"must": [{"has_id": [2]}]}]}));
+    }
+
+    #[test]
+    fn malformed_filters_are_rejected() {
+        for bad in [
+            json!({"must": [{"key": "a", "match": {"value": 1}, "extra": 1}]}),
+            json!({"must": [{"key": "a", "range": {"gt": "x"}}]}),
+            json!({"mustt": []}),
+        ] {
+            assert!(serde_json::from_value::<Filter>(bad.clone()).is_err(), "{bad}");
+        }
+    }
+}
