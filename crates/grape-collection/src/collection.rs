@@ -183,6 +183,7 @@ impl Collection {
         if req.limit == 0 {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
+        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
         if self.shards.len() == 1 {
             return self.shards[0].engine().scroll(req);
         }
@@ -226,6 +227,7 @@ impl Collection {
 
     /// Exact number of points passing the request's filter.
     pub fn count(&self, req: &CountRequest) -> Result<usize> {
+        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
         Ok(self.shards.iter().map(|s| s.engine().count(req.filter.as_ref())).sum())
     }
 
@@ -234,6 +236,7 @@ impl Collection {
         if req.limit == 0 {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
+        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
         let (query, distance) = {
             let config = self.config.read();
             let query = validate::prepare_query(&config, &req.using, &req.vector)?;

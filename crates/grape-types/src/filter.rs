@@ -50,7 +50,7 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Cond
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
 pub enum Condition {
-    Field(FieldCondition),
+    Field(Box<FieldCondition>),
     IsEmpty { is_empty: KeyRef },
     IsNull { is_null: KeyRef },
     HasId { has_id: Vec<PointId> },
@@ -120,26 +120,118 @@ pub enum Match {
     Except { except: Vec<MatchValue> },
 }
 
-/// Numeric bounds (`values_count` uses the same shape).
+/// A range bound: a number, or a date-time (Qdrant's datetime range) given as text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Bound {
+    Number(f64),
+    Datetime(String),
+}
+
+impl Bound {
+    /// The bound on the number line: numbers as they are, date-times as microseconds since the epoch.
+    fn value(&self) -> Option<f64> {
+        match self {
+            Bound::Number(x) => Some(*x),
+            Bound::Datetime(s) => parse_datetime(s).map(|t| t as f64),
+        }
+    }
+}
+
+/// Microseconds since the Unix epoch of an RFC 3339 date-time (any offset), or of a date-time / date
+/// without an offset (taken as UTC), as Qdrant accepts them.
+pub fn parse_datetime(s: &str) -> Option<i64> {
+    use chrono::{DateTime, NaiveDate, NaiveDateTime};
+    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
+        return Some(t.timestamp_micros());
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, format) {
+            return Some(t.and_utc().timestamp_micros());
+        }
+    }
+    for format in ["%Y-%m-%d %H:%M:%S%.f%:z", "%Y-%m-%d %H:%M:%S%.f%#z"] {
+        if let Ok(t) = DateTime::parse_from_str(s, format) {
+            return Some(t.timestamp_micros());
+        }
+    }
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros())
+}
+
+/// Range bounds (`values_count` uses the same shape, with numbers).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Range {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gt: Option<f64>,
+    pub gt: Option<Bound>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gte: Option<f64>,
+    pub gte: Option<Bound>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lt: Option<f64>,
+    pub lt: Option<Bound>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lte: Option<f64>,
+    pub lte: Option<Bound>,
 }
 
+/// How a value compares with one bound.
+type Comparison = fn(f64, f64) -> bool;
+
 impl Range {
+    fn bounds(&self) -> [(&Option<Bound>, Comparison); 4] {
+        [
+            (&self.gt, |x, b| x > b),
+            (&self.gte, |x, b| x >= b),
+            (&self.lt, |x, b| x < b),
+            (&self.lte, |x, b| x <= b),
+        ]
+    }
+
     fn contains(&self, x: f64) -> bool {
-        self.gt.is_none_or(|b| x > b)
-            && self.gte.is_none_or(|b| x >= b)
-            && self.lt.is_none_or(|b| x < b)
-            && self.lte.is_none_or(|b| x <= b)
+        self.bounds()
+            .iter()
+            .all(|(bound, holds)| bound.as_ref().is_none_or(|b| b.value().is_some_and(|b| holds(x, b))))
+    }
+
+    fn is_datetime(&self) -> bool {
+        self.bounds().iter().any(|(b, _)| matches!(b, Some(Bound::Datetime(_))))
+    }
+
+    /// Whether a payload value falls in the range: numbers for a numeric range, date-time strings for a
+    /// datetime range.
+    fn contains_value(&self, v: &Value) -> bool {
+        if self.is_datetime() {
+            v.as_str().and_then(parse_datetime).is_some_and(|t| self.contains(t as f64))
+        } else {
+            v.as_f64().is_some_and(|x| self.contains(x))
+        }
+    }
+
+    fn validate(&self, key: &str, what: &str) -> Result<(), String> {
+        let mut any = false;
+        for (bound, _) in self.bounds() {
+            match bound {
+                None => {}
+                Some(Bound::Number(x)) if x.is_finite() => any = true,
+                Some(Bound::Number(x)) => {
+                    return Err(format!("{key}: {what} bound {x} is not a finite number"))
+                }
+                Some(Bound::Datetime(s)) => {
+                    if parse_datetime(s).is_none() {
+                        return Err(format!(
+                            "{key}: {what} bound {s:?} is not a number or an RFC 3339 date-time"
+                        ));
+                    }
+                    any = true;
+                }
+            }
+        }
+        if any {
+            Ok(())
+        } else {
+            Err(format!("{key}: {what} needs at least one of gt, gte, lt, lte"))
+        }
     }
 }
 
@@ -240,9 +332,11 @@ pub fn values_at<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
     let mut current: Vec<&Value> = Vec::new();
     let mut first = true;
     for segment in key.split('.') {
-        let (name, explicit_array) = match segment.strip_suffix("[]") {
-            Some(n) => (n, true),
-            None => (segment, false),
+        // `name`, `name[]` (every element) or `name[i]` (element i).
+        let (name, explicit_array, index) = match segment.strip_suffix(']').and_then(|s| s.split_once('[')) {
+            Some((n, "")) => (n, true, None),
+            Some((n, i)) => (n, false, i.parse::<usize>().ok()),
+            None => (segment, false, None),
         };
         let mut next = Vec::new();
         let mut step = |v: &'a Value| match v {
@@ -262,7 +356,9 @@ pub fn values_at<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
         } else {
             current.iter().for_each(|v| step(v));
         }
-        current = if explicit_array {
+        current = if let Some(i) = index {
+            next.into_iter().filter_map(|v| v.as_array().and_then(|a| a.get(i))).collect()
+        } else if explicit_array {
             next.into_iter()
                 .flat_map(|v| if let Value::Array(a) = v { a.iter().collect() } else { vec![v] })
                 .collect()
@@ -282,6 +378,18 @@ fn leaf_values<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
 }
 
 impl Filter {
+    /// Checks what serde cannot: every field condition says something, ranges have a bound, geo values
+    /// are on the globe, polygons are closed rings. The message names the key.
+    pub fn validate(&self) -> crate::Result<()> {
+        self.check_shape().map_err(|e| crate::Error::bad_input(format!("filter: {e}")))
+    }
+
+    fn check_shape(&self) -> Result<(), String> {
+        let all = self.must.iter().chain(&self.should).chain(&self.must_not).flatten();
+        let min = self.min_should.iter().flat_map(|m| &m.conditions);
+        all.chain(min).try_for_each(Condition::check_shape)
+    }
+
     /// Whether `point` passes this filter.
     pub fn check(&self, point: &dyn PointView) -> bool {
         let empty = Payload::new();
@@ -302,6 +410,15 @@ impl Filter {
 }
 
 impl Condition {
+    fn check_shape(&self) -> Result<(), String> {
+        match self {
+            Condition::Field(f) => f.check_shape(),
+            Condition::Nested { nested } => nested.filter.check_shape(),
+            Condition::Filter(f) => f.check_shape(),
+            _ => Ok(()),
+        }
+    }
+
     fn check(&self, point: &dyn PointView, payload: &Payload) -> bool {
         match self {
             Condition::Field(f) => f.check(payload),
@@ -321,7 +438,57 @@ impl Condition {
     }
 }
 
+fn check_point(key: &str, p: &GeoPoint) -> Result<(), String> {
+    if (-180.0..=180.0).contains(&p.lon) && (-90.0..=90.0).contains(&p.lat) {
+        Ok(())
+    } else {
+        Err(format!("{key}: ({}, {}) is not a valid lon/lat", p.lon, p.lat))
+    }
+}
+
+fn check_ring(key: &str, ring: &GeoLineString) -> Result<(), String> {
+    ring.points.iter().try_for_each(|p| check_point(key, p))?;
+    if ring.points.len() < 4 || ring.points.first() != ring.points.last() {
+        return Err(format!("{key}: a polygon ring needs at least 4 points and must end where it starts"));
+    }
+    Ok(())
+}
+
 impl FieldCondition {
+    fn check_shape(&self) -> Result<(), String> {
+        let key = &self.key;
+        if self.r#match.is_none()
+            && self.range.is_none()
+            && self.geo_radius.is_none()
+            && self.geo_bounding_box.is_none()
+            && self.geo_polygon.is_none()
+            && self.values_count.is_none()
+        {
+            return Err(format!("{key}: a field condition needs match, range, geo_* or values_count"));
+        }
+        if let Some(r) = &self.range {
+            r.validate(key, "range")?;
+        }
+        if let Some(r) = &self.values_count {
+            r.validate(key, "values_count")?;
+        }
+        if let Some(g) = &self.geo_radius {
+            check_point(key, &g.center)?;
+            if !(g.radius.is_finite() && g.radius >= 0.0) {
+                return Err(format!("{key}: radius must be a non-negative number of metres"));
+            }
+        }
+        if let Some(b) = &self.geo_bounding_box {
+            check_point(key, &b.top_left)?;
+            check_point(key, &b.bottom_right)?;
+        }
+        if let Some(p) = &self.geo_polygon {
+            check_ring(key, &p.exterior)?;
+            p.interiors.iter().flatten().try_for_each(|r| check_ring(key, r))?;
+        }
+        Ok(())
+    }
+
     fn check(&self, payload: &Payload) -> bool {
         let values = leaf_values(payload, &self.key);
         let any = |f: &dyn Fn(&Value) -> bool| values.iter().any(|v| f(v));
@@ -331,7 +498,7 @@ impl FieldCondition {
             Match::Any { any: options } => any(&|v| options.iter().any(|o| o.matches(v))),
             // Qdrant: a point passes `except` when some value is none of the listed ones.
             Match::Except { except } => any(&|v| !v.is_null() && !except.iter().any(|o| o.matches(v))),
-        }) && self.range.as_ref().is_none_or(|r| any(&|v| v.as_f64().is_some_and(|x| r.contains(x))))
+        }) && self.range.as_ref().is_none_or(|r| any(&|v| r.contains_value(v)))
             && self.geo_radius.as_ref().is_none_or(|g| {
                 any(&|v| GeoPoint::from_value(v).is_some_and(|p| p.distance_m(&g.center) <= g.radius))
             })
@@ -438,13 +605,56 @@ mod tests {
             "interiors": [{"points": [{"lon": 2.3, "lat": 48.8}, {"lon": 2.4, "lat": 48.8},
             {"lon": 2.4, "lat": 48.9}, {"lon": 2.3, "lat": 48.9}]}]}}]}));
         yes(json!({"must": [{"has_vector": ""}], "must_not": [{"must": [{"has_id": [2]}]}]}));
+        yes(json!({"must": [{"key": "tags[1]", "match": {"value": "b"}}]}));
+        no(json!({"must": [{"key": "tags[0]", "match": {"value": "b"}}]}));
+        yes(json!({"must": [{"key": "country.cities[0].name", "match": {"value": "Lyon"}}]}));
+    }
+
+    #[test]
+    fn datetime_ranges() {
+        let p = P(1, json!({"at": "2023-02-08T10:49:00+01:00", "day": "2023-02-08"}));
+        let yes = |v: Value| assert!(f(v.clone()).check(&p), "{v}");
+        let no = |v: Value| assert!(!f(v.clone()).check(&p), "{v}");
+        // 10:49+01:00 is 09:49Z.
+        yes(
+            json!({"must": [{"key": "at", "range": {"gt": "2023-02-08T09:48:59Z", "lt": "2023-02-08T09:49:01Z"}}]}),
+        );
+        no(json!({"must": [{"key": "at", "range": {"gt": "2023-02-08T10:00:00Z"}}]}));
+        yes(json!({"must": [{"key": "at", "range": {"gte": "2023-02-08 09:49:00"}}]}));
+        yes(json!({"must": [{"key": "day", "range": {"gte": "2023-02-08", "lt": "2023-02-08T00:00:01Z"}}]}));
+        assert!(parse_datetime("not a date").is_none());
+    }
+
+    #[test]
+    fn validation_names_the_problem() {
+        for (bad, says) in [
+            (json!({"must": [{"key": "a", "range": {}}]}), "needs at least one"),
+            (json!({"must": [{"key": "a", "range": {"gt": "yesterday"}}]}), "RFC 3339"),
+            (json!({"must": [{"key": "a"}]}), "needs match"),
+            (
+                json!({"must": [{"key": "g", "geo_radius": {"center": {"lon": 200.0, "lat": 0.0}, "radius": 1.0}}]}),
+                "lon/lat",
+            ),
+            (
+                json!({"should": [{"key": "g", "geo_polygon": {"exterior": {"points": [{"lon": 0.0, "lat": 0.0},
+                {"lon": 1.0, "lat": 0.0}, {"lon": 1.0, "lat": 1.0}]}}}]}),
+                "ring",
+            ),
+            (
+                json!({"must": [{"nested": {"key": "n", "filter": {"must": [{"key": "x", "values_count": {}}]}}}]}),
+                "values_count",
+            ),
+        ] {
+            let err = f(bad.clone()).validate().unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
     }
 
     #[test]
     fn malformed_filters_are_rejected() {
         for bad in [
             json!({"must": [{"key": "a", "match": {"value": 1}, "extra": 1}]}),
-            json!({"must": [{"key": "a", "range": {"gt": "x"}}]}),
+            json!({"must": [{"key": "a", "range": {"gt": [1]}}]}),
             json!({"mustt": []}),
         ] {
             assert!(serde_json::from_value::<Filter>(bad.clone()).is_err(), "{bad}");

@@ -508,4 +508,11 @@ fn filters_match_brute_force() {
             }
         }
     }
+    // A filter that parses but says nothing usable is refused with the key named.
+    let bad: Filter = serde_json::from_value(json!({"must": [{"key": "n", "range": {}}]})).unwrap();
+    let mut req = SearchRequest::new(query, 10);
+    req.filter = Some(bad.clone());
+    let err = c.search(&req).unwrap_err();
+    assert!(matches!(err, Error::BadInput(_)) && err.to_string().contains("n: range"), "{err}");
+    assert!(c.count(&grape::CountRequest { exact: true, filter: Some(bad) }).is_err());
 }
