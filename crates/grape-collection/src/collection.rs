@@ -96,6 +96,31 @@ impl Collection {
         self.write_ids(ids, Operation::Delete)
     }
 
+    /// Deletes every point that passes `filter` (on every shard).
+    pub fn delete_by_filter(&self, filter: Filter) -> Result<UpdateResult> {
+        filter.validate()?;
+        self.write_all_shards(&Operation::DeleteByFilter { filter })
+    }
+
+    /// Merges `payload` into the payload of every point that passes `filter`.
+    pub fn set_payload_by_filter(
+        &self,
+        filter: Filter,
+        payload: Payload,
+        key: Option<String>,
+    ) -> Result<UpdateResult> {
+        filter.validate()?;
+        self.write_all_shards(&Operation::SetPayloadByFilter { filter, payload, key })
+    }
+
+    fn write_all_shards(&self, op: &Operation) -> Result<UpdateResult> {
+        let mut last = None;
+        for i in 0..self.shards.len() {
+            last = self.write_to(i, op)?.operation_id.max(last);
+        }
+        Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
+    }
+
     /// Merges `payload` into each point's payload (at the dotted path `key` when given).
     pub fn set_payload(
         &self,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{json_bytes, NamedVectors, Payload, PointId};
+use crate::{json_bytes, Filter, NamedVectors, Payload, PointId};
 
 /// A point after request validation: vectors by name, cosine vectors already normalised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -38,6 +38,19 @@ pub enum Operation {
     DeletePayloadKeys { points: Vec<PointId>, keys: Vec<String> },
     /// Remove the whole payload.
     ClearPayload { points: Vec<PointId> },
+    /// Delete the points that pass `filter` when the operation is applied.
+    DeleteByFilter {
+        #[serde(with = "json_bytes")]
+        filter: Filter,
+    },
+    /// Merge keys into the payload of the points that pass `filter` when the operation is applied.
+    SetPayloadByFilter {
+        #[serde(with = "json_bytes")]
+        filter: Filter,
+        #[serde(with = "json_bytes")]
+        payload: Payload,
+        key: Option<String>,
+    },
 }
 
 impl Operation {
@@ -50,6 +63,7 @@ impl Operation {
             | Operation::OverwritePayload { points: ids, .. }
             | Operation::DeletePayloadKeys { points: ids, .. }
             | Operation::ClearPayload { points: ids } => ids.clone(),
+            Operation::DeleteByFilter { .. } | Operation::SetPayloadByFilter { .. } => Vec::new(),
         }
     }
 }

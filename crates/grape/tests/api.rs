@@ -515,4 +515,18 @@ fn filters_match_brute_force() {
     let err = c.search(&req).unwrap_err();
     assert!(matches!(err, Error::BadInput(_)) && err.to_string().contains("n: range"), "{err}");
     assert!(c.count(&grape::CountRequest { exact: true, filter: Some(bad) }).is_err());
+
+    // Set payload and delete by filter.
+    let count = |f: &Filter| c.count(&grape::CountRequest { exact: true, filter: Some(f.clone()) }).unwrap();
+    let sevens: Filter =
+        serde_json::from_value(json!({"must": [{"key": "n", "match": {"value": 7}}]})).unwrap();
+    let marked: Filter =
+        serde_json::from_value(json!({"must": [{"key": "marked", "match": {"value": true}}]})).unwrap();
+    let before = count(&sevens);
+    c.set_payload_by_filter(sevens.clone(), json!({"marked": true}).as_object().cloned().unwrap(), None)
+        .unwrap();
+    assert_eq!(count(&marked), before);
+    c.delete_by_filter(marked.clone()).unwrap();
+    assert_eq!(count(&sevens), 0);
+    assert_eq!(c.count(&Default::default()).unwrap(), n as usize - before);
 }

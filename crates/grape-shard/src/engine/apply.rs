@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grape_types::operation::PointWrite;
-use grape_types::{OpNum, Operation, Payload, PointId, Result};
+use grape_types::{Filter, OpNum, Operation, Payload, PointId, Result};
 
 use super::{SegmentSet, ShardEngine};
 use crate::payload_ops;
@@ -31,6 +31,22 @@ fn locate(set: &SegmentSet, id: &PointId) -> Option<Location> {
             version: data.versions[offset as usize],
         })
     })
+}
+
+/// Live points that pass `filter` and are not newer than `op_num`: a filter is resolved against the
+/// state the operation sees, so a replay leaves alone the points that later operations changed.
+fn matching(set: &SegmentSet, op_num: OpNum, filter: &Filter) -> Vec<Location> {
+    let mut found = Vec::new();
+    for (i, seg) in set.all().enumerate() {
+        let data = seg.data.read();
+        for &offset in data.lookup.values() {
+            let version = data.versions[offset as usize];
+            if version <= op_num && data.passes(offset, Some(filter)) {
+                found.push(Location { segment: Arc::clone(seg), in_appendable: i == 0, offset, version });
+            }
+        }
+    }
+    found
 }
 
 impl ShardEngine {
@@ -60,6 +76,18 @@ impl ShardEngine {
                 keys.iter().for_each(|k| payload_ops::delete_key(p, k))
             })?,
             Operation::ClearPayload { points } => edit_payloads(set, op_num, points, |p| p.clear())?,
+            Operation::DeleteByFilter { filter } => {
+                for loc in matching(set, op_num, filter) {
+                    loc.segment.data.write().delete(loc.offset);
+                }
+            }
+            Operation::SetPayloadByFilter { filter, payload, key } => {
+                let ids: Vec<PointId> = matching(set, op_num, filter)
+                    .iter()
+                    .map(|loc| loc.segment.data.read().ids[loc.offset as usize])
+                    .collect();
+                edit_payloads(set, op_num, &ids, |p| payload_ops::set_payload(p, payload, key.as_deref()))?
+            }
         }
         state.last_applied = state.last_applied.max(op_num);
         state.last_write = Instant::now();
