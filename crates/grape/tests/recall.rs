@@ -101,3 +101,56 @@ fn hnsw_recall_at_10_is_at_least_095() {
         assert!(r >= 0.95, "{d:?}: recall@10 = {r}");
     }
 }
+
+/// Filtered HNSW search keeps recall@10 >= 0.95 against the exact filtered result at every selectivity:
+/// selective filters are planned as exact scans, the others are checked inside the graph traversal.
+#[test]
+fn filtered_recall_at_every_selectivity() {
+    use grape::Filter;
+    let (n, dim, k) = (10_000usize, 16, 10);
+    let mut data = clustered(n + 50, dim, 40, 3);
+    let queries = data.split_off(n);
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = DatabaseConfig::new(dir.path());
+    config.background = false;
+    let db = Database::open_with(config).unwrap();
+    let mut create = CreateCollection::new(VectorsConfig::Single(VectorParams::new(dim, Distance::Euclid)));
+    create.hnsw_config = Some(HnswConfigDiff { full_scan_threshold: Some(100), ..Default::default() });
+    create.optimizers_config =
+        Some(OptimizersConfigDiff { indexing_threshold: Some(100), ..Default::default() });
+    db.create_collection("f", create).unwrap();
+    let c = db.collection("f").unwrap();
+    c.upsert(
+        data.iter()
+            .enumerate()
+            .map(|(i, v)| {
+                PointStruct::new(i as u64, v.clone())
+                    .with_payload(serde_json::json!({"b": i % 1000}))
+                    .unwrap()
+            })
+            .collect(),
+    )
+    .unwrap();
+    c.optimize_now().unwrap();
+    assert_eq!(c.info().unwrap().indexed_vectors_count, n);
+    for below in [1, 10, 100, 500, 900] {
+        let filter: Filter =
+            serde_json::from_value(serde_json::json!({"must": [{"key": "b", "range": {"lt": below}}]}))
+                .unwrap();
+        let mut found = 0;
+        for q in &queries {
+            let ids = |exact: bool| -> Vec<PointId> {
+                let mut req = SearchRequest::new(q.clone(), k);
+                req.filter = Some(filter.clone());
+                req.params = SearchParams { hnsw_ef: Some(128), exact };
+                c.search(&req).unwrap().into_iter().map(|h| h.id).collect()
+            };
+            let (truth, hits) = (ids(true), ids(false));
+            assert_eq!(truth.len(), k);
+            found += truth.iter().filter(|t| hits.contains(t)).count();
+        }
+        let recall = found as f64 / (queries.len() * k) as f64;
+        println!("selectivity {:.1}%: recall@10 = {recall:.4}", below as f64 / 10.0);
+        assert!(recall >= 0.95, "selectivity {}%: recall@10 = {recall}", below as f64 / 10.0);
+    }
+}

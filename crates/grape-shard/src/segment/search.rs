@@ -32,8 +32,13 @@ impl SegmentData {
         }
         let scorer = store.query_scorer(req.query);
         let small = store.data_bytes() / 1024 < req.full_scan_threshold_kb;
+        // A filter that few points pass makes graph traversal wander (the graph's links mostly lead to
+        // rejected points), so such searches scan the passing points exactly, as Qdrant plans them.
+        let row_bytes = (store.data_bytes() / store.len().max(1)).max(1);
+        let scan_points = req.full_scan_threshold_kb.saturating_mul(1024) / row_bytes;
+        let selective = req.filter.is_some_and(|f| self.estimate_passing(f) < scan_points);
         match self.graphs.get(req.vector) {
-            Some(graph) if !req.exact && !small => {
+            Some(graph) if !req.exact && !small && !selective => {
                 let deleted = &self.deleted;
                 graph.search(&scorer, req.top, req.ef, &|o| {
                     !deleted.get(o) && store.has(o) && self.passes(o, req.filter)
@@ -41,6 +46,29 @@ impl SegmentData {
             }
             _ => self.exact_search(&scorer, store, req.top, req.filter),
         }
+    }
+
+    /// Estimated number of live points passing `filter`, from an evenly spread sample of offsets.
+    /// (Payload indexes will give exact cardinalities; until then a sample of a few hundred points.)
+    fn estimate_passing(&self, filter: &Filter) -> usize {
+        const SAMPLE: usize = 512;
+        let (len, live) = (self.len(), self.live_count());
+        if live <= SAMPLE {
+            return self.lookup.values().filter(|&&o| self.passes(o, Some(filter))).count();
+        }
+        let (mut seen, mut passed) = (0usize, 0usize);
+        for k in 0..SAMPLE {
+            let offset = (k * len / SAMPLE) as u32;
+            if self.deleted.get(offset) {
+                continue;
+            }
+            seen += 1;
+            passed += usize::from(self.passes(offset, Some(filter)));
+        }
+        if seen == 0 {
+            return live;
+        }
+        passed * live / seen
     }
 
     fn exact_search(
