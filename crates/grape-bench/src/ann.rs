@@ -44,6 +44,10 @@ pub struct AnnArgs {
     /// Keep vectors memory-mapped instead of in RAM.
     #[arg(long)]
     on_disk: bool,
+    /// A Qdrant filter (JSON) applied to every search. Payloads come from the dataset's payload.jsonl;
+    /// the exact filtered ground truth is computed here (brute force) and the selectivity reported.
+    #[arg(long)]
+    filter_json: Option<String>,
     /// Write results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -69,6 +73,10 @@ struct Report {
     k: usize,
     threads: usize,
     passes: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    filter: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    selectivity: Option<f64>,
     rows: Vec<Row>,
     build_s: f64,
     upsert_pps: f64,
@@ -96,7 +104,30 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub fn run(args: &AnnArgs) -> Result<()> {
-    let data = Dataset::load(&args.dataset)?;
+    let mut data = Dataset::load(&args.dataset)?;
+    let payloads = match &args.filter_json {
+        Some(_) => Some(crate::dataset::load_payloads(&args.dataset, data.base.len())?),
+        None => None,
+    };
+    let filter: Option<grape::Filter> = match &args.filter_json {
+        Some(text) => {
+            let f: grape::Filter = serde_json::from_str(text).context("--filter-json")?;
+            f.validate()?;
+            Some(f)
+        }
+        None => None,
+    };
+    let mut selectivity = None;
+    if let (Some(f), Some(p)) = (&filter, &payloads) {
+        let (truth, passing) = crate::dataset::filtered_truth(&data, p, f, args.k);
+        selectivity = Some(passing as f64 / data.base.len() as f64);
+        eprintln!(
+            "filter passes {passing} of {} points ({:.3}%)",
+            data.base.len(),
+            100.0 * passing as f64 / data.base.len() as f64
+        );
+        data.truth = truth;
+    }
     let tmp;
     let dir = match &args.data_dir {
         Some(d) => d.clone(),
@@ -134,7 +165,14 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         let points = chunk
             .iter()
             .enumerate()
-            .map(|(i, v)| PointStruct::new((chunk_no * args.batch + i) as u64, v.clone()))
+            .map(|(i, v)| {
+                let id = chunk_no * args.batch + i;
+                let mut p = PointStruct::new(id as u64, v.clone());
+                if let Some(payloads) = &payloads {
+                    p.payload = Some(payloads[id].clone());
+                }
+                p
+            })
             .collect();
         c.upsert(points)?;
     }
@@ -171,6 +209,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
                             let Some(q) = data.queries.get(qi) else { break };
                             let mut req = SearchRequest::new(q.clone(), args.k);
                             req.params = SearchParams { hnsw_ef: Some(ef), exact: false };
+                            req.filter = filter.clone();
                             let t = Instant::now();
                             let found = c.search(&req)?;
                             local.push(t.elapsed());
@@ -232,6 +271,8 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         k: args.k,
         threads: args.threads,
         passes: args.passes,
+        filter: filter.as_ref().map(serde_json::to_value).transpose()?,
+        selectivity,
         rows,
         build_s,
         upsert_pps,

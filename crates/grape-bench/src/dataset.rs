@@ -65,3 +65,62 @@ impl Dataset {
         Ok(Dataset { name: format!("{name}-{}", base.len()), dim, distance, base, queries, truth })
     }
 }
+
+/// Payloads of the base vectors (`payload.jsonl`: line `i` is the object of point `i`).
+pub fn load_payloads(dir: &Path, count: usize) -> Result<Vec<grape::Payload>> {
+    let path = dir.join("payload.jsonl");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {}", path.display()))?;
+    let payloads: Vec<grape::Payload> = text
+        .lines()
+        .take(count)
+        .map(|l| serde_json::from_str(l).with_context(|| format!("{}: not a JSON object", path.display())))
+        .collect::<Result<_>>()?;
+    if payloads.len() != count {
+        bail!("{} has {} payloads for {count} points", path.display(), payloads.len());
+    }
+    Ok(payloads)
+}
+
+/// Exact top-`k` of every query among the points passing `filter` (brute force, nearest first), and how
+/// many points pass.
+pub fn filtered_truth(
+    data: &Dataset,
+    payloads: &[grape::Payload],
+    filter: &grape::Filter,
+    k: usize,
+) -> (Vec<Vec<u32>>, usize) {
+    struct View<'a>(u64, &'a grape::Payload);
+    impl grape::PointView for View<'_> {
+        fn id(&self) -> grape::PointId {
+            grape::PointId::Num(self.0)
+        }
+        fn payload(&self) -> Option<&grape::Payload> {
+            Some(self.1)
+        }
+        fn has_vector(&self, name: &str) -> bool {
+            name.is_empty()
+        }
+    }
+    let passing: Vec<u32> = (0..data.base.len() as u32)
+        .filter(|&i| filter.check(&View(u64::from(i), &payloads[i as usize])))
+        .collect();
+    let score = |q: &[f32], v: &[f32]| -> f32 {
+        match data.distance {
+            // Larger is better for all four.
+            Distance::Euclid => -q.iter().zip(v).map(|(a, b)| (a - b) * (a - b)).sum::<f32>(),
+            Distance::Manhattan => -q.iter().zip(v).map(|(a, b)| (a - b).abs()).sum::<f32>(),
+            Distance::Cosine | Distance::Dot => q.iter().zip(v).map(|(a, b)| a * b).sum::<f32>(),
+        }
+    };
+    let truth = data
+        .queries
+        .iter()
+        .map(|q| {
+            let mut scored: Vec<(f32, u32)> =
+                passing.iter().map(|&i| (score(q, &data.base[i as usize]), i)).collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            scored.into_iter().take(k).map(|(_, i)| i).collect()
+        })
+        .collect();
+    (truth, passing.len())
+}
