@@ -390,6 +390,31 @@ impl Filter {
         all.chain(min).try_for_each(Condition::check_shape)
     }
 
+    /// The top-level payload keys this filter reads (a point's other keys need not be decoded).
+    pub fn payload_keys(&self) -> Vec<&str> {
+        let mut keys = Vec::new();
+        self.collect_keys(&mut keys);
+        keys.sort_unstable();
+        keys.dedup();
+        keys
+    }
+
+    fn collect_keys<'a>(&'a self, keys: &mut Vec<&'a str>) {
+        let top = |key: &'a str| key.split(['.', '[']).next().unwrap_or(key);
+        let all = self.must.iter().chain(&self.should).chain(&self.must_not).flatten();
+        for c in all.chain(self.min_should.iter().flat_map(|m| &m.conditions)) {
+            match c {
+                Condition::Field(f) => keys.push(top(&f.key)),
+                Condition::IsEmpty { is_empty: k } | Condition::IsNull { is_null: k } => {
+                    keys.push(top(&k.key))
+                }
+                Condition::Nested { nested } => keys.push(top(&nested.key)),
+                Condition::Filter(f) => f.collect_keys(keys),
+                Condition::HasId { .. } | Condition::HasVector { .. } => {}
+            }
+        }
+    }
+
     /// Whether `point` passes this filter.
     pub fn check(&self, point: &dyn PointView) -> bool {
         let empty = Payload::new();
@@ -608,6 +633,14 @@ mod tests {
         yes(json!({"must": [{"key": "tags[1]", "match": {"value": "b"}}]}));
         no(json!({"must": [{"key": "tags[0]", "match": {"value": "b"}}]}));
         yes(json!({"must": [{"key": "country.cities[0].name", "match": {"value": "Lyon"}}]}));
+    }
+
+    #[test]
+    fn payload_keys_are_the_top_level_names_read() {
+        let filter = f(json!({"must": [{"key": "a.b", "match": {"value": 1}}, {"has_id": [1]}],
+            "should": [{"must_not": [{"is_null": {"key": "c[0]"}}]}, {"nested": {"key": "d[].e", "filter": {}}}],
+            "min_should": {"conditions": [{"key": "a", "values_count": {"gt": 1}}], "min_count": 1}}));
+        assert_eq!(filter.payload_keys(), vec!["a", "c", "d"]);
     }
 
     #[test]

@@ -120,8 +120,8 @@ fn writers_searchers_and_optimizer() {
     let mut exact = SearchRequest::new(spread(1500), 5);
     exact.params.exact = true;
     let approx = SearchRequest::new(spread(1500), 5);
-    assert_eq!(
-        c.search(&exact).unwrap().iter().map(|h| h.id).collect::<Vec<_>>(),
-        c.search(&approx).unwrap().iter().map(|h| h.id).collect::<Vec<_>>()
-    );
+    let exact: Vec<PointId> = c.search(&exact).unwrap().iter().map(|h| h.id).collect();
+    let approx: Vec<PointId> = c.search(&approx).unwrap().iter().map(|h| h.id).collect();
+    assert_eq!(exact[0], PointId::Num(1500));
+    assert!(exact.iter().filter(|id| approx.contains(id)).count() >= 4, "exact {exact:?}, graph {approx:?}");
 }

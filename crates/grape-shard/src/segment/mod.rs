@@ -170,8 +170,10 @@ impl SegmentData {
     /// decode fails every filter (and is logged): corruption never widens a result.
     pub fn passes(&self, offset: u32, filter: Option<&Filter>) -> bool {
         let Some(filter) = filter else { return true };
-        match self.payload(offset) {
-            Ok(payload) => filter.check(&SegmentPoint { data: self, offset, payload: payload.as_ref() }),
+        let keys = filter.payload_keys();
+        let check = |payload: Option<&Payload>| filter.check(&SegmentPoint { data: self, offset, payload });
+        match self.payloads.with_payload(offset, &keys, check) {
+            Ok(passed) => passed,
             Err(e) => {
                 tracing::error!(offset, "payload does not decode: {e}");
                 false

@@ -22,6 +22,27 @@ impl PayloadStore {
         }
     }
 
+    /// Runs `f` on the payload of `offset` without copying it. Sealed storage decodes only the top-level
+    /// `keys` (what a filter reads), skipping the rest of the JSON text.
+    pub fn with_payload<R>(
+        &self,
+        offset: u32,
+        keys: &[&str],
+        f: impl FnOnce(Option<&Payload>) -> R,
+    ) -> Result<R> {
+        match self {
+            PayloadStore::Mutable(v) => Ok(f(v.get(offset as usize).and_then(Option::as_ref))),
+            PayloadStore::Frozen { .. } => match self.raw(offset) {
+                None | Some([]) => Ok(f(None)),
+                Some(text) => {
+                    let payload = decode_selected(text, keys)
+                        .map_err(|e| Error::Corruption(format!("stored payload of offset {offset}: {e}")))?;
+                    Ok(f(Some(&payload)))
+                }
+            },
+        }
+    }
+
     /// JSON text of a payload (sealed storage only); `Some(&[])` means no payload.
     pub fn raw(&self, offset: u32) -> Option<&[u8]> {
         match self {
@@ -101,4 +122,44 @@ impl PayloadStore {
         }
         Ok(PayloadStore::Frozen { offsets, bytes: body })
     }
+}
+
+/// Decodes the top-level `keys` of a JSON object; other values are skipped (checked, not kept).
+fn decode_selected(text: &[u8], keys: &[&str]) -> serde_json::Result<Payload> {
+    use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    struct Select<'k>(&'k [&'k str]);
+
+    impl<'de> DeserializeSeed<'de> for Select<'_> {
+        type Value = Payload;
+
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> std::result::Result<Payload, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Select<'_> {
+        type Value = Payload;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Payload, A::Error> {
+            let mut out = Payload::new();
+            while let Some(key) = map.next_key::<String>()? {
+                if self.0.contains(&key.as_str()) {
+                    out.insert(key, map.next_value()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(out)
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let payload = Select(keys).deserialize(&mut de)?;
+    de.end()?;
+    Ok(payload)
 }
