@@ -118,8 +118,77 @@ impl HnswGraph {
                 }
             }
         }
+        if threads > 1 && !cancelled() {
+            // A relinking can displace a link another node depended on; a few rounds settle it.
+            for _ in 0..4 {
+                if graph.reconnect(&offsets, scorer) == 0 {
+                    break;
+                }
+            }
+        }
         graph.len = offsets.len();
         graph
+    }
+
+    /// Concurrent insertions can leave level-0 nodes that no path from the entry point reaches (two
+    /// close points inserted at once do not see each other, and the pruning of their neighbours' lists
+    /// keeps neither), and a search never finds such a node. This walks level 0 from the entry point and
+    /// links every node it did not reach from its nearest reached node, then walks on from there.
+    /// Returns how many nodes it linked.
+    fn reconnect(&self, offsets: &[u32], scorer: &dyn PointScorer) -> usize {
+        let Some((entry, _)) = self.entry() else { return 0 };
+        let mut relinked = 0;
+        let mut reached = vec![false; self.links.capacity()];
+        let mut stack = vec![entry];
+        reached[entry as usize] = true;
+        let walk = |stack: &mut Vec<u32>, reached: &mut Vec<bool>| {
+            while let Some(o) = stack.pop() {
+                self.links.for_each_neighbour(o, 0, |n| {
+                    if !reached[n as usize] {
+                        reached[n as usize] = true;
+                        stack.push(n);
+                    }
+                });
+            }
+        };
+        walk(&mut stack, &mut reached);
+        let mut scratch = self.scratch.get(self.links.capacity());
+        let mut found = Vec::new();
+        for &u in offsets {
+            if reached[u as usize] {
+                continue;
+            }
+            let query = PointQuery { scorer, point: u };
+            let start = ScoredOffset { offset: entry, score: query.score(entry) };
+            search_layer(&self.links, &mut scratch, &query, start, 0, self.params.ef_construct, |o| {
+                reached[o as usize]
+            });
+            scratch.take_beam(&mut found);
+            // The nearest reached node with room takes the link; if all are full, the nearest one gives
+            // up its last (farthest-kept) neighbour, which stays reachable through its other in-links
+            // or is reconnected in turn if not.
+            let linked = found.iter().any(|b| {
+                let _guard = self.links.lock(b.offset);
+                self.links.push_neighbour(b.offset, 0, u)
+            });
+            if !linked {
+                if let Some(b) = found.first() {
+                    let _guard = self.links.lock(b.offset);
+                    let mut list = Vec::new();
+                    self.links.neighbours_into(b.offset, 0, &mut list);
+                    if let Some(last) = list.last_mut() {
+                        *last = u;
+                    }
+                    self.links.set_neighbours(b.offset, 0, list.into_iter());
+                }
+            }
+            relinked += 1;
+            reached[u as usize] = true;
+            stack.push(u);
+            walk(&mut stack, &mut reached);
+        }
+        self.scratch.put(scratch);
+        relinked
     }
 
     /// Inserts one more point. The graph grows when `offset` is beyond its capacity; an offset already
