@@ -11,7 +11,7 @@ use grape_types::{Filter, OpNum, Operation, Payload, PointId, Result};
 
 use super::{SegmentSet, ShardEngine};
 use crate::payload_ops;
-use crate::segment::Segment;
+use crate::segment::{FilterCheck, Segment};
 
 /// Where a live point is.
 struct Location {
@@ -37,11 +37,12 @@ fn locate(set: &SegmentSet, id: &PointId) -> Option<Location> {
 /// state the operation sees, so a replay leaves alone the points that later operations changed.
 fn matching(set: &SegmentSet, op_num: OpNum, filter: &Filter) -> Vec<Location> {
     let mut found = Vec::new();
+    let filter = FilterCheck::new(filter);
     for (i, seg) in set.all().enumerate() {
         let data = seg.data.read();
         for &offset in data.lookup.values() {
             let version = data.versions[offset as usize];
-            if version <= op_num && data.passes(offset, Some(filter)) {
+            if version <= op_num && data.passes(offset, Some(&filter)) {
                 found.push(Location { segment: Arc::clone(seg), in_appendable: i == 0, offset, version });
             }
         }

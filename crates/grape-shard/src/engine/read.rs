@@ -12,7 +12,7 @@ use grape_types::{
 use rayon::prelude::*;
 
 use super::ShardEngine;
-use crate::segment::{Segment, SegmentData, SegmentSearch};
+use crate::segment::{FilterCheck, Segment, SegmentData, SegmentSearch};
 
 /// A search hit inside a shard, before payloads and vectors are attached.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +39,7 @@ impl ShardEngine {
             )
         };
         let top = req.limit.saturating_add(req.offset);
+        let filter = req.filter.as_ref().map(FilterCheck::new);
         let seg_req = SegmentSearch {
             vector: &req.using,
             query: &req.vector,
@@ -46,7 +47,7 @@ impl ShardEngine {
             ef: req.params.hnsw_ef.unwrap_or(default_ef).max(top),
             exact: req.params.exact,
             full_scan_threshold_kb,
-            filter: req.filter.as_ref(),
+            filter: filter.as_ref(),
         };
         let guard = self.segments.read();
         let segments: Vec<&Arc<Segment>> = guard.0.all().filter(|s| s.data.read().live_count() > 0).collect();
@@ -119,6 +120,7 @@ impl ShardEngine {
     pub fn scroll(&self, req: &ScrollRequest) -> Result<ScrollResult> {
         let guard = self.segments.read();
         let want = req.limit.saturating_add(1);
+        let filter = req.filter.as_ref().map(FilterCheck::new);
         let mut candidates: Vec<(PointId, usize, u32)> = Vec::new();
         let segments: Vec<&Arc<Segment>> = guard.0.all().collect();
         for (i, seg) in segments.iter().enumerate() {
@@ -127,7 +129,7 @@ impl ShardEngine {
                 Some(start) => Box::new(data.lookup.range(*start..)),
                 None => Box::new(data.lookup.iter()),
             };
-            let passing = iter.filter(|(_, off)| data.passes(**off, req.filter.as_ref()));
+            let passing = iter.filter(|(_, off)| data.passes(**off, filter.as_ref()));
             candidates.extend(passing.take(want).map(|(id, off)| (*id, i, *off)));
         }
         candidates.sort_by_key(|c| c.0);
@@ -145,15 +147,16 @@ impl ShardEngine {
 
     /// Number of live points passing `filter` (all live points without one).
     pub fn count(&self, filter: Option<&Filter>) -> usize {
+        let filter = filter.map(FilterCheck::new);
         let guard = self.segments.read();
         guard
             .0
             .all()
             .map(|s| {
                 let data = s.data.read();
-                match filter {
+                match &filter {
                     None => data.live_count(),
-                    Some(_) => data.lookup.values().filter(|&&o| data.passes(o, filter)).count(),
+                    Some(f) => data.lookup.values().filter(|&&o| data.passes(o, Some(f))).count(),
                 }
             })
             .sum()

@@ -168,11 +168,10 @@ impl SegmentData {
 
     /// Whether the point at `offset` passes `filter` (`None` passes everything). A payload that does not
     /// decode fails every filter (and is logged): corruption never widens a result.
-    pub fn passes(&self, offset: u32, filter: Option<&Filter>) -> bool {
-        let Some(filter) = filter else { return true };
-        let keys = filter.payload_keys();
+    pub fn passes(&self, offset: u32, filter: Option<&FilterCheck<'_>>) -> bool {
+        let Some(FilterCheck { filter, keys }) = filter else { return true };
         let check = |payload: Option<&Payload>| filter.check(&SegmentPoint { data: self, offset, payload });
-        match self.payloads.with_payload(offset, &keys, check) {
+        match self.payloads.with_payload(offset, keys, check) {
             Ok(passed) => passed,
             Err(e) => {
                 tracing::error!(offset, "payload does not decode: {e}");
@@ -189,6 +188,19 @@ impl SegmentData {
             }
         }
         self.deleted.set(offset);
+    }
+}
+
+/// A filter ready to be checked against many points: the payload keys it reads are worked out once.
+#[derive(Debug)]
+pub struct FilterCheck<'a> {
+    filter: &'a Filter,
+    keys: Vec<&'a str>,
+}
+
+impl<'a> FilterCheck<'a> {
+    pub fn new(filter: &'a Filter) -> Self {
+        FilterCheck { filter, keys: filter.payload_keys() }
     }
 }
 

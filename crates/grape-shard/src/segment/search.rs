@@ -4,9 +4,8 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use grape_index::{QueryScorer, ScoredOffset};
-use grape_types::Filter;
 
-use super::{DenseVectors, SegmentData};
+use super::{DenseVectors, FilterCheck, SegmentData};
 
 /// How to search one segment.
 #[derive(Debug, Clone, Copy)]
@@ -20,7 +19,7 @@ pub struct SegmentSearch<'a> {
     /// Segments with less vector data than this many kilobytes are searched exactly.
     pub full_scan_threshold_kb: usize,
     /// Only points passing this filter (checked during graph traversal and the exact scan).
-    pub filter: Option<&'a Filter>,
+    pub filter: Option<&'a FilterCheck<'a>>,
 }
 
 impl SegmentData {
@@ -50,7 +49,7 @@ impl SegmentData {
 
     /// Estimated number of live points passing `filter`, from an evenly spread sample of offsets.
     /// (Payload indexes will give exact cardinalities; until then a sample of a few hundred points.)
-    fn estimate_passing(&self, filter: &Filter) -> usize {
+    fn estimate_passing(&self, filter: &FilterCheck<'_>) -> usize {
         const SAMPLE: usize = 512;
         let (len, live) = (self.len(), self.live_count());
         if live <= SAMPLE {
@@ -76,7 +75,7 @@ impl SegmentData {
         scorer: &dyn QueryScorer,
         store: &DenseVectors,
         top: usize,
-        filter: Option<&Filter>,
+        filter: Option<&FilterCheck<'_>>,
     ) -> Vec<ScoredOffset> {
         let mut heap: BinaryHeap<Reverse<ScoredOffset>> = BinaryHeap::with_capacity(top + 1);
         const CHUNK: usize = 256;
