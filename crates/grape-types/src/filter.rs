@@ -125,7 +125,29 @@ pub enum Match {
 #[serde(untagged)]
 pub enum Bound {
     Number(f64),
-    Datetime(String),
+    Datetime(DatetimeBound),
+}
+
+/// A date-time bound as given, parsed once when the filter is read (`micros` is `None` when the text is
+/// not a date-time; `Filter::validate` reports it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DatetimeBound {
+    pub text: String,
+    micros: Option<i64>,
+}
+
+impl Serialize for DatetimeBound {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for DatetimeBound {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        let micros = parse_datetime(&text);
+        Ok(DatetimeBound { text, micros })
+    }
 }
 
 impl Bound {
@@ -133,7 +155,7 @@ impl Bound {
     fn value(&self) -> Option<f64> {
         match self {
             Bound::Number(x) => Some(*x),
-            Bound::Datetime(s) => parse_datetime(s).map(|t| t as f64),
+            Bound::Datetime(t) => t.micros.map(|t| t as f64),
         }
     }
 }
@@ -217,10 +239,11 @@ impl Range {
                 Some(Bound::Number(x)) => {
                     return Err(format!("{key}: {what} bound {x} is not a finite number"))
                 }
-                Some(Bound::Datetime(s)) => {
-                    if parse_datetime(s).is_none() {
+                Some(Bound::Datetime(t)) => {
+                    if t.micros.is_none() {
                         return Err(format!(
-                            "{key}: {what} bound {s:?} is not a number or an RFC 3339 date-time"
+                            "{key}: {what} bound {:?} is not a number or an RFC 3339 date-time",
+                            t.text
                         ));
                     }
                     any = true;
