@@ -92,6 +92,10 @@ impl DenseVectors {
             Datatype::Float16 => Rows::F16(Vec::new()),
             Datatype::Uint8 => Rows::U8(Vec::new()),
         };
+        Self::with_rows(dim, distance, datatype, rows)
+    }
+
+    fn with_rows(dim: usize, distance: Distance, datatype: Datatype, rows: Rows) -> Self {
         DenseVectors {
             dim,
             distance,
@@ -312,14 +316,7 @@ impl DenseVectors {
                 Datatype::Uint8 => Rows::U8(body.to_vec()),
             }
         };
-        Ok(DenseVectors {
-            dim,
-            distance,
-            datatype,
-            kernel: MetricKernel::new(distance),
-            rows,
-            absent: BitSet::default(),
-        })
+        Ok(Self::with_rows(dim, distance, datatype, rows))
     }
 
     /// A scorer of stored rows against `query` (already preprocessed: unit length for cosine).
