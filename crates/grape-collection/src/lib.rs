@@ -8,6 +8,6 @@ pub mod info;
 pub mod slots;
 pub mod validate;
 
-pub use collection::{Collection, UpdateResult};
+pub use collection::{Collection, UpdateResult, UpdateStatus};
 pub use info::{CollectionInfo, CollectionStats, CollectionStatus};
 pub use slots::SlotTable;

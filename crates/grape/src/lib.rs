@@ -20,6 +20,8 @@ mod database;
 mod meta;
 
 pub use database::{Database, DatabaseConfig, Health, HealthState};
-pub use grape_collection::{Collection, CollectionInfo, CollectionStats, CollectionStatus, UpdateResult};
+pub use grape_collection::{
+    Collection, CollectionInfo, CollectionStats, CollectionStatus, UpdateResult, UpdateStatus,
+};
 pub use grape_shard::wal::SyncPolicy;
 pub use grape_types::*;

@@ -1,0 +1,115 @@
+//! Collections and aliases.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use grape::{CreateCollection, UpdateCollection};
+use serde::Serialize;
+
+use super::extract::{Body, Params};
+use super::wire::{AliasActions, AliasList, CollectionDescription, CollectionList, Exists, TimeoutParams};
+use super::{AppState, Timed};
+
+pub(super) async fn list(t: Timed, State(s): State<AppState>) -> Response {
+    let r = s.service.run(|db| db.list_collections()).await.map(|names| CollectionList {
+        collections: names.into_iter().map(|name| CollectionDescription { name }).collect(),
+    });
+    t.reply(r)
+}
+
+pub(super) async fn info(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    t.reply(s.service.run(move |db| db.collection_info(&c)).await)
+}
+
+pub(super) async fn create(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(_): Params<TimeoutParams>,
+    Body(req): Body<CreateCollection>,
+) -> Response {
+    t.reply(s.service.run(move |db| db.create_collection(&c, req).map(|_| true)).await)
+}
+
+pub(super) async fn update(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(_): Params<TimeoutParams>,
+    Body(req): Body<UpdateCollection>,
+) -> Response {
+    t.reply(s.service.run(move |db| db.update_collection(&c, &req).map(|_| true)).await)
+}
+
+pub(super) async fn delete(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(_): Params<TimeoutParams>,
+) -> Response {
+    t.reply(s.service.run(move |db| db.delete_collection(&c)).await)
+}
+
+pub(super) async fn exists(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    t.reply(s.service.run(move |db| db.collection_exists(&c)).await.map(|exists| Exists { exists }))
+}
+
+pub(super) async fn update_aliases(
+    t: Timed,
+    State(s): State<AppState>,
+    Params(_): Params<TimeoutParams>,
+    Body(req): Body<AliasActions>,
+) -> Response {
+    t.reply(s.service.run(move |db| db.update_aliases(&req.actions).map(|()| true)).await)
+}
+
+pub(super) async fn all_aliases(t: Timed, State(s): State<AppState>) -> Response {
+    t.reply(s.service.run(|db| db.list_aliases()).await.map(|aliases| AliasList { aliases }))
+}
+
+pub(super) async fn aliases(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    t.reply(s.service.run(move |db| db.collection_aliases(&c)).await.map(|aliases| AliasList { aliases }))
+}
+
+#[derive(Serialize)]
+struct LocalShardInfo {
+    shard_id: u32,
+    points_count: usize,
+    state: &'static str,
+}
+
+#[derive(Serialize)]
+struct CollectionClusterInfo {
+    peer_id: u64,
+    shard_count: usize,
+    local_shards: Vec<LocalShardInfo>,
+    remote_shards: Vec<()>,
+    shard_transfers: Vec<()>,
+}
+
+/// `GET /collections/{c}/cluster`: as a single node answers, every shard is local and active.
+pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    let r = s
+        .service
+        .run(move |db| {
+            let collection = db.collection(&c)?;
+            let local_shards = collection
+                .shards()
+                .iter()
+                .enumerate()
+                .map(|(i, shard)| LocalShardInfo {
+                    shard_id: i as u32,
+                    points_count: shard.engine().segment_stats().iter().map(|s| s.live_points).sum(),
+                    state: "Active",
+                })
+                .collect::<Vec<_>>();
+            Ok(CollectionClusterInfo {
+                peer_id: super::system::PEER_ID,
+                shard_count: local_shards.len(),
+                local_shards,
+                remote_shards: Vec::new(),
+                shard_transfers: Vec::new(),
+            })
+        })
+        .await;
+    t.reply(r)
+}

@@ -1,0 +1,287 @@
+//! Qdrant's REST API over axum. Handlers convert wire JSON ([`wire`]) to service types and delegate to
+//! [`Service`]; every answer is wrapped as `{"result", "status": "ok", "time"}` or Qdrant's error body.
+
+mod collections;
+mod extract;
+mod points;
+mod system;
+pub mod wire;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::Router;
+use serde::Serialize;
+use tower_http::cors::CorsLayer;
+
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::service::Service;
+
+/// API keys, as Qdrant's `service.api_key` and `service.read_only_api_key`.
+#[derive(Debug, Clone, Default)]
+pub struct AuthConfig {
+    pub api_key: Option<String>,
+    pub read_only_api_key: Option<String>,
+}
+
+impl AuthConfig {
+    fn enabled(&self) -> bool {
+        self.api_key.is_some() || self.read_only_api_key.is_some()
+    }
+}
+
+/// Settings of the REST front end.
+#[derive(Debug, Clone)]
+pub struct RestConfig {
+    pub auth: AuthConfig,
+    /// Largest accepted request body.
+    pub max_request_size_bytes: usize,
+    pub enable_cors: bool,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        RestConfig {
+            auth: AuthConfig::default(),
+            max_request_size_bytes: 32 * 1024 * 1024,
+            enable_cors: true,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub service: Service,
+    pub metrics: Metrics,
+    pub auth: Arc<AuthConfig>,
+}
+
+/// The REST router for a service.
+pub fn router(service: Service, metrics: Metrics, config: RestConfig) -> Router {
+    let state = AppState { service, metrics, auth: Arc::new(config.auth) };
+    let collection = "/collections/{collection}";
+    let points = "/collections/{collection}/points";
+    let mut app = Router::new()
+        .route("/", get(system::root))
+        .route("/healthz", get(system::healthz))
+        .route("/livez", get(system::healthz))
+        .route("/readyz", get(system::readyz))
+        .route("/metrics", get(system::metrics))
+        .route("/telemetry", get(system::telemetry))
+        .route("/cluster", get(system::cluster))
+        .route("/collections", get(collections::list))
+        .route("/aliases", get(collections::all_aliases))
+        .route("/collections/aliases", post(collections::update_aliases))
+        .route(
+            collection,
+            get(collections::info)
+                .put(collections::create)
+                .patch(collections::update)
+                .delete(collections::delete),
+        )
+        .route(&format!("{collection}/exists"), get(collections::exists))
+        .route(&format!("{collection}/aliases"), get(collections::aliases))
+        .route(&format!("{collection}/cluster"), get(collections::cluster_info))
+        .route(points, put(points::upsert).post(points::retrieve))
+        .route(&format!("{points}/{{id}}"), get(points::get_one))
+        .route(&format!("{points}/delete"), post(points::delete))
+        .route(&format!("{points}/payload"), post(points::set_payload).put(points::overwrite_payload))
+        .route(&format!("{points}/payload/delete"), post(points::delete_payload))
+        .route(&format!("{points}/payload/clear"), post(points::clear_payload))
+        .route(&format!("{points}/batch"), post(points::batch_update))
+        .route(&format!("{points}/scroll"), post(points::scroll))
+        .route(&format!("{points}/count"), post(points::count))
+        .route(&format!("{points}/search"), post(points::search))
+        .route(&format!("{points}/search/batch"), post(points::search_batch))
+        .route(&format!("{points}/query"), post(points::query))
+        .route(&format!("{points}/query/batch"), post(points::query_batch))
+        .route(&format!("{points}/recommend"), post(points::recommend))
+        .route(&format!("{points}/recommend/batch"), post(points::recommend_batch))
+        .merge(not_built_routes())
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), authorize))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .layer(DefaultBodyLimit::max(config.max_request_size_bytes));
+    if config.enable_cors {
+        app = app.layer(CorsLayer::permissive());
+    }
+    app.with_state(state)
+}
+
+/// Qdrant endpoints Grape does not serve yet: answered with 501 and the feature's name, so a client
+/// learns exactly what is missing instead of meeting a generic 404.
+fn not_built_routes() -> Router<AppState> {
+    use axum::routing::{any, MethodRouter};
+    fn missing(feature: &'static str) -> MethodRouter<AppState> {
+        any(move || async move {
+            ApiError::new(
+                StatusCode::NOT_IMPLEMENTED,
+                format!("Not implemented: {feature} is not built in Grape yet"),
+            )
+        })
+    }
+    let c = "/collections/{collection}";
+    Router::new()
+        .route(&format!("{c}/vectors/{{vector_name}}"), missing("adding or dropping a named vector"))
+        .route(&format!("{c}/optimizations"), missing("optimizations progress"))
+        .route(&format!("{c}/index"), missing("payload indexes"))
+        .route(&format!("{c}/index/{{field}}"), missing("payload indexes"))
+        .route(&format!("{c}/points/vectors"), missing("update_vectors"))
+        .route(&format!("{c}/points/vectors/delete"), missing("delete_vectors"))
+        .route(&format!("{c}/facet"), missing("facet"))
+        .route(&format!("{c}/points/query/groups"), missing("query groups"))
+        .route(&format!("{c}/points/search/groups"), missing("search groups"))
+        .route(&format!("{c}/points/recommend/groups"), missing("recommend groups"))
+        .route(&format!("{c}/points/discover"), missing("discover"))
+        .route(&format!("{c}/points/discover/batch"), missing("discover"))
+        .route(&format!("{c}/points/search/matrix/pairs"), missing("distance matrix"))
+        .route(&format!("{c}/points/search/matrix/offsets"), missing("distance matrix"))
+        .route(&format!("{c}/snapshots"), missing("snapshots over HTTP"))
+        .route(&format!("{c}/snapshots/{{name}}"), missing("snapshots over HTTP"))
+        .route(&format!("{c}/snapshots/recover"), missing("snapshots over HTTP"))
+        .route(&format!("{c}/snapshots/upload"), missing("snapshots over HTTP"))
+        .route("/snapshots", missing("full snapshots"))
+        .route("/snapshots/{name}", missing("full snapshots"))
+        .route(&format!("{c}/shards"), missing("custom shard keys"))
+        .route(&format!("{c}/shards/delete"), missing("custom shard keys"))
+        .route(&format!("{c}/shards/{{shard}}/snapshots"), missing("shard snapshots over HTTP"))
+        .route(&format!("{c}/shards/{{shard}}/snapshots/{{name}}"), missing("shard snapshots over HTTP"))
+        .route(&format!("{c}/shards/{{shard}}/snapshot"), missing("shard snapshots over HTTP"))
+        .route("/cluster/recover", missing("cluster operations"))
+        .route("/cluster/peer/{peer}", missing("cluster operations"))
+        .route("/cluster/telemetry", missing("cluster telemetry"))
+        .route("/issues", missing("issues reporting"))
+        .route("/quotas", missing("quotas"))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::not_found("Not found: no such endpoint")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed for this endpoint")
+}
+
+/// Request counts and latency per route pattern.
+async fn observe(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let response = next.run(request).await;
+    state.metrics.observe(method.as_str(), &endpoint, response.status().as_u16(), started.elapsed());
+    response
+}
+
+/// Endpoints that answer without a key (probes).
+fn is_public(path: &str) -> bool {
+    matches!(path, "/healthz" | "/livez" | "/readyz")
+}
+
+/// POST endpoints that only read; a read-only key may call them.
+fn is_read_post(path: &str) -> bool {
+    const READ_SUFFIXES: &[&str] = &[
+        "/points",
+        "/points/scroll",
+        "/points/count",
+        "/points/search",
+        "/points/search/batch",
+        "/points/search/groups",
+        "/points/query",
+        "/points/query/batch",
+        "/points/query/groups",
+        "/points/recommend",
+        "/points/recommend/batch",
+        "/points/recommend/groups",
+        "/points/discover",
+        "/points/discover/batch",
+        "/points/search/matrix/pairs",
+        "/points/search/matrix/offsets",
+        "/facet",
+    ];
+    path.starts_with("/collections/") && READ_SUFFIXES.iter().any(|s| path.ends_with(s))
+}
+
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(k) = headers.get("api-key").and_then(|v| v.to_str().ok()) {
+        return Some(k);
+    }
+    headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "))
+}
+
+/// Compares keys in time independent of where they differ.
+fn same_key(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn authorize(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let auth = &state.auth;
+    if !auth.enabled() || is_public(request.uri().path()) || request.method() == Method::OPTIONS {
+        return next.run(request).await;
+    }
+    let Some(key) = presented_key(request.headers()) else {
+        return ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "Must provide an API key or an Authorization bearer token",
+        )
+        .into_response();
+    };
+    if auth.api_key.as_deref().is_some_and(|k| same_key(k, key)) {
+        return next.run(request).await;
+    }
+    if auth.read_only_api_key.as_deref().is_some_and(|k| same_key(k, key)) {
+        let method = request.method();
+        let reading = method == Method::GET
+            || method == Method::HEAD
+            || (method == Method::POST && is_read_post(request.uri().path()));
+        if reading {
+            return next.run(request).await;
+        }
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Forbidden: write access is not allowed with a read-only key",
+        )
+        .into_response();
+    }
+    ApiError::new(StatusCode::UNAUTHORIZED, "Invalid API key or JWT").into_response()
+}
+
+/// When a request started; taken first so the reported `time` covers body parsing too.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timed(Instant);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Timed {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(_: &mut axum::http::request::Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Timed(Instant::now()))
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope<T> {
+    result: T,
+    status: &'static str,
+    time: f64,
+}
+
+impl Timed {
+    /// Wraps a handler's outcome in Qdrant's envelope.
+    pub fn reply<T: Serialize>(self, outcome: Result<T, ApiError>) -> Response {
+        let time = self.0.elapsed().as_secs_f64();
+        match outcome {
+            Ok(result) => axum::Json(Envelope { result, status: "ok", time }).into_response(),
+            Err(e) => e.with_time(time).into_response(),
+        }
+    }
+}

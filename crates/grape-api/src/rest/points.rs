@@ -1,0 +1,291 @@
+//! Points: writes, retrieval, scroll, count, search, query and recommend.
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use grape::{PointId, ScrollRequest, WithPayload, WithVector};
+
+use super::extract::{Body, Params};
+use super::wire::{
+    payload_or_on, BatchUpdate, CountBody, CountResult, DeletePayload, PointInsert, PointRequest,
+    QueryBatchBody, QueryBody, QueryResponse, ReadParams, RecommendBatchBody, RecommendBody, ScrollBody,
+    SearchBatchBody, SearchBody, Selector, SetPayload, WriteParams,
+};
+use super::{AppState, Timed};
+use crate::error::ApiError;
+use crate::service::{self, PointsQuery, UpdateOperation};
+
+async fn write(
+    t: Timed,
+    s: &AppState,
+    collection: String,
+    params: WriteParams,
+    ops: Result<Vec<UpdateOperation>, ApiError>,
+) -> Response {
+    let outcome = match ops {
+        Ok(ops) => s.service.update(collection, ops, params.wait.unwrap_or(false)).await,
+        Err(e) => Err(e),
+    };
+    t.reply(outcome)
+}
+
+pub(super) async fn upsert(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<PointInsert>,
+) -> Response {
+    let ops = body.into_points().map(|points| vec![UpdateOperation::Upsert(points)]);
+    write(t, &s, c, p, ops).await
+}
+
+pub(super) async fn delete(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<Selector>,
+) -> Response {
+    write(t, &s, c, p, Ok(vec![UpdateOperation::Delete(body.into())])).await
+}
+
+pub(super) async fn set_payload(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<SetPayload>,
+) -> Response {
+    write(t, &s, c, p, body.into_set().map(|op| vec![op])).await
+}
+
+pub(super) async fn overwrite_payload(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<SetPayload>,
+) -> Response {
+    write(t, &s, c, p, body.into_overwrite().map(|op| vec![op])).await
+}
+
+pub(super) async fn delete_payload(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<DeletePayload>,
+) -> Response {
+    write(t, &s, c, p, body.into_op().map(|op| vec![op])).await
+}
+
+pub(super) async fn clear_payload(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<Selector>,
+) -> Response {
+    write(t, &s, c, p, Ok(vec![UpdateOperation::ClearPayload(body.into())])).await
+}
+
+pub(super) async fn batch_update(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<BatchUpdate>,
+) -> Response {
+    let ops = body.operations.into_iter().map(|o| o.into_op()).collect::<Result<Vec<_>, _>>();
+    // Qdrant answers a batch with one result per operation.
+    let outcome = match ops {
+        Ok(ops) => {
+            let n = ops.len();
+            let wait = p.wait.unwrap_or(false);
+            let mut results = Vec::with_capacity(n);
+            let mut failed = None;
+            for op in ops {
+                match s.service.update(c.clone(), vec![op], wait).await {
+                    Ok(r) => results.push(r),
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(e) => Err(e),
+                None => Ok(results),
+            }
+        }
+        Err(e) => Err(e),
+    };
+    t.reply(outcome)
+}
+
+pub(super) async fn retrieve(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<PointRequest>,
+) -> Response {
+    if let Err(e) = p.validate() {
+        return t.reply::<()>(Err(e));
+    }
+    let with_payload = payload_or_on(body.with_payload);
+    let with_vector = body.with_vector.unwrap_or_default();
+    t.reply(
+        s.service
+            .with_collection(c, move |_, col| col.retrieve(&body.ids, &with_payload, &with_vector))
+            .await,
+    )
+}
+
+pub(super) async fn get_one(
+    t: Timed,
+    State(s): State<AppState>,
+    Path((c, id)): Path<(String, String)>,
+    Params(p): Params<ReadParams>,
+) -> Response {
+    if let Err(e) = p.validate() {
+        return t.reply::<()>(Err(e));
+    }
+    let id: PointId = match id.parse() {
+        Ok(id) => id,
+        Err(e) => {
+            return t.reply::<()>(Err(ApiError::bad_request(format!("Wrong input: point id {id:?}: {e}"))))
+        }
+    };
+    let r = s
+        .service
+        .with_collection(c, move |_, col| {
+            let found = col.retrieve(&[id], &WithPayload::Enable(true), &WithVector::Enable(true))?;
+            found
+                .into_iter()
+                .next()
+                .ok_or_else(|| grape::Error::not_found(format!("No point with id {id} found")))
+        })
+        .await;
+    t.reply(r)
+}
+
+pub(super) async fn scroll(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<ScrollBody>,
+) -> Response {
+    if let Err(e) = p.validate() {
+        return t.reply::<()>(Err(e));
+    }
+    if body.order_by.is_some() {
+        return t.reply::<()>(Err(ApiError::unsupported("scroll order_by")));
+    }
+    let req = ScrollRequest {
+        offset: body.offset,
+        limit: body.limit.unwrap_or(10),
+        with_payload: payload_or_on(body.with_payload),
+        with_vector: body.with_vector.unwrap_or_default(),
+        filter: body.filter,
+    };
+    t.reply(s.service.with_collection(c, move |_, col| col.scroll(&req)).await)
+}
+
+pub(super) async fn count(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<CountBody>,
+) -> Response {
+    if let Err(e) = p.validate() {
+        return t.reply::<()>(Err(e));
+    }
+    // Counts are always exact: the estimate Qdrant offers for `exact: false` is an optimisation only.
+    let _ = body.exact;
+    let r = s.service.with_collection(c, move |_, col| service::count(col, body.filter)).await;
+    t.reply(r.map(|count| CountResult { count }))
+}
+
+async fn run_queries(
+    s: &AppState,
+    c: String,
+    p: &ReadParams,
+    queries: Result<Vec<PointsQuery>, ApiError>,
+) -> Result<Vec<Vec<grape::ScoredPoint>>, ApiError> {
+    p.validate()?;
+    s.service.query_batch(c, queries?).await
+}
+
+fn single(r: Result<Vec<Vec<grape::ScoredPoint>>, ApiError>) -> Result<Vec<grape::ScoredPoint>, ApiError> {
+    r.map(|mut v| v.pop().unwrap_or_default())
+}
+
+pub(super) async fn search(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<SearchBody>,
+) -> Response {
+    let q = body.into_query().map(|q| vec![q]);
+    t.reply(single(run_queries(&s, c, &p, q).await))
+}
+
+pub(super) async fn search_batch(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<SearchBatchBody>,
+) -> Response {
+    let q = body.searches.into_iter().map(SearchBody::into_query).collect();
+    t.reply(run_queries(&s, c, &p, q).await)
+}
+
+pub(super) async fn query(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<QueryBody>,
+) -> Response {
+    let q = body.into_query().map(|q| vec![q]);
+    t.reply(single(run_queries(&s, c, &p, q).await).map(|points| QueryResponse { points }))
+}
+
+pub(super) async fn query_batch(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<QueryBatchBody>,
+) -> Response {
+    let q = body.searches.into_iter().map(QueryBody::into_query).collect();
+    let r = run_queries(&s, c, &p, q).await;
+    t.reply(r.map(|all| all.into_iter().map(|points| QueryResponse { points }).collect::<Vec<_>>()))
+}
+
+pub(super) async fn recommend(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<RecommendBody>,
+) -> Response {
+    let q = body.into_query().map(|q| vec![q]);
+    t.reply(single(run_queries(&s, c, &p, q).await))
+}
+
+pub(super) async fn recommend_batch(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<ReadParams>,
+    Body(body): Body<RecommendBatchBody>,
+) -> Response {
+    let q = body.searches.into_iter().map(RecommendBody::into_query).collect();
+    t.reply(run_queries(&s, c, &p, q).await)
+}

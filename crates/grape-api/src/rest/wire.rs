@@ -1,0 +1,609 @@
+//! Qdrant's REST request bodies that have no engine type of the same shape, and their conversion into
+//! service types. Field names, defaults and accepted forms follow Qdrant's OpenAPI document.
+
+use std::collections::BTreeMap;
+
+use grape::{Filter, Payload, PointId, PointStruct, SearchParams, VectorStruct, WithPayload, WithVector};
+use serde::{Deserialize, Serialize};
+
+use crate::error::ApiError;
+use crate::service::{
+    LookupLocation, PointsQuery, PointsSelector, QueryInput, RecommendStrategy, UpdateOperation, VectorInput,
+};
+
+/// `?wait=&ordering=` of writes.
+#[derive(Debug, Default, Deserialize)]
+pub struct WriteParams {
+    #[serde(default)]
+    pub wait: Option<bool>,
+    #[serde(default)]
+    pub ordering: Option<WriteOrdering>,
+}
+
+/// Accepted for compatibility: a single node orders every write the same way.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriteOrdering {
+    Weak,
+    Medium,
+    Strong,
+}
+
+/// `?consistency=&timeout=` of reads. A single node has one replica, so every consistency is met.
+#[derive(Debug, Default, Deserialize)]
+pub struct ReadParams {
+    #[serde(default)]
+    pub consistency: Option<String>,
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}
+
+impl ReadParams {
+    pub fn validate(&self) -> Result<(), ApiError> {
+        match self.consistency.as_deref() {
+            None | Some("majority" | "quorum" | "all") => Ok(()),
+            Some(n) if n.parse::<u32>().is_ok_and(|n| n > 0) => Ok(()),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "consistency: expected a positive number, majority, quorum or all, got {other:?}"
+            ))),
+        }
+    }
+}
+
+/// `?timeout=` of collection operations.
+#[derive(Debug, Default, Deserialize)]
+pub struct TimeoutParams {
+    #[serde(default)]
+    pub timeout: Option<u64>,
+}
+
+/// `PUT /collections/{c}/points`: a list of points or a column batch.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PointInsert {
+    Points {
+        points: Vec<PointStruct>,
+        #[serde(default)]
+        update_filter: Option<Filter>,
+    },
+    Batch {
+        batch: Batch,
+        #[serde(default)]
+        update_filter: Option<Filter>,
+    },
+}
+
+/// Column form of an upsert: `ids`, `vectors` (a list, or lists by name) and optional `payloads`.
+#[derive(Debug, Deserialize)]
+pub struct Batch {
+    pub ids: Vec<PointId>,
+    pub vectors: BatchVectors,
+    #[serde(default)]
+    pub payloads: Option<Vec<Option<Payload>>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum BatchVectors {
+    Single(Vec<Vec<f32>>),
+    Named(BTreeMap<String, Vec<Vec<f32>>>),
+}
+
+impl PointInsert {
+    pub fn into_points(self) -> Result<Vec<PointStruct>, ApiError> {
+        let (points, update_filter) = match self {
+            PointInsert::Points { points, update_filter } => (points, update_filter),
+            PointInsert::Batch { batch, update_filter } => (batch.into_points()?, update_filter),
+        };
+        if update_filter.is_some() {
+            return Err(ApiError::unsupported("update_filter (conditional upsert)"));
+        }
+        Ok(points)
+    }
+}
+
+impl Batch {
+    fn into_points(self) -> Result<Vec<PointStruct>, ApiError> {
+        let n = self.ids.len();
+        let mismatch = |what: &str, got: usize| {
+            ApiError::bad_request(format!(
+                "Wrong input: batch.{what} has {got} entries but batch.ids has {n}"
+            ))
+        };
+        if let Some(p) = &self.payloads {
+            if p.len() != n {
+                return Err(mismatch("payloads", p.len()));
+            }
+        }
+        let mut vectors: Vec<VectorStruct> = match self.vectors {
+            BatchVectors::Single(v) => {
+                if v.len() != n {
+                    return Err(mismatch("vectors", v.len()));
+                }
+                v.into_iter().map(VectorStruct::Single).collect()
+            }
+            BatchVectors::Named(by_name) => {
+                let mut per_point: Vec<BTreeMap<String, Vec<f32>>> = vec![BTreeMap::new(); n];
+                for (name, column) in by_name {
+                    if column.len() != n {
+                        return Err(mismatch(&format!("vectors.{name}"), column.len()));
+                    }
+                    for (slot, v) in per_point.iter_mut().zip(column) {
+                        slot.insert(name.clone(), v);
+                    }
+                }
+                per_point.into_iter().map(VectorStruct::Named).collect()
+            }
+        };
+        let mut payloads = self.payloads.unwrap_or_else(|| vec![None; n]);
+        Ok(self
+            .ids
+            .into_iter()
+            .enumerate()
+            .map(|(i, id)| PointStruct {
+                id,
+                vectors: std::mem::replace(&mut vectors[i], VectorStruct::Single(Vec::new())),
+                payload: payloads[i].take(),
+            })
+            .collect())
+    }
+}
+
+/// `{"points": [...]}` or `{"filter": {...}}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Selector {
+    Points { points: Vec<PointId> },
+    Filter { filter: Filter },
+}
+
+impl From<Selector> for PointsSelector {
+    fn from(s: Selector) -> Self {
+        match s {
+            Selector::Points { points } => PointsSelector::Ids(points),
+            Selector::Filter { filter } => PointsSelector::Filter(filter),
+        }
+    }
+}
+
+/// Set/overwrite payload: `payload` plus `points` or `filter` (and `key`, a nested path, for set).
+#[derive(Debug, Deserialize)]
+pub struct SetPayload {
+    pub payload: Payload,
+    #[serde(default)]
+    pub points: Option<Vec<PointId>>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub key: Option<String>,
+}
+
+fn selector_of(points: Option<Vec<PointId>>, filter: Option<Filter>) -> Result<PointsSelector, ApiError> {
+    match (points, filter) {
+        (Some(ids), None) => Ok(PointsSelector::Ids(ids)),
+        (None, Some(f)) => Ok(PointsSelector::Filter(f)),
+        (Some(_), Some(_)) => {
+            Err(ApiError::bad_request("Bad request: give either points or filter, not both"))
+        }
+        (None, None) => Err(ApiError::bad_request("Bad request: either points or filter is required")),
+    }
+}
+
+impl SetPayload {
+    pub fn into_set(self) -> Result<UpdateOperation, ApiError> {
+        Ok(UpdateOperation::SetPayload {
+            selector: selector_of(self.points, self.filter)?,
+            payload: self.payload,
+            key: self.key,
+        })
+    }
+
+    pub fn into_overwrite(self) -> Result<UpdateOperation, ApiError> {
+        if self.key.is_some() {
+            return Err(ApiError::unsupported("key with overwrite_payload"));
+        }
+        Ok(UpdateOperation::OverwritePayload {
+            selector: selector_of(self.points, self.filter)?,
+            payload: self.payload,
+        })
+    }
+}
+
+/// Delete payload keys of `points` or of the points passing `filter`.
+#[derive(Debug, Deserialize)]
+pub struct DeletePayload {
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub points: Option<Vec<PointId>>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+}
+
+impl DeletePayload {
+    pub fn into_op(self) -> Result<UpdateOperation, ApiError> {
+        Ok(UpdateOperation::DeletePayload {
+            selector: selector_of(self.points, self.filter)?,
+            keys: self.keys,
+        })
+    }
+}
+
+/// One operation of `POST /points/batch`.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BatchOperation {
+    Upsert(PointInsert),
+    Delete(Selector),
+    SetPayload(SetPayload),
+    OverwritePayload(SetPayload),
+    DeletePayload(DeletePayload),
+    ClearPayload(Selector),
+    UpdateVectors(serde_json::Value),
+    DeleteVectors(serde_json::Value),
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BatchUpdate {
+    pub operations: Vec<BatchOperation>,
+}
+
+impl BatchOperation {
+    pub fn into_op(self) -> Result<UpdateOperation, ApiError> {
+        Ok(match self {
+            BatchOperation::Upsert(insert) => UpdateOperation::Upsert(insert.into_points()?),
+            BatchOperation::Delete(s) => UpdateOperation::Delete(s.into()),
+            BatchOperation::SetPayload(s) => s.into_set()?,
+            BatchOperation::OverwritePayload(s) => s.into_overwrite()?,
+            BatchOperation::DeletePayload(d) => d.into_op()?,
+            BatchOperation::ClearPayload(s) => UpdateOperation::ClearPayload(s.into()),
+            BatchOperation::UpdateVectors(_) => return Err(ApiError::unsupported("update_vectors")),
+            BatchOperation::DeleteVectors(_) => return Err(ApiError::unsupported("delete_vectors")),
+        })
+    }
+}
+
+/// `POST /collections/{c}/points`: retrieve by ids.
+#[derive(Debug, Deserialize)]
+pub struct PointRequest {
+    pub ids: Vec<PointId>,
+    #[serde(default)]
+    pub with_payload: Option<WithPayload>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+}
+
+/// Retrieve and scroll return payloads unless told otherwise.
+pub fn payload_or_on(w: Option<WithPayload>) -> WithPayload {
+    w.unwrap_or(WithPayload::Enable(true))
+}
+
+/// Scroll request body (Qdrant's `ScrollRequest`).
+#[derive(Debug, Deserialize)]
+pub struct ScrollBody {
+    #[serde(default)]
+    pub offset: Option<PointId>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub with_payload: Option<WithPayload>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub order_by: Option<serde_json::Value>,
+}
+
+/// Count request body.
+#[derive(Debug, Deserialize)]
+pub struct CountBody {
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub exact: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CountResult {
+    pub count: usize,
+}
+
+/// A vector in the legacy search API: bare (unnamed) or `{"name", "vector"}`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum NamedVectorStruct {
+    Dense(Vec<f32>),
+    Named { name: String, vector: Vec<f32> },
+    Sparse { name: String, vector: serde_json::Value },
+}
+
+/// Legacy `POST /points/search` body.
+#[derive(Debug, Deserialize)]
+pub struct SearchBody {
+    pub vector: NamedVectorStruct,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub with_payload: Option<WithPayload>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+}
+
+impl SearchBody {
+    pub fn into_query(self) -> Result<PointsQuery, ApiError> {
+        let (using, vector) = match self.vector {
+            NamedVectorStruct::Dense(v) => (String::new(), v),
+            NamedVectorStruct::Named { name, vector } => (name, vector),
+            NamedVectorStruct::Sparse { .. } => return Err(ApiError::unsupported("sparse vectors")),
+        };
+        Ok(PointsQuery {
+            using,
+            query: Some(QueryInput::Nearest(VectorInput::Dense(vector))),
+            filter: self.filter,
+            params: self.params.unwrap_or_default(),
+            limit: self.limit,
+            offset: self.offset.unwrap_or(0),
+            score_threshold: self.score_threshold,
+            with_payload: self.with_payload.unwrap_or_default(),
+            with_vector: self.with_vector.unwrap_or_default(),
+            lookup_from: None,
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SearchBatchBody {
+    pub searches: Vec<SearchBody>,
+}
+
+/// A vector input of the Query API: a dense vector or a point id.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum VectorInputWire {
+    Dense(Vec<f32>),
+    Id(PointId),
+    Sparse { indices: Vec<u32>, values: Vec<f32> },
+    Multi(Vec<Vec<f32>>),
+}
+
+impl VectorInputWire {
+    fn into_input(self) -> Result<VectorInput, ApiError> {
+        match self {
+            VectorInputWire::Dense(v) => Ok(VectorInput::Dense(v)),
+            VectorInputWire::Id(id) => Ok(VectorInput::Point(id)),
+            VectorInputWire::Sparse { .. } => Err(ApiError::unsupported("sparse vectors")),
+            VectorInputWire::Multi(_) => Err(ApiError::unsupported("multivectors")),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StrategyWire {
+    AverageVector,
+    BestScore,
+    SumScores,
+}
+
+impl From<StrategyWire> for RecommendStrategy {
+    fn from(s: StrategyWire) -> Self {
+        match s {
+            StrategyWire::AverageVector => RecommendStrategy::AverageVector,
+            StrategyWire::BestScore => RecommendStrategy::BestScore,
+            StrategyWire::SumScores => RecommendStrategy::SumScores,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecommendInputWire {
+    #[serde(default)]
+    pub positive: Vec<VectorInputWire>,
+    #[serde(default)]
+    pub negative: Vec<VectorInputWire>,
+    #[serde(default)]
+    pub strategy: Option<StrategyWire>,
+}
+
+impl RecommendInputWire {
+    fn into_input(self) -> Result<QueryInput, ApiError> {
+        Ok(QueryInput::Recommend {
+            positive: self.positive.into_iter().map(VectorInputWire::into_input).collect::<Result<_, _>>()?,
+            negative: self.negative.into_iter().map(VectorInputWire::into_input).collect::<Result<_, _>>()?,
+            strategy: self.strategy.map(Into::into).unwrap_or_default(),
+        })
+    }
+}
+
+/// The `query` of a Query API request. Kinds Grape does not run yet are recognised and refused by name.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum QueryWire {
+    Nearest {
+        nearest: VectorInputWire,
+        #[serde(default)]
+        mmr: Option<serde_json::Value>,
+    },
+    Recommend {
+        recommend: RecommendInputWire,
+    },
+    Vector(VectorInputWire),
+    Other(serde_json::Map<String, serde_json::Value>),
+}
+
+impl QueryWire {
+    fn into_input(self) -> Result<QueryInput, ApiError> {
+        match self {
+            QueryWire::Nearest { mmr: Some(_), .. } => Err(ApiError::unsupported("query.nearest.mmr")),
+            QueryWire::Nearest { nearest, mmr: None } | QueryWire::Vector(nearest) => {
+                Ok(QueryInput::Nearest(nearest.into_input()?))
+            }
+            QueryWire::Recommend { recommend } => recommend.into_input(),
+            QueryWire::Other(map) => {
+                let kind = map.keys().next().cloned().unwrap_or_else(|| "{}".to_string());
+                Err(ApiError::unsupported(&format!("query kind `{kind}`")))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LookupWire {
+    pub collection: String,
+    #[serde(default)]
+    pub vector: Option<String>,
+}
+
+impl From<LookupWire> for LookupLocation {
+    fn from(l: LookupWire) -> Self {
+        LookupLocation { collection: l.collection, vector: l.vector }
+    }
+}
+
+/// `POST /points/query` body.
+#[derive(Debug, Deserialize)]
+pub struct QueryBody {
+    #[serde(default)]
+    pub prefetch: Option<serde_json::Value>,
+    #[serde(default)]
+    pub query: Option<QueryWire>,
+    #[serde(default)]
+    pub using: Option<String>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub with_payload: Option<WithPayload>,
+    #[serde(default)]
+    pub lookup_from: Option<LookupWire>,
+}
+
+impl QueryBody {
+    pub fn into_query(self) -> Result<PointsQuery, ApiError> {
+        match &self.prefetch {
+            None | Some(serde_json::Value::Null) => {}
+            Some(serde_json::Value::Array(a)) if a.is_empty() => {}
+            Some(_) => return Err(ApiError::unsupported("prefetch")),
+        }
+        Ok(PointsQuery {
+            using: self.using.unwrap_or_default(),
+            query: self.query.map(QueryWire::into_input).transpose()?,
+            filter: self.filter,
+            params: self.params.unwrap_or_default(),
+            limit: self.limit.unwrap_or(10),
+            offset: self.offset.unwrap_or(0),
+            score_threshold: self.score_threshold,
+            with_payload: self.with_payload.unwrap_or_default(),
+            with_vector: self.with_vector.unwrap_or_default(),
+            lookup_from: self
+                .lookup_from
+                .map(|l| LookupLocation { collection: l.collection, vector: l.vector }),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct QueryBatchBody {
+    pub searches: Vec<QueryBody>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct QueryResponse {
+    pub points: Vec<grape::ScoredPoint>,
+}
+
+/// Legacy `POST /points/recommend` body.
+#[derive(Debug, Deserialize)]
+pub struct RecommendBody {
+    #[serde(default)]
+    pub positive: Vec<VectorInputWire>,
+    #[serde(default)]
+    pub negative: Vec<VectorInputWire>,
+    #[serde(default)]
+    pub strategy: Option<StrategyWire>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: Option<usize>,
+    #[serde(default)]
+    pub with_payload: Option<WithPayload>,
+    #[serde(default, alias = "with_vectors")]
+    pub with_vector: Option<WithVector>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub using: Option<String>,
+    #[serde(default)]
+    pub lookup_from: Option<LookupWire>,
+}
+
+impl RecommendBody {
+    pub fn into_query(self) -> Result<PointsQuery, ApiError> {
+        let input =
+            RecommendInputWire { positive: self.positive, negative: self.negative, strategy: self.strategy };
+        Ok(PointsQuery {
+            using: self.using.unwrap_or_default(),
+            query: Some(input.into_input()?),
+            filter: self.filter,
+            params: self.params.unwrap_or_default(),
+            limit: self.limit,
+            offset: self.offset.unwrap_or(0),
+            score_threshold: self.score_threshold,
+            with_payload: self.with_payload.unwrap_or_default(),
+            with_vector: self.with_vector.unwrap_or_default(),
+            lookup_from: self
+                .lookup_from
+                .map(|l| LookupLocation { collection: l.collection, vector: l.vector }),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RecommendBatchBody {
+    pub searches: Vec<RecommendBody>,
+}
+
+/// `POST /collections/aliases` body.
+#[derive(Debug, Deserialize)]
+pub struct AliasActions {
+    pub actions: Vec<grape::AliasOperation>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct AliasList {
+    pub aliases: Vec<grape::AliasDescription>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CollectionDescription {
+    pub name: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct CollectionList {
+    pub collections: Vec<CollectionDescription>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Exists {
+    pub exists: bool,
+}

@@ -1,0 +1,354 @@
+//! The service layer: what every front end (REST now, gRPC and the cluster router later) calls.
+//!
+//! Front ends convert their wire types into the request types of this module and delegate. Every
+//! engine call runs on tokio's blocking pool, so the engine (synchronous, may fsync) never stalls
+//! the async reactor.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use grape::filter::Condition;
+use grape::{
+    Collection, CountRequest, Database, Error, Filter, Payload, PointId, PointStruct, Record, Result,
+    ScoredPoint, ScrollRequest, SearchParams, SearchRequest, UpdateResult, VectorOutput, WithPayload,
+    WithVector,
+};
+
+use crate::error::ApiError;
+
+/// Shared state of a running server: the database and when the service started.
+#[derive(Clone)]
+pub struct Service {
+    db: Database,
+    started: Instant,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service").field("path", &self.db.path()).finish()
+    }
+}
+
+impl Service {
+    pub fn new(db: Database) -> Self {
+        Service { db, started: Instant::now() }
+    }
+
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// Runs `f` against the database on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let db = self.db.clone();
+        match tokio::task::spawn_blocking(move || f(&db)).await {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(join) => Err(ApiError::from(Error::Internal(format!("request task failed: {join}")))),
+        }
+    }
+
+    /// Runs `f` against one collection (by name or alias) on the blocking pool.
+    pub async fn with_collection<T, F>(&self, name: String, f: F) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database, &Collection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |db| {
+            let collection = db.collection(&name)?;
+            f(db, &collection)
+        })
+        .await
+    }
+
+    /// Applies a list of writes in order; stops at the first failure (earlier ones stay applied, as
+    /// in Qdrant's batch update).
+    pub async fn update(
+        &self,
+        collection: String,
+        ops: Vec<UpdateOperation>,
+        wait: bool,
+    ) -> Result<UpdateResult, ApiError> {
+        let mut result = self
+            .with_collection(collection, move |_, c| {
+                let mut last = UpdateResult { operation_id: None, status: grape::UpdateStatus::Completed };
+                for op in ops {
+                    let r = apply_update(c, op)?;
+                    last.operation_id = r.operation_id.max(last.operation_id);
+                }
+                Ok(last)
+            })
+            .await?;
+        if !wait {
+            // The write is already durable and applied; Qdrant reports such a reply as "acknowledged".
+            result.status = grape::UpdateStatus::Acknowledged;
+        }
+        Ok(result)
+    }
+
+    /// Runs a batch of queries against one collection.
+    pub async fn query_batch(
+        &self,
+        collection: String,
+        queries: Vec<PointsQuery>,
+    ) -> Result<Vec<Vec<ScoredPoint>>, ApiError> {
+        self.with_collection(collection, move |db, c| {
+            queries.into_iter().map(|q| run_query(db, c, q)).collect()
+        })
+        .await
+    }
+}
+
+/// Which points a write touches.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PointsSelector {
+    Ids(Vec<PointId>),
+    Filter(Filter),
+}
+
+/// One write of a batch update.
+#[derive(Debug, Clone, PartialEq)]
+pub enum UpdateOperation {
+    Upsert(Vec<PointStruct>),
+    Delete(PointsSelector),
+    SetPayload { selector: PointsSelector, payload: Payload, key: Option<String> },
+    OverwritePayload { selector: PointsSelector, payload: Payload },
+    DeletePayload { selector: PointsSelector, keys: Vec<String> },
+    ClearPayload(PointsSelector),
+}
+
+fn apply_update(c: &Collection, op: UpdateOperation) -> Result<UpdateResult> {
+    match op {
+        UpdateOperation::Upsert(points) => c.upsert(points),
+        UpdateOperation::Delete(PointsSelector::Ids(ids)) => c.delete(ids),
+        UpdateOperation::Delete(PointsSelector::Filter(f)) => c.delete_by_filter(f),
+        UpdateOperation::SetPayload { selector: PointsSelector::Ids(ids), payload, key } => {
+            c.set_payload(ids, payload, key)
+        }
+        UpdateOperation::SetPayload { selector: PointsSelector::Filter(f), payload, key } => {
+            c.set_payload_by_filter(f, payload, key)
+        }
+        UpdateOperation::OverwritePayload { selector, payload } => {
+            with_ids(c, selector, |ids| c.overwrite_payload(ids, payload))
+        }
+        UpdateOperation::DeletePayload { selector, keys } => {
+            with_ids(c, selector, |ids| c.delete_payload(ids, keys))
+        }
+        UpdateOperation::ClearPayload(selector) => with_ids(c, selector, |ids| c.clear_payload(ids)),
+    }
+}
+
+/// Resolves a selector to ids (a filter is evaluated now) and runs `f`; nothing matching is a no-op.
+fn with_ids(
+    c: &Collection,
+    selector: PointsSelector,
+    f: impl FnOnce(Vec<PointId>) -> Result<UpdateResult>,
+) -> Result<UpdateResult> {
+    let ids = match selector {
+        PointsSelector::Ids(ids) => ids,
+        PointsSelector::Filter(filter) => matching_ids(c, filter)?,
+    };
+    if ids.is_empty() {
+        return Ok(UpdateResult { operation_id: None, status: grape::UpdateStatus::Completed });
+    }
+    f(ids)
+}
+
+fn matching_ids(c: &Collection, filter: Filter) -> Result<Vec<PointId>> {
+    let mut ids = Vec::new();
+    let mut req = ScrollRequest {
+        offset: None,
+        limit: 10_000,
+        with_payload: WithPayload::Enable(false),
+        with_vector: WithVector::Enable(false),
+        filter: Some(filter),
+    };
+    loop {
+        let page = c.scroll(&req)?;
+        ids.extend(page.points.iter().map(|r| r.id));
+        match page.next_page_offset {
+            Some(next) => req.offset = Some(next),
+            None => return Ok(ids),
+        }
+    }
+}
+
+/// A vector given by value or by the id of a stored point.
+#[derive(Debug, Clone, PartialEq)]
+pub enum VectorInput {
+    Dense(Vec<f32>),
+    Point(PointId),
+}
+
+/// How recommend combines its examples.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RecommendStrategy {
+    #[default]
+    AverageVector,
+    BestScore,
+    SumScores,
+}
+
+/// The `query` of a Query API request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QueryInput {
+    Nearest(VectorInput),
+    Recommend { positive: Vec<VectorInput>, negative: Vec<VectorInput>, strategy: RecommendStrategy },
+}
+
+/// Where example point ids are looked up (Qdrant's `lookup_from`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LookupLocation {
+    pub collection: String,
+    pub vector: Option<String>,
+}
+
+/// One query against one collection: Qdrant's Query API request reduced to what Grape runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PointsQuery {
+    pub using: String,
+    pub query: Option<QueryInput>,
+    pub filter: Option<Filter>,
+    pub params: SearchParams,
+    pub limit: usize,
+    pub offset: usize,
+    pub score_threshold: Option<f32>,
+    pub with_payload: WithPayload,
+    pub with_vector: WithVector,
+    pub lookup_from: Option<LookupLocation>,
+}
+
+/// Executes one query. Example points given by id are excluded from the results, as in Qdrant.
+pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<ScoredPoint>> {
+    if q.limit == 0 {
+        return Err(Error::bad_input("limit: must be at least 1"));
+    }
+    let Some(query) = q.query.take() else { return list_by_id(c, &q) };
+    let (vector, examples) = match query {
+        QueryInput::Nearest(input) => {
+            let mut examples = Vec::new();
+            let v = resolve(db, c, &q, &input, &mut examples)?;
+            (v, examples)
+        }
+        QueryInput::Recommend { positive, negative, strategy } => {
+            if strategy != RecommendStrategy::AverageVector {
+                return Err(Error::bad_input(format!(
+                    "recommend strategy {strategy:?} is not supported by Grape yet; use average_vector"
+                )));
+            }
+            if positive.is_empty() {
+                return Err(Error::bad_input("recommend: at least one positive example is required"));
+            }
+            let mut examples = Vec::new();
+            let pos =
+                positive.iter().map(|p| resolve(db, c, &q, p, &mut examples)).collect::<Result<Vec<_>>>()?;
+            let neg =
+                negative.iter().map(|n| resolve(db, c, &q, n, &mut examples)).collect::<Result<Vec<_>>>()?;
+            (average_vector_query(&pos, &neg)?, examples)
+        }
+    };
+    let mut filter = q.filter;
+    if !examples.is_empty() && q.lookup_from.is_none() {
+        let mut f = filter.unwrap_or_default();
+        f.must_not.get_or_insert_with(Vec::new).push(Condition::HasId { has_id: examples });
+        filter = Some(f);
+    }
+    c.search(&SearchRequest {
+        using: q.using,
+        vector,
+        limit: q.limit,
+        offset: q.offset,
+        score_threshold: q.score_threshold,
+        params: q.params,
+        with_payload: q.with_payload,
+        with_vector: q.with_vector,
+        filter,
+    })
+}
+
+/// Qdrant's average-vector recommendation: avg(positive) + (avg(positive) - avg(negative)).
+fn average_vector_query(pos: &[Vec<f32>], neg: &[Vec<f32>]) -> Result<Vec<f32>> {
+    let avg = |vs: &[Vec<f32>]| -> Result<Vec<f32>> {
+        let dim = vs[0].len();
+        let mut out = vec![0.0f32; dim];
+        for v in vs {
+            if v.len() != dim {
+                return Err(Error::DimensionMismatch { expected: dim, got: v.len() });
+            }
+            out.iter_mut().zip(v).for_each(|(o, x)| *o += x);
+        }
+        out.iter_mut().for_each(|o| *o /= vs.len() as f32);
+        Ok(out)
+    };
+    let p = avg(pos)?;
+    if neg.is_empty() {
+        return Ok(p);
+    }
+    let n = avg(neg)?;
+    if n.len() != p.len() {
+        return Err(Error::DimensionMismatch { expected: p.len(), got: n.len() });
+    }
+    Ok(p.iter().zip(&n).map(|(p, n)| p + (p - n)).collect())
+}
+
+/// The vector of an input: given, or read from a stored point (in `lookup_from` when set).
+fn resolve(
+    db: &Database,
+    c: &Collection,
+    q: &PointsQuery,
+    input: &VectorInput,
+    examples: &mut Vec<PointId>,
+) -> Result<Vec<f32>> {
+    let id = match input {
+        VectorInput::Dense(v) => return Ok(v.clone()),
+        VectorInput::Point(id) => *id,
+    };
+    examples.push(id);
+    let (source, name): (Arc<Collection>, String) = match &q.lookup_from {
+        Some(l) => (db.collection(&l.collection)?, l.vector.clone().unwrap_or_else(|| q.using.clone())),
+        None => (db.collection(c.name())?, q.using.clone()),
+    };
+    let records =
+        source.retrieve(&[id], &WithPayload::Enable(false), &WithVector::Include(vec![name.clone()]))?;
+    let record =
+        records.into_iter().next().ok_or_else(|| Error::not_found(format!("No point with id {id} found")))?;
+    vector_of(record, &name)
+        .ok_or_else(|| Error::not_found(format!("Point {id} has no vector named `{name}`")))
+}
+
+fn vector_of(record: Record, name: &str) -> Option<Vec<f32>> {
+    match record.vector? {
+        VectorOutput::Single(v) if name.is_empty() => Some(v),
+        VectorOutput::Single(_) => None,
+        VectorOutput::Named(mut m) => m.remove(name),
+    }
+}
+
+/// A query without `query`: points in id order (score 0), as Qdrant returns them.
+fn list_by_id(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>> {
+    let page = c.scroll(&ScrollRequest {
+        offset: None,
+        limit: q.limit.saturating_add(q.offset),
+        with_payload: q.with_payload.clone(),
+        with_vector: q.with_vector.clone(),
+        filter: q.filter.clone(),
+    })?;
+    Ok(page
+        .points
+        .into_iter()
+        .skip(q.offset)
+        .map(|r| ScoredPoint { id: r.id, version: 0, score: 0.0, payload: r.payload, vector: r.vector })
+        .collect())
+}
+
+/// Counts points, exactly.
+pub fn count(c: &Collection, filter: Option<Filter>) -> Result<usize> {
+    c.count(&CountRequest { exact: true, filter })
+}

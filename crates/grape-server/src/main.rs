@@ -1,0 +1,149 @@
+//! `grape`: the Grape server binary. `grape serve` opens the data directory and serves Qdrant's REST API.
+
+mod config;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use grape_api::{AuthConfig, RestConfig, Service};
+
+use crate::config::{Config, Overrides};
+
+#[derive(Parser)]
+#[command(name = "grape", version, about = "Grape: a Qdrant-compatible vector database")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (REST on 6333 by default).
+    Serve(ServeArgs),
+}
+
+#[derive(clap::Args)]
+struct ServeArgs {
+    /// YAML configuration file (default: config/config.yaml when it exists).
+    #[arg(long)]
+    config_path: Option<PathBuf>,
+    /// Data directory (storage.storage_path; default ./storage).
+    #[arg(long)]
+    storage_path: Option<PathBuf>,
+    #[arg(long)]
+    host: Option<String>,
+    #[arg(long)]
+    http_port: Option<u16>,
+    #[arg(long)]
+    grpc_port: Option<u16>,
+    /// Key required on every request (api-key header or Authorization: Bearer).
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Key that allows read requests only.
+    #[arg(long)]
+    read_only_api_key: Option<String>,
+    /// trace, debug, info, warn or error (or a tracing filter directive).
+    #[arg(long)]
+    log_level: Option<String>,
+    #[arg(long)]
+    max_request_size_mb: Option<usize>,
+    #[arg(long)]
+    disable_cors: bool,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+    }
+}
+
+fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        storage_path: args.storage_path,
+        host: args.host,
+        http_port: args.http_port,
+        grpc_port: args.grpc_port,
+        api_key: args.api_key,
+        read_only_api_key: args.read_only_api_key,
+        log_level: args.log_level,
+        max_request_size_mb: args.max_request_size_mb,
+        disable_cors: args.disable_cors,
+    };
+    let config = Config::load(args.config_path.as_deref(), &overrides)?;
+    init_tracing(&config.log_level)?;
+    anyhow::ensure!(!config.service.enable_tls, "service.enable_tls: TLS is not supported by Grape yet");
+
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("grape-io").build()?;
+    runtime.block_on(run(config))
+}
+
+fn init_tracing(level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+        .with_context(|| format!("log_level: invalid value {level:?}"))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    Ok(())
+}
+
+async fn run(config: Config) -> anyhow::Result<()> {
+    let path = config.storage.storage_path.clone();
+    let db = tokio::task::spawn_blocking(move || grape::Database::open(&path))
+        .await?
+        .with_context(|| format!("open storage {}", config.storage.storage_path.display()))?;
+    let service = Service::new(db.clone());
+    let rest = RestConfig {
+        auth: AuthConfig {
+            api_key: config.service.api_key.clone(),
+            read_only_api_key: config.service.read_only_api_key.clone(),
+        },
+        max_request_size_bytes: config.service.max_request_size_mb.saturating_mul(1024 * 1024),
+        enable_cors: config.service.enable_cors,
+    };
+    let app = grape_api::router(service, grape_api::metrics::Metrics::new(), rest);
+    let addr: SocketAddr = format!("{}:{}", config.service.host, config.service.http_port)
+        .parse()
+        .with_context(|| format!("service.host: invalid address {}", config.service.host))?;
+    let listener =
+        tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind REST on {addr}"))?;
+    tracing::info!(
+        "Grape {} serving Qdrant REST on http://{} (data in {})",
+        env!("CARGO_PKG_VERSION"),
+        listener.local_addr()?,
+        config.storage.storage_path.display()
+    );
+    if let Some(port) = config.service.grpc_port {
+        tracing::warn!("gRPC (port {port}) is not built yet; only REST is served");
+    }
+    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    tracing::info!("shutting down: flushing and closing the database");
+    tokio::task::spawn_blocking(move || db.close()).await??;
+    tracing::info!("closed cleanly");
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!("cannot listen for Ctrl-C: {e}");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}

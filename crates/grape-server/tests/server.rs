@@ -1,0 +1,411 @@
+//! The `grape` binary as users run it: a real process, real sockets, checked with reqwest.
+//! Error cases (status codes and Qdrant's error body), API keys, configuration sources, concurrent
+//! writers and readers against a model, graceful shutdown and durability across `kill -9`.
+
+use std::collections::BTreeMap;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::Client;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+struct Server {
+    child: Child,
+    base: String,
+    client: Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    fn start(dir: &Path, extra: &[&str], env: &[(&str, String)]) -> Server {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_grape"));
+        cmd.arg("serve").arg("--storage-path").arg(dir).arg("--host").arg("127.0.0.1");
+        if !env.iter().any(|(k, _)| *k == "GRAPE__SERVICE__HTTP_PORT") {
+            cmd.arg("--http-port").arg(port.to_string());
+        }
+        cmd.args(extra).env("GRAPE__LOG_LEVEL", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
+        let port = match env.iter().find(|(k, _)| *k == "GRAPE__SERVICE__HTTP_PORT") {
+            Some((_, p)) => p.parse().unwrap(),
+            None => port,
+        };
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("start grape");
+        let server = Server { child, base: format!("http://127.0.0.1:{port}"), client: Client::new() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = server.client.get(format!("{}/readyz", server.base)).send() {
+                if r.status().is_success() {
+                    return server;
+                }
+            }
+            assert!(Instant::now() < deadline, "server did not become ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn call(&self, method: &str, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let req = self.client.request(method.parse().unwrap(), self.url(path));
+        let req = match body {
+            Some(b) => req.json(&b),
+            None => req,
+        };
+        let resp = req.send().unwrap();
+        let status = resp.status();
+        let text = resp.text().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
+    }
+
+    fn ok(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let (status, v) = self.call(method, path, body);
+        assert_eq!(status, StatusCode::OK, "{method} {path}: {v}");
+        assert_eq!(v["status"], "ok");
+        assert!(v["time"].as_f64().is_some());
+        v["result"].clone()
+    }
+
+    fn sigterm(mut self) -> std::process::ExitStatus {
+        // SAFETY: kill with a valid pid of our own child and a standard signal.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let status = self.child.wait().unwrap();
+        std::mem::forget(self);
+        status
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        std::mem::forget(self);
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Asserts an error answer: the status and Qdrant's body with a message containing `needle`.
+fn assert_error(got: (StatusCode, Value), status: StatusCode, needle: &str) {
+    let (s, body) = got;
+    assert_eq!(s, status, "body: {body}");
+    let msg = body["status"]["error"].as_str().unwrap_or_else(|| panic!("not a Qdrant error body: {body}"));
+    assert!(msg.contains(needle), "error {msg:?} does not mention {needle:?}");
+    assert!(body["time"].as_f64().is_some());
+}
+
+fn create(s: &Server, name: &str, dim: usize) {
+    let r = s.ok(
+        "PUT",
+        &format!("/collections/{name}"),
+        Some(json!({"vectors": {"size": dim, "distance": "Dot"}})),
+    );
+    assert_eq!(r, json!(true));
+}
+
+#[test]
+fn error_answers_match_qdrant() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--max-request-size-mb", "1"], &[]);
+    create(&s, "c", 4);
+
+    // Malformed JSON and wrong types.
+    let raw = s
+        .client
+        .put(s.url("/collections/c/points"))
+        .header("content-type", "application/json")
+        .body("{\"points\": [");
+    let r = raw.send().unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().unwrap();
+    assert!(body["status"]["error"].as_str().unwrap().contains("Json deserialize error"));
+    assert_error(
+        s.call(
+            "PUT",
+            "/collections/c/points",
+            Some(json!({"points": [{"id": "x", "vector": [1, 2, 3, 4]}]})),
+        ),
+        StatusCode::BAD_REQUEST,
+        "Json deserialize error",
+    );
+    assert_error(
+        s.call("POST", "/collections/c/points/scroll", Some(json!({"limit": "ten"}))),
+        StatusCode::BAD_REQUEST,
+        "limit",
+    );
+    // Unknown collection.
+    assert_error(
+        s.call("GET", "/collections/nope", None),
+        StatusCode::NOT_FOUND,
+        "Collection `nope` doesn't exist",
+    );
+    assert_error(
+        s.call("POST", "/collections/nope/points/query", Some(json!({"query": [1, 2, 3, 4]}))),
+        StatusCode::NOT_FOUND,
+        "nope",
+    );
+    // Wrong dimension, on write and on search; nothing is written.
+    assert_error(
+        s.call(
+            "PUT",
+            "/collections/c/points?wait=true",
+            Some(json!({"points": [
+            {"id": 1, "vector": [1, 2, 3, 4]}, {"id": 2, "vector": [1, 2, 3]}]})),
+        ),
+        StatusCode::BAD_REQUEST,
+        "expected dim: 4, got 3",
+    );
+    assert_eq!(s.ok("POST", "/collections/c/points/count", Some(json!({})))["count"], 0);
+    assert_error(
+        s.call("POST", "/collections/c/points/query", Some(json!({"query": [1, 2]}))),
+        StatusCode::BAD_REQUEST,
+        "expected dim: 4, got 2",
+    );
+    // Duplicate collection, bad query parameter, missing point, unknown path.
+    assert_error(
+        s.call("PUT", "/collections/c", Some(json!({"vectors": {"size": 4, "distance": "Dot"}}))),
+        StatusCode::CONFLICT,
+        "already exists",
+    );
+    assert_error(
+        s.call("PUT", "/collections/c/points?wait=maybe", Some(json!({"points": []}))),
+        StatusCode::BAD_REQUEST,
+        "wait",
+    );
+    assert_error(s.call("GET", "/collections/c/points/77", None), StatusCode::NOT_FOUND, "77");
+    assert_error(
+        s.call("GET", "/collections/c/points/not-an-id", None),
+        StatusCode::BAD_REQUEST,
+        "not-an-id",
+    );
+    assert_error(s.call("GET", "/no/such/path", None), StatusCode::NOT_FOUND, "");
+    // A Query API feature that is not built is refused by name, not ignored.
+    assert_error(
+        s.call("POST", "/collections/c/points/query", Some(json!({"query": {"fusion": "rrf"}}))),
+        StatusCode::BAD_REQUEST,
+        "fusion",
+    );
+    // Oversized body: 413 with Qdrant's body.
+    let big = json!({"points": (0..40_000).map(|i| json!({"id": i, "vector": [0.5, 0.5, 0.5, 0.5]})).collect::<Vec<_>>()});
+    assert_error(
+        s.call("PUT", "/collections/c/points", Some(big)),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "too large",
+    );
+    // The server is still healthy after all of that.
+    assert_eq!(s.ok("POST", "/collections/c/points/count", Some(json!({})))["count"], 0);
+}
+
+#[test]
+fn api_keys_full_and_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(
+        dir.path(),
+        &["--read-only-api-key", "reader"],
+        &[("GRAPE__SERVICE__API_KEY", "secret".into())],
+    );
+    let call = |key: Option<(&str, &str)>, method: &str, path: &str, body: Option<Value>| {
+        let mut req = s.client.request(method.parse().unwrap(), s.url(path));
+        if let Some((h, v)) = key {
+            req = req.header(h, v);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().unwrap();
+        let status = r.status();
+        (status, r.json::<Value>().unwrap_or(Value::Null))
+    };
+    let create_body = json!({"vectors": {"size": 2, "distance": "Euclid"}});
+    // Probes need no key.
+    assert_eq!(call(None, "GET", "/healthz", None).0, StatusCode::OK);
+    assert_error(call(None, "GET", "/collections", None), StatusCode::UNAUTHORIZED, "API key");
+    assert_error(
+        call(Some(("api-key", "wrong")), "GET", "/collections", None),
+        StatusCode::UNAUTHORIZED,
+        "Invalid",
+    );
+    assert_eq!(
+        call(Some(("api-key", "secret")), "PUT", "/collections/k", Some(create_body.clone())).0,
+        StatusCode::OK
+    );
+    let bearer = ("authorization", "Bearer secret");
+    let upsert = json!({"points": [{"id": 1, "vector": [0.0, 1.0]}]});
+    assert_eq!(
+        call(Some(bearer), "PUT", "/collections/k/points?wait=true", Some(upsert.clone())).0,
+        StatusCode::OK
+    );
+    // The read-only key reads (GET and read POSTs) but cannot write.
+    let ro = ("api-key", "reader");
+    assert_eq!(call(Some(ro), "GET", "/collections/k", None).0, StatusCode::OK);
+    let (st, body) =
+        call(Some(ro), "POST", "/collections/k/points/query", Some(json!({"query": [0.0, 1.0]})));
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(body["result"]["points"][0]["id"], 1);
+    assert_eq!(call(Some(ro), "POST", "/collections/k/points/count", Some(json!({}))).0, StatusCode::OK);
+    assert_error(
+        call(Some(ro), "PUT", "/collections/k/points", Some(upsert)),
+        StatusCode::FORBIDDEN,
+        "read-only",
+    );
+    assert_error(call(Some(ro), "DELETE", "/collections/k", None), StatusCode::FORBIDDEN, "read-only");
+    assert_error(
+        call(Some(ro), "POST", "/collections/k/points/delete", Some(json!({"points": [1]}))),
+        StatusCode::FORBIDDEN,
+        "",
+    );
+}
+
+#[test]
+fn config_file_env_and_flags_combine() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.yaml");
+    let file_port = free_port();
+    let env_port = free_port();
+    std::fs::write(
+        &config,
+        format!("log_level: warn\nservice:\n  http_port: {file_port}\n  api_key: from-file\nstorage:\n  storage_path: {}\n", dir.path().join("data").display()),
+    )
+    .unwrap();
+    // The environment overrides the file's port; the file's key and storage path apply.
+    let mut cmd_env = vec![("GRAPE__SERVICE__HTTP_PORT", env_port.to_string())];
+    cmd_env.push(("GRAPE__SERVICE__GRPC_PORT", free_port().to_string()));
+    let port = env_port;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_grape"))
+        .args(["serve", "--host", "127.0.0.1", "--config-path"])
+        .arg(&config)
+        .envs(cmd_env)
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let client = Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match client.get(format!("http://127.0.0.1:{port}/collections")).send() {
+            Ok(r) => break r.status(),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("server did not start: {e}"),
+        }
+    };
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the api_key of the file applies");
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/collections"))
+        .header("api-key", "from-file")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(dir.path().join("data").exists(), "storage_path of the file is used");
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // An unknown key in the file is an error at start, not ignored.
+    std::fs::write(&config, "service:\n  htp_port: 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_grape"))
+        .args(["serve", "--config-path"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("htp_port"));
+}
+
+/// Writers and readers at once; afterwards the stored state equals a model of the acknowledged writes.
+#[test]
+fn concurrent_writers_and_readers_match_a_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    create(&s, "m", 3);
+    let writers = 4;
+    let per_writer = 150u64;
+    let model: BTreeMap<u64, Value> = std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        for w in 0..writers {
+            let s = &s;
+            handles.push(scope.spawn(move || {
+                let mut mine = BTreeMap::new();
+                for i in 0..per_writer {
+                    let id = w * 1000 + i;
+                    let body = json!({"points": [{"id": id, "vector": [1.0, id as f32, 0.5], "payload": {"w": w, "i": i}}]});
+                    s.ok("PUT", "/collections/m/points?wait=true", Some(body));
+                    mine.insert(id, json!({"w": w, "i": i}));
+                    if i % 10 == 0 {
+                        s.ok("POST", "/collections/m/points/delete?wait=true", Some(json!({"points": [id]})));
+                        mine.remove(&id);
+                    }
+                }
+                mine
+            }));
+        }
+        for _ in 0..2 {
+            let s = &s;
+            scope.spawn(move || {
+                for _ in 0..100 {
+                    let r = s.ok(
+                        "POST",
+                        "/collections/m/points/query",
+                        Some(json!({"query": [1.0, 0.0, 0.0], "limit": 5})),
+                    );
+                    assert!(r["points"].as_array().unwrap().len() <= 5);
+                    s.ok("POST", "/collections/m/points/count", Some(json!({})));
+                }
+            });
+        }
+        handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+    });
+    let mut stored = BTreeMap::new();
+    let mut offset = Value::Null;
+    loop {
+        let page =
+            s.ok("POST", "/collections/m/points/scroll", Some(json!({"limit": 100, "offset": offset})));
+        for p in page["points"].as_array().unwrap() {
+            stored.insert(p["id"].as_u64().unwrap(), p["payload"].clone());
+        }
+        offset = page["next_page_offset"].clone();
+        if offset.is_null() {
+            break;
+        }
+    }
+    assert_eq!(stored, model);
+    assert_eq!(s.ok("POST", "/collections/m/points/count", Some(json!({})))["count"], model.len());
+}
+
+#[test]
+fn sigterm_flushes_and_acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    create(&s, "d", 2);
+    for i in 0..50 {
+        s.ok(
+            "PUT",
+            "/collections/d/points?wait=true",
+            Some(json!({"points": [{"id": i, "vector": [i as f32, 1.0]}]})),
+        );
+    }
+    let status = s.sigterm();
+    assert!(status.success(), "graceful shutdown exits 0, got {status:?}");
+
+    let s = Server::start(dir.path(), &[], &[]);
+    assert_eq!(s.ok("POST", "/collections/d/points/count", Some(json!({})))["count"], 50);
+    // Acknowledged, then killed without a chance to flush.
+    for i in 50..120 {
+        s.ok("PUT", "/collections/d/points", Some(json!({"points": [{"id": i, "vector": [i as f32, 1.0]}]})));
+    }
+    s.kill9();
+    let s = Server::start(dir.path(), &[], &[]);
+    assert_eq!(s.ok("POST", "/collections/d/points/count", Some(json!({})))["count"], 120);
+    let p = s.ok("GET", "/collections/d/points/119", None);
+    assert_eq!(p["vector"], json!([119.0, 1.0]));
+}
