@@ -2,6 +2,7 @@
 
 mod ann;
 mod dataset;
+mod load;
 mod open;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +20,14 @@ enum Command {
     Ann(ann::AnnArgs),
     /// Time until an existing database is ready to serve (open + first search).
     Open(open::OpenArgs),
+    /// Search QPS, latency and recall of a running server over REST, with concurrent clients.
+    Load(load::LoadArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Ann(args) => ann::run(&args),
         Command::Open(args) => open::run(&args),
+        Command::Load(args) => load::run(&args),
     }
 }

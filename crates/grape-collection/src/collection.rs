@@ -128,6 +128,7 @@ impl Collection {
         payload: Payload,
         key: Option<String>,
     ) -> Result<UpdateResult> {
+        self.require_existing(&ids)?;
         self.write_ids(ids, |points| Operation::SetPayload {
             points,
             payload: payload.clone(),
@@ -136,6 +137,7 @@ impl Collection {
     }
 
     pub fn overwrite_payload(&self, ids: Vec<PointId>, payload: Payload) -> Result<UpdateResult> {
+        self.require_existing(&ids)?;
         self.write_ids(ids, |points| Operation::OverwritePayload { points, payload: payload.clone() })
     }
 
@@ -143,11 +145,27 @@ impl Collection {
         if keys.is_empty() {
             return Err(Error::bad_input("keys: at least one payload key is required"));
         }
+        self.require_existing(&ids)?;
         self.write_ids(ids, |points| Operation::DeletePayloadKeys { points, keys: keys.clone() })
     }
 
     pub fn clear_payload(&self, ids: Vec<PointId>) -> Result<UpdateResult> {
+        self.require_existing(&ids)?;
         self.write_ids(ids, |points| Operation::ClearPayload { points })
+    }
+
+    /// Payload edits by id name their points: an id that is not stored is an error (404), as in Qdrant,
+    /// and nothing is written. A point deleted concurrently after this check is skipped by the apply.
+    fn require_existing(&self, ids: &[PointId]) -> Result<()> {
+        let found = self.retrieve(ids, &WithPayload::Enable(false), &WithVector::Enable(false))?;
+        if found.len() == ids.len() {
+            return Ok(());
+        }
+        let present: std::collections::HashSet<PointId> = found.iter().map(|r| r.id).collect();
+        match ids.iter().find(|id| !present.contains(id)) {
+            Some(missing) => Err(Error::not_found(format!("No point with id {missing} found"))),
+            None => Ok(()), // the same id listed twice
+        }
     }
 
     fn write_ids(&self, ids: Vec<PointId>, make: impl Fn(Vec<PointId>) -> Operation) -> Result<UpdateResult> {

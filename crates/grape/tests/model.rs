@@ -99,6 +99,18 @@ impl Harness {
         self.db.as_ref().unwrap()
     }
 
+    /// A payload edit by ids succeeds only when every id is stored; otherwise it is NotFound and
+    /// changes nothing. Returns whether the model should apply the edit.
+    fn payload_edit_allowed(&self, ids: &[u64], result: grape::Result<grape::UpdateResult>) -> bool {
+        let all_stored = ids.iter().all(|i| self.model.contains_key(i));
+        match result {
+            Ok(_) => assert!(all_stored, "edit of a missing point {ids:?} succeeded"),
+            Err(grape::Error::NotFound(_)) => assert!(!all_stored, "edit of stored points {ids:?} failed"),
+            Err(e) => panic!("payload edit failed: {e}"),
+        }
+        all_stored
+    }
+
     fn apply(&mut self, step: &Step) {
         let c = self.db().collection("m").unwrap();
         let pid = |ids: &[u64]| ids.iter().map(|&i| PointId::Num(i)).collect::<Vec<_>>();
@@ -136,7 +148,12 @@ impl Harness {
                 });
             }
             Step::SetPayload(ids, v, key) => {
-                c.set_payload(pid(ids), obj(json!({"v": v})), key.map(String::from)).unwrap();
+                if !self.payload_edit_allowed(
+                    ids,
+                    c.set_payload(pid(ids), obj(json!({"v": v})), key.map(String::from)),
+                ) {
+                    return;
+                }
                 for i in ids {
                     if let Some((_, p)) = self.model.get_mut(i) {
                         match key {
@@ -155,7 +172,9 @@ impl Harness {
                 }
             }
             Step::Overwrite(ids, v) => {
-                c.overwrite_payload(pid(ids), obj(json!({"o": v}))).unwrap();
+                if !self.payload_edit_allowed(ids, c.overwrite_payload(pid(ids), obj(json!({"o": v})))) {
+                    return;
+                }
                 for i in ids {
                     if let Some((_, p)) = self.model.get_mut(i) {
                         *p = obj(json!({"o": v}));
@@ -163,7 +182,9 @@ impl Harness {
                 }
             }
             Step::DeleteKey(ids) => {
-                c.delete_payload(pid(ids), vec!["tag".into()]).unwrap();
+                if !self.payload_edit_allowed(ids, c.delete_payload(pid(ids), vec!["tag".into()])) {
+                    return;
+                }
                 for i in ids {
                     if let Some((_, p)) = self.model.get_mut(i) {
                         p.remove("tag");
@@ -171,7 +192,9 @@ impl Harness {
                 }
             }
             Step::Clear(ids) => {
-                c.clear_payload(pid(ids)).unwrap();
+                if !self.payload_edit_allowed(ids, c.clear_payload(pid(ids))) {
+                    return;
+                }
                 for i in ids {
                     if let Some((_, p)) = self.model.get_mut(i) {
                         p.clear();

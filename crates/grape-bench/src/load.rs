@@ -1,0 +1,278 @@
+//! `grape-bench load`: a REST load generator against a running server (Grape or Qdrant).
+//! Uploads a dataset (points/s), waits for indexing, then runs `concurrency` closed-loop clients sending
+//! `POST /points/query` for `duration` and reports QPS, latency percentiles and recall@k.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use reqwest::blocking::Client;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::ann::percentile;
+use crate::dataset::Dataset;
+
+#[derive(Args)]
+pub struct LoadArgs {
+    /// Server REST address.
+    #[arg(long, default_value = "http://127.0.0.1:6333")]
+    url: String,
+    /// Dataset directory (manifest.json, base.fvecs, query.fvecs, gt.ivecs).
+    #[arg(long)]
+    dataset: PathBuf,
+    #[arg(long, default_value = "bench")]
+    collection: String,
+    /// Closed-loop clients sending one request at a time.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// Length of the search phase, e.g. 30s or 2m.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    duration: Duration,
+    #[arg(long, default_value_t = 64)]
+    ef: usize,
+    #[arg(long, default_value_t = 10)]
+    k: usize,
+    /// Points per upsert request.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Parallel upload requests.
+    #[arg(long, default_value_t = 4)]
+    upload_parallel: usize,
+    /// Use the existing collection as it is (no delete, no upload).
+    #[arg(long)]
+    reuse: bool,
+    /// Use gRPC instead of REST.
+    #[arg(long)]
+    grpc: bool,
+    #[arg(long)]
+    api_key: Option<String>,
+    /// Write results as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let (num, unit) = s.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((s, "s"), |i| s.split_at(i));
+    let n: f64 = num.parse().map_err(|_| format!("bad duration {s:?}"))?;
+    let secs = match unit {
+        "ms" => n / 1000.0,
+        "s" => n,
+        "m" => n * 60.0,
+        _ => return Err(format!("bad duration unit in {s:?} (ms, s or m)")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[derive(Serialize)]
+struct Report {
+    url: String,
+    dataset: String,
+    points: usize,
+    dim: usize,
+    concurrency: usize,
+    duration_s: f64,
+    ef: usize,
+    k: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upsert_points_per_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    index_wait_s: Option<f64>,
+    requests: usize,
+    errors: usize,
+    qps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    p999_ms: f64,
+    recall: f64,
+}
+
+struct Api {
+    client: Client,
+    base: String,
+    key: Option<String>,
+}
+
+impl Api {
+    fn send(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value> {
+        self.send_raw(method, path, body.map(serde_json::to_vec).transpose()?)
+    }
+
+    fn send_raw(&self, method: reqwest::Method, path: &str, body: Option<Vec<u8>>) -> Result<Value> {
+        let mut req = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(k) = &self.key {
+            req = req.header("api-key", k);
+        }
+        if let Some(b) = body {
+            req = req.header("content-type", "application/json").body(b);
+        }
+        let resp = req.send()?;
+        let status = resp.status();
+        let v: Value = resp.json().unwrap_or(Value::Null);
+        if !status.is_success() {
+            bail!("{path}: HTTP {status}: {v}");
+        }
+        Ok(v)
+    }
+}
+
+pub fn run(args: &LoadArgs) -> Result<()> {
+    if args.grpc {
+        bail!("--grpc: Grape's gRPC API is not built yet");
+    }
+    let data = Dataset::load(&args.dataset)?;
+    let api = Api {
+        client: Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?,
+        base: args.url.trim_end_matches('/').to_string(),
+        key: args.api_key.clone(),
+    };
+    let coll = format!("/collections/{}", args.collection);
+    let mut upsert_rate = None;
+    let mut index_wait = None;
+    if !args.reuse {
+        let _ = api.send(reqwest::Method::DELETE, &coll, None);
+        let distance = format!("{:?}", data.distance);
+        // One segment for the whole dataset, as `grape-bench ann` builds it, so the two compare.
+        let total_kb = data.base.len() * data.dim * 4 / 1024 + 1;
+        let create = json!({
+            "vectors": {"size": data.dim, "distance": distance},
+            "optimizers_config": {"max_segment_size": total_kb},
+        });
+        api.send(reqwest::Method::PUT, &coll, Some(&create))?;
+        let started = Instant::now();
+        let next = AtomicUsize::new(0);
+        let batches: Vec<_> = (0..data.base.len()).step_by(args.batch).collect();
+        std::thread::scope(|s| -> Result<()> {
+            let workers: Vec<_> = (0..args.upload_parallel)
+                .map(|_| {
+                    s.spawn(|| -> Result<()> {
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(&start) = batches.get(i) else { return Ok(()) };
+                            let end = (start + args.batch).min(data.base.len());
+                            let ids: Vec<usize> = (start..end).collect();
+                            let body = json!({"batch": {"ids": ids, "vectors": &data.base[start..end]}});
+                            api.send(reqwest::Method::PUT, &format!("{coll}/points?wait=true"), Some(&body))?;
+                        }
+                    })
+                })
+                .collect();
+            workers.into_iter().try_for_each(|w| w.join().expect("upload thread panicked"))
+        })?;
+        let secs = started.elapsed().as_secs_f64();
+        upsert_rate = Some(data.base.len() as f64 / secs);
+        eprintln!(
+            "uploaded {} points in {secs:.1} s ({:.0} points/s)",
+            data.base.len(),
+            data.base.len() as f64 / secs
+        );
+        // Indexed when the collection reports green three polls in a row (a last small segment below the
+        // indexing threshold stays unindexed, as in Qdrant).
+        let started = Instant::now();
+        let mut green = 0;
+        loop {
+            let info = api.send(reqwest::Method::GET, &coll, None)?;
+            let r = &info["result"];
+            green = if r["status"] == "green" { green + 1 } else { 0 };
+            if green >= 3 {
+                eprintln!("indexed vectors: {} of {}", r["indexed_vectors_count"], r["points_count"]);
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(1800) {
+                bail!("collection not indexed after 30 minutes: {r}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        index_wait = Some(started.elapsed().as_secs_f64());
+        eprintln!("indexed after {:.1} s more", started.elapsed().as_secs_f64());
+    }
+
+    let stop = AtomicBool::new(false);
+    let next_query = AtomicUsize::new(0);
+    let latencies = Mutex::new(Vec::new());
+    let hits = AtomicUsize::new(0);
+    let errors = AtomicUsize::new(0);
+    let path = format!("{coll}/points/query");
+    // Request bodies are encoded once, so the client spends its CPU on HTTP, not on JSON.
+    let bodies: Vec<Vec<u8>> = data
+        .queries
+        .iter()
+        .map(|q| serde_json::to_vec(&json!({"query": q, "limit": args.k, "params": {"hnsw_ef": args.ef}})))
+        .collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    std::thread::scope(|s| {
+        for _ in 0..args.concurrency {
+            s.spawn(|| {
+                let mut mine = Vec::new();
+                while !stop.load(Ordering::Relaxed) {
+                    let qi = next_query.fetch_add(1, Ordering::Relaxed) % data.queries.len();
+                    let t = Instant::now();
+                    match api.send_raw(reqwest::Method::POST, &path, Some(bodies[qi].clone())) {
+                        Ok(v) => {
+                            mine.push(t.elapsed());
+                            let truth = &data.truth[qi][..args.k.min(data.truth[qi].len())];
+                            let found = v["result"]["points"].as_array().map_or(0, |pts| {
+                                pts.iter()
+                                    .filter_map(|p| p["id"].as_u64())
+                                    .filter(|id| truth.contains(&(*id as u32)))
+                                    .count()
+                            });
+                            hits.fetch_add(found, Ordering::Relaxed);
+                        }
+                        Err(e) => {
+                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("first error: {e}");
+                            }
+                        }
+                    }
+                }
+                latencies.lock().expect("latency lock").extend(mine);
+            });
+        }
+        std::thread::sleep(args.duration);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut lat = latencies.into_inner().context("latency lock")?;
+    lat.sort();
+    let requests = lat.len();
+    let report = Report {
+        url: args.url.clone(),
+        dataset: data.name.clone(),
+        points: data.base.len(),
+        dim: data.dim,
+        concurrency: args.concurrency,
+        duration_s: elapsed,
+        ef: args.ef,
+        k: args.k,
+        upsert_points_per_s: upsert_rate,
+        index_wait_s: index_wait,
+        requests,
+        errors: errors.load(Ordering::Relaxed),
+        qps: requests as f64 / elapsed,
+        p50_ms: percentile(&lat, 0.5),
+        p99_ms: percentile(&lat, 0.99),
+        p999_ms: percentile(&lat, 0.999),
+        recall: hits.load(Ordering::Relaxed) as f64 / (requests.max(1) * args.k) as f64,
+    };
+    println!(
+        "{} c={} ef={}: {:.0} QPS, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, recall@{} {:.4}, errors {}",
+        report.dataset,
+        report.concurrency,
+        report.ef,
+        report.qps,
+        report.p50_ms,
+        report.p99_ms,
+        report.p999_ms,
+        report.k,
+        report.recall,
+        report.errors
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    }
+    Ok(())
+}
