@@ -2,8 +2,8 @@
 //!
 //! - [`service::Service`]: the one service layer that REST (and, later, gRPC and the cluster router) call.
 //!   It owns the [`grape::Database`], runs every engine call on tokio's blocking pool and carries the
-//!   request semantics that are not transport-specific (query by point id, recommend, consistency of
-//!   `wait`).
+//!   request semantics that are not transport-specific (query by point id, recommend, discover, groups,
+//!   facets, the distance matrix, scroll `order_by`, consistency of `wait`).
 //! - [`rest`]: axum handlers for Qdrant's REST paths. They only convert wire JSON to engine types and
 //!   delegate.
 //! - [`error::ApiError`]: engine errors mapped to Qdrant's status codes and error body.

@@ -16,6 +16,13 @@ use grape::{
 
 use crate::error::ApiError;
 
+pub mod facet;
+pub mod groups;
+pub mod matrix;
+pub mod order_by;
+mod scan;
+pub mod scoring;
+
 /// Shared state of a running server: the database and when the service started.
 #[derive(Clone)]
 pub struct Service {
@@ -118,10 +125,27 @@ pub enum PointsSelector {
 pub enum UpdateOperation {
     Upsert(Vec<PointStruct>),
     Delete(PointsSelector),
-    SetPayload { selector: PointsSelector, payload: Payload, key: Option<String> },
-    OverwritePayload { selector: PointsSelector, payload: Payload },
-    DeletePayload { selector: PointsSelector, keys: Vec<String> },
+    SetPayload {
+        selector: PointsSelector,
+        payload: Payload,
+        key: Option<String>,
+    },
+    OverwritePayload {
+        selector: PointsSelector,
+        payload: Payload,
+    },
+    DeletePayload {
+        selector: PointsSelector,
+        keys: Vec<String>,
+    },
     ClearPayload(PointsSelector),
+    /// Replace the given named vectors of existing points.
+    UpdateVectors(Vec<(PointId, grape::VectorStruct)>),
+    /// Remove named vectors from points.
+    DeleteVectors {
+        selector: PointsSelector,
+        names: Vec<String>,
+    },
 }
 
 fn apply_update(c: &Collection, op: UpdateOperation) -> Result<UpdateResult> {
@@ -142,6 +166,10 @@ fn apply_update(c: &Collection, op: UpdateOperation) -> Result<UpdateResult> {
             with_ids(c, selector, |ids| c.delete_payload(ids, keys))
         }
         UpdateOperation::ClearPayload(selector) => with_ids(c, selector, |ids| c.clear_payload(ids)),
+        UpdateOperation::UpdateVectors(points) => c.update_vectors(points),
+        UpdateOperation::DeleteVectors { selector, names } => {
+            with_ids(c, selector, |ids| c.delete_vectors(ids, names))
+        }
     }
 }
 
@@ -196,11 +224,21 @@ pub enum RecommendStrategy {
     SumScores,
 }
 
-/// The `query` of a Query API request.
+/// A positive and a negative example of discovery and context queries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContextPair {
+    pub positive: VectorInput,
+    pub negative: VectorInput,
+}
+
+/// The `query` of a Query API request. `Discover` ranks by the context pairs first, then by the
+/// similarity to `target`; `Context` looks for the zone where the pairs' positives overlap.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryInput {
     Nearest(VectorInput),
     Recommend { positive: Vec<VectorInput>, negative: Vec<VectorInput>, strategy: RecommendStrategy },
+    Discover { target: VectorInput, context: Vec<ContextPair> },
+    Context(Vec<ContextPair>),
 }
 
 /// Where example point ids are looked up (Qdrant's `lookup_from`).
@@ -226,6 +264,8 @@ pub struct PointsQuery {
 }
 
 /// Executes one query. Example points given by id are excluded from the results, as in Qdrant.
+/// Queries scored by several examples (recommend `best_score` / `sum_scores`, discover, context) run
+/// as an exact scan ([`scan`]).
 pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<ScoredPoint>> {
     if q.limit == 0 {
         return Err(Error::bad_input("limit: must be at least 1"));
@@ -237,12 +277,7 @@ pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Ve
             let v = resolve(db, c, &q, &input, &mut examples)?;
             (v, examples)
         }
-        QueryInput::Recommend { positive, negative, strategy } => {
-            if strategy != RecommendStrategy::AverageVector {
-                return Err(Error::bad_input(format!(
-                    "recommend strategy {strategy:?} is not supported by Grape yet; use average_vector"
-                )));
-            }
+        QueryInput::Recommend { positive, negative, strategy: RecommendStrategy::AverageVector } => {
             if positive.is_empty() {
                 return Err(Error::bad_input("recommend: at least one positive example is required"));
             }
@@ -253,6 +288,7 @@ pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Ve
                 negative.iter().map(|n| resolve(db, c, &q, n, &mut examples)).collect::<Result<Vec<_>>>()?;
             (average_vector_query(&pos, &neg)?, examples)
         }
+        custom => return scan::run_custom(db, c, q, custom),
     };
     let mut filter = q.filter;
     if !examples.is_empty() && q.lookup_from.is_none() {

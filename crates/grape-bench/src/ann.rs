@@ -48,6 +48,9 @@ pub struct AnnArgs {
     /// the exact filtered ground truth is computed here (brute force) and the selectivity reported.
     #[arg(long)]
     filter_json: Option<String>,
+    /// Payload indexes to declare before loading, as `key:type` (e.g. `bucket:integer`); repeatable.
+    #[arg(long = "index")]
+    indexes: Vec<String>,
     /// Write results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -158,6 +161,12 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     create.optimizers_config =
         Some(OptimizersConfigDiff { max_segment_size: Some(total_kb), ..Default::default() });
     db.create_collection(name, create)?;
+    for spec in &args.indexes {
+        let (key, kind) = spec.split_once(':').context("--index: expected key:type")?;
+        let schema: grape::PayloadFieldSchema = serde_json::from_value(serde_json::json!(kind))
+            .with_context(|| format!("--index {spec}: unknown index type {kind}"))?;
+        db.create_payload_index(name, key, schema)?;
+    }
     let c = db.collection(name)?;
 
     let started = Instant::now();

@@ -113,6 +113,40 @@ impl Collection {
         self.write_all_shards(&Operation::SetPayloadByFilter { filter, payload, key })
     }
 
+    /// Replaces the given named vectors of existing points (their other vectors and payload stay).
+    /// Every id must be stored (404 otherwise) and every vector valid; on error nothing is written.
+    pub fn update_vectors(&self, points: Vec<(PointId, grape_types::VectorStruct)>) -> Result<UpdateResult> {
+        let ids: Vec<PointId> = points.iter().map(|(id, _)| *id).collect();
+        let prepared = validate::prepare_points(
+            &self.config.read(),
+            points.into_iter().map(|(id, vectors)| PointStruct { id, vectors, payload: None }).collect(),
+        )?;
+        if prepared.iter().any(|p| p.vectors.is_empty()) {
+            return Err(Error::bad_input("points: every point needs at least one vector to update"));
+        }
+        self.require_existing(&ids)?;
+        let by_id: std::collections::HashMap<PointId, grape_types::NamedVectors> =
+            prepared.into_iter().map(|p| (p.id, p.vectors)).collect();
+        self.write_ids(ids, |ids| Operation::UpdateVectors {
+            points: ids.into_iter().map(|id| (id, by_id[&id].clone())).collect(),
+        })
+    }
+
+    /// Removes the named vectors from existing points.
+    pub fn delete_vectors(&self, ids: Vec<PointId>, names: Vec<String>) -> Result<UpdateResult> {
+        if names.is_empty() {
+            return Err(Error::bad_input("vector: at least one vector name is required"));
+        }
+        {
+            let config = self.config.read();
+            if let Some(name) = names.iter().find(|n| config.params.vectors.get(n).is_none()) {
+                return Err(grape_types::VectorsConfig::missing(name));
+            }
+        }
+        self.require_existing(&ids)?;
+        self.write_ids(ids, |points| Operation::DeleteVectors { points, names: names.clone() })
+    }
+
     fn write_all_shards(&self, op: &Operation) -> Result<UpdateResult> {
         let mut last = None;
         for i in 0..self.shards.len() {
@@ -318,6 +352,25 @@ impl Collection {
         Ok(next)
     }
 
+    /// Replaces the declared payload indexes; every sealed segment builds the new ones before this returns.
+    pub fn set_payload_schema(
+        &self,
+        schema: std::collections::BTreeMap<String, grape_types::PayloadFieldSchema>,
+    ) -> Result<CollectionConfig> {
+        let next = {
+            let mut config = self.config.write();
+            config.payload_schema = schema;
+            for s in &self.shards {
+                s.engine().set_config(config.clone());
+            }
+            config.clone()
+        };
+        for s in &self.shards {
+            s.engine().sync_payload_indexes();
+        }
+        Ok(next)
+    }
+
     pub fn flush(&self) -> Result<()> {
         self.shards.iter().try_for_each(|s| s.flush().map(|_| ()))
     }
@@ -333,6 +386,7 @@ impl Collection {
 
     pub fn info(&self) -> Result<CollectionInfo> {
         let stats = self.stats();
+        let config = self.config();
         let status = match (&stats.optimizer_error, stats.optimizing) {
             (Some(_), _) => CollectionStatus::Red,
             (None, true) => CollectionStatus::Yellow,
@@ -347,8 +401,23 @@ impl Collection {
             indexed_vectors_count: stats.indexed_vectors,
             points_count: stats.points,
             segments_count: stats.segments,
-            config: self.config(),
-            payload_schema: Default::default(),
+            config: CollectionConfig { payload_schema: Default::default(), ..config.clone() },
+            payload_schema: config
+                .payload_schema
+                .iter()
+                .map(|(key, schema)| {
+                    let kind = schema.data_type();
+                    let points: usize =
+                        self.shards.iter().map(|s| s.engine().indexed_points(key, kind)).sum();
+                    let mut info = serde_json::Map::new();
+                    info.insert("data_type".into(), serde_json::json!(kind));
+                    if let Some(p) = schema.params() {
+                        info.insert("params".into(), serde_json::json!(p));
+                    }
+                    info.insert("points".into(), serde_json::json!(points));
+                    (key.clone(), serde_json::Value::Object(info))
+                })
+                .collect(),
         })
     }
 

@@ -13,6 +13,7 @@ pub mod distance;
 pub mod error;
 pub mod hnsw;
 pub mod mem;
+pub mod payload_index;
 pub mod scorer;
 pub mod testing;
 

@@ -186,6 +186,10 @@ impl ShardEngine {
         crate::segment::write_segment(&dir, &data, &all_offsets)?;
         let on_disk = |name: &str| config.params.vectors.get(name).is_some_and(|p| p.on_disk());
         let reopened = open_segment(&dir, &on_disk, BitSet::default())?;
+        // Build the declared payload indexes before the segment serves, so no query waits for them.
+        for (key, schema) in &self.config().payload_schema {
+            reopened.field_index(key, schema.data_type());
+        }
         self.swap_segments(&plan.sources, Some(reopened), id, &origin)
     }
 }

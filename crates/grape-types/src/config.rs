@@ -335,6 +335,10 @@ pub struct CollectionConfig {
     pub hnsw_config: HnswConfig,
     pub optimizer_config: OptimizersConfig,
     pub wal_config: WalConfig,
+    /// Declared payload indexes by field key. Collection info reports them as `payload_schema` beside
+    /// the config, as Qdrant does, not inside it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub payload_schema: BTreeMap<String, crate::PayloadFieldSchema>,
 }
 
 impl CollectionConfig {
@@ -416,6 +420,7 @@ impl CreateCollection {
             hnsw_config: HnswConfig::default().apply(&self.hnsw_config.unwrap_or_default()),
             optimizer_config: OptimizersConfig::default().apply(&self.optimizers_config.unwrap_or_default()),
             wal_config: WalConfig::default().apply(&self.wal_config.unwrap_or_default()),
+            payload_schema: BTreeMap::new(),
         };
         config.validate()?;
         Ok(config)

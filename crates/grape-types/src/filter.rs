@@ -152,7 +152,7 @@ impl<'de> Deserialize<'de> for DatetimeBound {
 
 impl Bound {
     /// The bound on the number line: numbers as they are, date-times as microseconds since the epoch.
-    fn value(&self) -> Option<f64> {
+    pub fn value(&self) -> Option<f64> {
         match self {
             Bound::Number(x) => Some(*x),
             Bound::Datetime(t) => t.micros.map(|t| t as f64),
@@ -216,7 +216,7 @@ impl Range {
             .all(|(bound, holds)| bound.as_ref().is_none_or(|b| b.value().is_some_and(|b| holds(x, b))))
     }
 
-    fn is_datetime(&self) -> bool {
+    pub fn is_datetime(&self) -> bool {
         self.bounds().iter().any(|(b, _)| matches!(b, Some(Bound::Datetime(_))))
     }
 
@@ -393,7 +393,7 @@ pub fn values_at<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
 }
 
 /// The values a field condition looks at: arrays contribute their elements.
-fn leaf_values<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
+pub fn leaf_values<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
     values_at(payload, key)
         .into_iter()
         .flat_map(|v| if let Value::Array(a) = v { a.iter().collect() } else { vec![v] })

@@ -17,6 +17,7 @@ pub mod error;
 pub mod filter;
 pub mod json_bytes;
 pub mod operation;
+pub mod payload_schema;
 pub mod point;
 pub mod point_id;
 pub mod search;
@@ -31,6 +32,7 @@ pub use distance::Distance;
 pub use error::{Error, Result};
 pub use filter::{Condition, FieldCondition, Filter, PointView};
 pub use operation::Operation;
+pub use payload_schema::{PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType};
 pub use point::{
     NamedVectors, Payload, PointStruct, Record, ScoredPoint, VectorOutput, VectorStruct, WithPayload,
     WithVector, DEFAULT_VECTOR_NAME,

@@ -51,6 +51,11 @@ pub enum Operation {
         payload: Payload,
         key: Option<String>,
     },
+    /// Replace the given named vectors of existing points; their other vectors and payload stay.
+    /// (Appended after the first variants: the WAL encodes the variant index.)
+    UpdateVectors { points: Vec<(PointId, NamedVectors)> },
+    /// Remove the named vectors from existing points (the points keep their other vectors).
+    DeleteVectors { points: Vec<PointId>, names: Vec<String> },
 }
 
 impl Operation {
@@ -62,7 +67,9 @@ impl Operation {
             | Operation::SetPayload { points: ids, .. }
             | Operation::OverwritePayload { points: ids, .. }
             | Operation::DeletePayloadKeys { points: ids, .. }
-            | Operation::ClearPayload { points: ids } => ids.clone(),
+            | Operation::ClearPayload { points: ids }
+            | Operation::DeleteVectors { points: ids, .. } => ids.clone(),
+            Operation::UpdateVectors { points } => points.iter().map(|(id, _)| *id).collect(),
             Operation::DeleteByFilter { .. } | Operation::SetPayloadByFilter { .. } => Vec::new(),
         }
     }

@@ -10,7 +10,8 @@ use grape_collection::{Collection, CollectionInfo, CollectionStats};
 use grape_shard::wal::SyncPolicy;
 use grape_shard::ShardOptions;
 use grape_types::{
-    AliasDescription, AliasOperation, CollectionConfig, CreateCollection, Error, Result, UpdateCollection,
+    AliasDescription, AliasOperation, CollectionConfig, CreateCollection, Error, PayloadFieldSchema, Result,
+    UpdateCollection,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -119,6 +120,8 @@ impl Database {
             Err(TryLockError::Error(e)) => return Err(Error::io(format!("lock {}", lock_path.display()), e)),
         }
         let meta_store = MetaStore::open(&root.join("meta.redb"))?;
+        crate::snapshot::finish_interrupted(&root, &meta_store, |name| collection_dir(&root, name))?;
+        crate::snapshot::remove_leftovers(&root)?;
         let meta = meta_store.load()?;
         remove_orphan_dirs(&root.join("collections"), &meta)?;
         let options = ShardOptions { wal_sync: config.wal_sync.clone(), background: config.background };
@@ -142,7 +145,7 @@ impl Database {
         &self.inner.config.path
     }
 
-    fn check_open(&self) -> Result<()> {
+    pub(crate) fn check_open(&self) -> Result<()> {
         if self.inner.closed.load(Ordering::Acquire) {
             Err(Error::Closed)
         } else {
@@ -219,6 +222,77 @@ impl Database {
         self.inner.store_meta(&state.meta, &next)?;
         state.meta = next;
         collection.update_params(update)
+    }
+
+    /// Declares a payload index on `field` and builds it in every sealed segment; the declaration is
+    /// persisted. Re-declaring a field replaces its index.
+    pub fn create_payload_index(&self, name: &str, field: &str, schema: PayloadFieldSchema) -> Result<()> {
+        schema.validate(field)?;
+        let collection = self.collection(name)?;
+        let mut declared = collection.config().payload_schema;
+        declared.insert(field.to_string(), schema);
+        self.store_payload_schema(&collection, declared)
+    }
+
+    /// Drops the payload index on `field` (a no-op when there is none).
+    pub fn delete_payload_index(&self, name: &str, field: &str) -> Result<()> {
+        let collection = self.collection(name)?;
+        let mut declared = collection.config().payload_schema;
+        if declared.remove(field).is_none() {
+            return Ok(());
+        }
+        self.store_payload_schema(&collection, declared)
+    }
+
+    fn store_payload_schema(
+        &self,
+        collection: &Collection,
+        declared: BTreeMap<String, PayloadFieldSchema>,
+    ) -> Result<()> {
+        {
+            let mut state = self.inner.state.lock();
+            let mut next = state.meta.clone();
+            let mut config = collection.config();
+            config.payload_schema = declared.clone();
+            next.collections.insert(collection.name().to_string(), config);
+            self.inner.store_meta(&state.meta, &next)?;
+            state.meta = next;
+        }
+        collection.set_payload_schema(declared).map(|_| ())
+    }
+
+    /// Swaps a staged snapshot recovery in as collection `name` (created if missing), steps 2 to 7 of
+    /// `snapshot::recovery`. Runs under the state lock, so no create, delete or second recovery of the
+    /// name interleaves. A failure before the commit point reopens the old collection; after it, the
+    /// collection is unavailable until the next open finishes the recovery.
+    pub(crate) fn install_recovered(&self, mut recovery: crate::snapshot::Recovery) -> Result<()> {
+        self.check_open()?;
+        let name = recovery.collection().to_string();
+        validate_name("collection", &name)?;
+        let dir = collection_dir(self.path(), &name);
+        let mut state = self.inner.state.lock();
+        if state.meta.aliases.contains_key(&name) {
+            return Err(Error::AlreadyExists(format!("Alias `{name}`")));
+        }
+        let old = state.open.remove(&name);
+        let committed = old.as_ref().map_or(Ok(()), |c| c.close()).and_then(|()| recovery.commit());
+        if let Err(e) = committed {
+            if let (Some(_), Some(config)) = (old, state.meta.collections.get(&name).cloned()) {
+                let reopened = Collection::open(&name, &dir, config, self.shard_options())?;
+                state.open.insert(name, Arc::new(reopened));
+            }
+            return Err(e);
+        }
+        recovery.move_into_place(&dir)?;
+        let mut next = state.meta.clone();
+        next.collections.insert(name.clone(), recovery.config().clone());
+        self.inner.store_meta(&state.meta, &next)?;
+        state.meta = next;
+        let config = recovery.config().clone();
+        recovery.finish()?;
+        let collection = Collection::open(&name, &dir, config, self.shard_options())?;
+        state.open.insert(name, Arc::new(collection));
+        Ok(())
     }
 
     /// Deletes a collection, its aliases and its data. Returns false if it did not exist.

@@ -18,6 +18,7 @@
 
 mod database;
 mod meta;
+mod snapshot;
 
 pub use database::{Database, DatabaseConfig, Health, HealthState};
 pub use grape_collection::{
@@ -25,3 +26,4 @@ pub use grape_collection::{
 };
 pub use grape_shard::wal::SyncPolicy;
 pub use grape_types::*;
+pub use snapshot::SnapshotDescription;

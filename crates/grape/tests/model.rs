@@ -24,6 +24,10 @@ enum Step {
     Overwrite(Vec<u64>, u8),
     DeleteKey(Vec<u64>),
     Clear(Vec<u64>),
+    /// Set vector "b" of existing points.
+    UpdateB(Vec<u64>, [i8; 2]),
+    /// Remove vector "b" from existing points.
+    DropB(Vec<u64>),
     Flush,
     Optimize,
     Reopen,
@@ -45,6 +49,8 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (ids(), any::<u8>()).prop_map(|(i, v)| Step::Overwrite(i, v)),
         1 => ids().prop_map(Step::DeleteKey),
         1 => ids().prop_map(Step::Clear),
+        1 => (ids(), prop::array::uniform2(any::<i8>())).prop_map(|(i, v)| Step::UpdateB(i, v)),
+        1 => ids().prop_map(Step::DropB),
         1 => Just(Step::Flush),
         1 => Just(Step::Optimize),
         1 => Just(Step::Reopen),
@@ -198,6 +204,24 @@ impl Harness {
                 for i in ids {
                     if let Some((_, p)) = self.model.get_mut(i) {
                         p.clear();
+                    }
+                }
+            }
+            Step::UpdateB(ids, v) => {
+                let b: Vec<f32> = v.iter().map(|&x| f32::from(x)).collect();
+                let update = pid(ids)
+                    .into_iter()
+                    .map(|id| (id, VectorStruct::Named([("b".to_string(), b.clone())].into())));
+                if self.payload_edit_allowed(ids, c.update_vectors(update.collect())) {
+                    for i in ids {
+                        self.model.get_mut(i).unwrap().0.insert("b".into(), b.clone());
+                    }
+                }
+            }
+            Step::DropB(ids) => {
+                if self.payload_edit_allowed(ids, c.delete_vectors(pid(ids), vec!["b".into()])) {
+                    for i in ids {
+                        self.model.get_mut(i).unwrap().0.remove("b");
                     }
                 }
             }

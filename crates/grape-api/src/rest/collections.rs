@@ -6,7 +6,10 @@ use grape::{CreateCollection, UpdateCollection};
 use serde::Serialize;
 
 use super::extract::{Body, Params};
-use super::wire::{AliasActions, AliasList, CollectionDescription, CollectionList, Exists, TimeoutParams};
+use super::wire::{
+    AliasActions, AliasList, CollectionDescription, CollectionList, CreateFieldIndex, Exists, TimeoutParams,
+    WriteParams,
+};
 use super::{AppState, Timed};
 
 pub(super) async fn list(t: Timed, State(s): State<AppState>) -> Response {
@@ -112,4 +115,45 @@ pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): P
         })
         .await;
     t.reply(r)
+}
+
+/// `PUT /collections/{c}/index`: declare a payload index; sealed segments build it before the reply.
+pub(super) async fn create_index(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(req): Body<CreateFieldIndex>,
+) -> Response {
+    let outcome = match req.field_schema {
+        None => Err(crate::ApiError::bad_request(
+            "Bad request: field_schema is required (Grape does not infer the index type)",
+        )),
+        Some(schema) => s
+            .service
+            .run(move |db| db.create_payload_index(&c, &req.field_name, schema))
+            .await
+            .map(|()| index_result(&p)),
+    };
+    t.reply(outcome)
+}
+
+/// `DELETE /collections/{c}/index/{field}`.
+pub(super) async fn delete_index(
+    t: Timed,
+    State(s): State<AppState>,
+    Path((c, field)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+) -> Response {
+    t.reply(s.service.run(move |db| db.delete_payload_index(&c, &field)).await.map(|()| index_result(&p)))
+}
+
+/// Index changes are collection metadata, not operations of the point log: no operation id.
+fn index_result(p: &WriteParams) -> grape::UpdateResult {
+    let status = if p.wait == Some(false) {
+        grape::UpdateStatus::Acknowledged
+    } else {
+        grape::UpdateStatus::Completed
+    };
+    grape::UpdateResult { operation_id: None, status }
 }

@@ -2,8 +2,11 @@
 //! [`Service`]; every answer is wrapped as `{"result", "status": "ok", "time"}` or Qdrant's error body.
 
 mod collections;
+mod explore;
+pub mod explore_wire;
 mod extract;
 mod points;
+mod snapshots;
 mod system;
 pub mod wire;
 
@@ -87,6 +90,8 @@ pub fn router(service: Service, metrics: Metrics, config: RestConfig) -> Router 
                 .delete(collections::delete),
         )
         .route(&format!("{collection}/exists"), get(collections::exists))
+        .route(&format!("{collection}/index"), put(collections::create_index))
+        .route(&format!("{collection}/index/{{field}}"), axum::routing::delete(collections::delete_index))
         .route(&format!("{collection}/aliases"), get(collections::aliases))
         .route(&format!("{collection}/cluster"), get(collections::cluster_info))
         .route(points, put(points::upsert).post(points::retrieve))
@@ -96,6 +101,8 @@ pub fn router(service: Service, metrics: Metrics, config: RestConfig) -> Router 
         .route(&format!("{points}/payload/delete"), post(points::delete_payload))
         .route(&format!("{points}/payload/clear"), post(points::clear_payload))
         .route(&format!("{points}/batch"), post(points::batch_update))
+        .route(&format!("{points}/vectors"), put(points::update_vectors))
+        .route(&format!("{points}/vectors/delete"), post(points::delete_vectors))
         .route(&format!("{points}/scroll"), post(points::scroll))
         .route(&format!("{points}/count"), post(points::count))
         .route(&format!("{points}/search"), post(points::search))
@@ -104,6 +111,26 @@ pub fn router(service: Service, metrics: Metrics, config: RestConfig) -> Router 
         .route(&format!("{points}/query/batch"), post(points::query_batch))
         .route(&format!("{points}/recommend"), post(points::recommend))
         .route(&format!("{points}/recommend/batch"), post(points::recommend_batch))
+        .route(&format!("{collection}/snapshots"), get(snapshots::list).post(snapshots::create))
+        .route(&format!("{collection}/snapshots/recover"), put(snapshots::recover))
+        .route(
+            &format!("{collection}/snapshots/upload"),
+            post(snapshots::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route(
+            &format!("{collection}/snapshots/{{name}}"),
+            get(snapshots::download).delete(snapshots::delete),
+        )
+        .route("/snapshots", get(snapshots::list_full).post(snapshots::create_full))
+        .route("/snapshots/{name}", get(snapshots::download_full).delete(snapshots::delete_full))
+        .route(&format!("{points}/query/groups"), post(explore::query_groups))
+        .route(&format!("{points}/search/groups"), post(explore::search_groups))
+        .route(&format!("{points}/recommend/groups"), post(explore::recommend_groups))
+        .route(&format!("{points}/discover"), post(explore::discover))
+        .route(&format!("{points}/discover/batch"), post(explore::discover_batch))
+        .route(&format!("{points}/search/matrix/pairs"), post(explore::matrix_pairs))
+        .route(&format!("{points}/search/matrix/offsets"), post(explore::matrix_offsets))
+        .route(&format!("{collection}/facet"), post(explore::facet))
         .merge(not_built_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -132,24 +159,6 @@ fn not_built_routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{c}/vectors/{{vector_name}}"), missing("adding or dropping a named vector"))
         .route(&format!("{c}/optimizations"), missing("optimizations progress"))
-        .route(&format!("{c}/index"), missing("payload indexes"))
-        .route(&format!("{c}/index/{{field}}"), missing("payload indexes"))
-        .route(&format!("{c}/points/vectors"), missing("update_vectors"))
-        .route(&format!("{c}/points/vectors/delete"), missing("delete_vectors"))
-        .route(&format!("{c}/facet"), missing("facet"))
-        .route(&format!("{c}/points/query/groups"), missing("query groups"))
-        .route(&format!("{c}/points/search/groups"), missing("search groups"))
-        .route(&format!("{c}/points/recommend/groups"), missing("recommend groups"))
-        .route(&format!("{c}/points/discover"), missing("discover"))
-        .route(&format!("{c}/points/discover/batch"), missing("discover"))
-        .route(&format!("{c}/points/search/matrix/pairs"), missing("distance matrix"))
-        .route(&format!("{c}/points/search/matrix/offsets"), missing("distance matrix"))
-        .route(&format!("{c}/snapshots"), missing("snapshots over HTTP"))
-        .route(&format!("{c}/snapshots/{{name}}"), missing("snapshots over HTTP"))
-        .route(&format!("{c}/snapshots/recover"), missing("snapshots over HTTP"))
-        .route(&format!("{c}/snapshots/upload"), missing("snapshots over HTTP"))
-        .route("/snapshots", missing("full snapshots"))
-        .route("/snapshots/{name}", missing("full snapshots"))
         .route(&format!("{c}/shards"), missing("custom shard keys"))
         .route(&format!("{c}/shards/delete"), missing("custom shard keys"))
         .route(&format!("{c}/shards/{{shard}}/snapshots"), missing("shard snapshots over HTTP"))

@@ -79,6 +79,26 @@ pub(super) async fn delete_payload(
     write(t, &s, c, p, body.into_op().map(|op| vec![op])).await
 }
 
+pub(super) async fn update_vectors(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<super::wire::UpdateVectorsBody>,
+) -> Response {
+    write(t, &s, c, p, body.into_op().map(|op| vec![op])).await
+}
+
+pub(super) async fn delete_vectors(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WriteParams>,
+    Body(body): Body<super::wire::DeleteVectorsBody>,
+) -> Response {
+    write(t, &s, c, p, body.into_op().map(|op| vec![op])).await
+}
+
 pub(super) async fn clear_payload(
     t: Timed,
     State(s): State<AppState>,
@@ -181,7 +201,7 @@ pub(super) async fn scroll(
         return t.reply::<()>(Err(e));
     }
     if body.order_by.is_some() {
-        return t.reply::<()>(Err(ApiError::unsupported("scroll order_by")));
+        return t.reply(super::explore::scroll_ordered(&s, c, body).await);
     }
     let req = ScrollRequest {
         offset: body.offset,

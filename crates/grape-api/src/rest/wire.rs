@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use grape::{Filter, Payload, PointId, PointStruct, SearchParams, VectorStruct, WithPayload, WithVector};
 use serde::{Deserialize, Serialize};
 
+use super::explore_wire::{ContextInputWire, DiscoverInputWire};
 use crate::error::ApiError;
 use crate::service::{
     LookupLocation, PointsQuery, PointsSelector, QueryInput, RecommendStrategy, UpdateOperation, VectorInput,
@@ -238,8 +239,8 @@ pub enum BatchOperation {
     OverwritePayload(SetPayload),
     DeletePayload(DeletePayload),
     ClearPayload(Selector),
-    UpdateVectors(serde_json::Value),
-    DeleteVectors(serde_json::Value),
+    UpdateVectors(UpdateVectorsBody),
+    DeleteVectors(DeleteVectorsBody),
 }
 
 #[derive(Debug, Deserialize)]
@@ -256,8 +257,8 @@ impl BatchOperation {
             BatchOperation::OverwritePayload(s) => s.into_overwrite()?,
             BatchOperation::DeletePayload(d) => d.into_op()?,
             BatchOperation::ClearPayload(s) => UpdateOperation::ClearPayload(s.into()),
-            BatchOperation::UpdateVectors(_) => return Err(ApiError::unsupported("update_vectors")),
-            BatchOperation::DeleteVectors(_) => return Err(ApiError::unsupported("delete_vectors")),
+            BatchOperation::UpdateVectors(u) => u.into_op()?,
+            BatchOperation::DeleteVectors(d) => d.into_op()?,
         })
     }
 }
@@ -374,7 +375,7 @@ pub enum VectorInputWire {
 }
 
 impl VectorInputWire {
-    fn into_input(self) -> Result<VectorInput, ApiError> {
+    pub(super) fn into_input(self) -> Result<VectorInput, ApiError> {
         match self {
             VectorInputWire::Dense(v) => Ok(VectorInput::Dense(v)),
             VectorInputWire::Id(id) => Ok(VectorInput::Point(id)),
@@ -434,6 +435,12 @@ pub enum QueryWire {
     Recommend {
         recommend: RecommendInputWire,
     },
+    Discover {
+        discover: DiscoverInputWire,
+    },
+    Context {
+        context: ContextInputWire,
+    },
     Vector(VectorInputWire),
     Other(serde_json::Map<String, serde_json::Value>),
 }
@@ -446,6 +453,8 @@ impl QueryWire {
                 Ok(QueryInput::Nearest(nearest.into_input()?))
             }
             QueryWire::Recommend { recommend } => recommend.into_input(),
+            QueryWire::Discover { discover } => discover.into_input(),
+            QueryWire::Context { context } => context.into_input(),
             QueryWire::Other(map) => {
                 let kind = map.keys().next().cloned().unwrap_or_else(|| "{}".to_string());
                 Err(ApiError::unsupported(&format!("query kind `{kind}`")))
@@ -606,4 +615,55 @@ pub struct CollectionList {
 #[derive(Debug, Serialize)]
 pub struct Exists {
     pub exists: bool,
+}
+
+/// `PUT /collections/{c}/index` body.
+#[derive(Debug, Deserialize)]
+pub struct CreateFieldIndex {
+    pub field_name: String,
+    #[serde(default)]
+    pub field_schema: Option<grape::PayloadFieldSchema>,
+}
+
+/// One point of `PUT /points/vectors`: its id and the vectors to replace.
+#[derive(Debug, Deserialize)]
+pub struct PointVectors {
+    pub id: PointId,
+    pub vector: VectorStruct,
+}
+
+/// `PUT /collections/{c}/points/vectors` body.
+#[derive(Debug, Deserialize)]
+pub struct UpdateVectorsBody {
+    pub points: Vec<PointVectors>,
+    #[serde(default)]
+    pub update_filter: Option<Filter>,
+}
+
+impl UpdateVectorsBody {
+    pub fn into_op(self) -> Result<UpdateOperation, ApiError> {
+        if self.update_filter.is_some() {
+            return Err(ApiError::unsupported("update_filter (conditional update)"));
+        }
+        Ok(UpdateOperation::UpdateVectors(self.points.into_iter().map(|p| (p.id, p.vector)).collect()))
+    }
+}
+
+/// `POST /collections/{c}/points/vectors/delete` body: vector names and `points` or `filter`.
+#[derive(Debug, Deserialize)]
+pub struct DeleteVectorsBody {
+    #[serde(default)]
+    pub points: Option<Vec<PointId>>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    pub vector: Vec<String>,
+}
+
+impl DeleteVectorsBody {
+    pub fn into_op(self) -> Result<UpdateOperation, ApiError> {
+        Ok(UpdateOperation::DeleteVectors {
+            selector: selector_of(self.points, self.filter)?,
+            names: self.vector,
+        })
+    }
 }

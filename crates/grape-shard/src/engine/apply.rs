@@ -82,6 +82,20 @@ impl ShardEngine {
                     loc.segment.data.write().delete(loc.offset);
                 }
             }
+            Operation::UpdateVectors { points } => {
+                for (id, update) in points {
+                    edit_point(set, op_num, id, |vectors, _| {
+                        vectors.extend(update.iter().map(|(k, v)| (k.clone(), v.clone())))
+                    })?
+                }
+            }
+            Operation::DeleteVectors { points, names } => {
+                for id in points {
+                    edit_point(set, op_num, id, |vectors, _| {
+                        names.iter().for_each(|n| drop(vectors.remove(n)))
+                    })?
+                }
+            }
             Operation::SetPayloadByFilter { filter, payload, key } => {
                 let ids: Vec<PointId> = matching(set, op_num, filter)
                     .iter()
@@ -126,6 +140,35 @@ fn upsert(set: &SegmentSet, op_num: OpNum, p: &PointWrite) -> Result<()> {
             Ok(())
         }
         None => appendable.append(p.id, op_num, &p.vectors, p.payload.clone()).map(|_| ()),
+    }
+}
+
+/// Applies an edit of vectors and payload to one existing point not newer than `op_num`; a point in a
+/// sealed segment moves to the appendable one.
+fn edit_point(
+    set: &SegmentSet,
+    op_num: OpNum,
+    id: &PointId,
+    edit: impl FnOnce(&mut grape_types::NamedVectors, &mut Payload),
+) -> Result<()> {
+    let Some(loc) = locate(set, id) else { return Ok(()) };
+    if loc.version > op_num {
+        return Ok(());
+    }
+    let (mut vectors, payload) = {
+        let src = loc.segment.data.read();
+        (src.vectors_of(loc.offset), src.payload(loc.offset)?)
+    };
+    let had_payload = payload.is_some();
+    let mut payload = payload.unwrap_or_default();
+    edit(&mut vectors, &mut payload);
+    let payload = (had_payload || !payload.is_empty()).then_some(payload);
+    if loc.in_appendable {
+        set.appendable.data.write().overwrite(loc.offset, op_num, &vectors, payload)
+    } else {
+        set.appendable.data.write().append(*id, op_num, &vectors, payload)?;
+        loc.segment.data.write().delete(loc.offset);
+        Ok(())
     }
 }
 

@@ -39,7 +39,12 @@ impl ShardEngine {
             )
         };
         let top = req.limit.saturating_add(req.offset);
-        let filter = req.filter.as_ref().map(FilterCheck::new);
+        // The declared indexes (cloned only for filtered searches).
+        let schema = match &req.filter {
+            Some(_) => self.config.read().payload_schema.clone(),
+            None => Default::default(),
+        };
+        let filter = req.filter.as_ref().map(|f| FilterCheck::with_schema(f, &schema));
         let seg_req = SegmentSearch {
             vector: &req.using,
             query: &req.vector,
@@ -120,11 +125,25 @@ impl ShardEngine {
     pub fn scroll(&self, req: &ScrollRequest) -> Result<ScrollResult> {
         let guard = self.segments.read();
         let want = req.limit.saturating_add(1);
-        let filter = req.filter.as_ref().map(FilterCheck::new);
+        let config = self.config();
+        let filter = req.filter.as_ref().map(|f| FilterCheck::with_schema(f, &config.payload_schema));
         let mut candidates: Vec<(PointId, usize, u32)> = Vec::new();
         let segments: Vec<&Arc<Segment>> = guard.0.all().collect();
         for (i, seg) in segments.iter().enumerate() {
             let data = seg.data.read();
+            if let Some(found) = filter.as_ref().and_then(|f| data.candidates(f)) {
+                // Indexed: the passing candidates, in id order from the offset.
+                let check = if found.exact { None } else { filter.as_ref() };
+                let mut passing: Vec<(PointId, u32)> = found
+                    .offsets
+                    .into_iter()
+                    .map(|o| (data.ids[o as usize], o))
+                    .filter(|(id, o)| req.offset.is_none_or(|start| *id >= start) && data.passes(*o, check))
+                    .collect();
+                passing.sort_unstable();
+                candidates.extend(passing.into_iter().take(want).map(|(id, off)| (id, i, off)));
+                continue;
+            }
             let iter: Box<dyn Iterator<Item = (&PointId, &u32)>> = match &req.offset {
                 Some(start) => Box::new(data.lookup.range(*start..)),
                 None => Box::new(data.lookup.iter()),
@@ -147,7 +166,8 @@ impl ShardEngine {
 
     /// Number of live points passing `filter` (all live points without one).
     pub fn count(&self, filter: Option<&Filter>) -> usize {
-        let filter = filter.map(FilterCheck::new);
+        let config = self.config();
+        let filter = filter.map(|f| FilterCheck::with_schema(f, &config.payload_schema));
         let guard = self.segments.read();
         guard
             .0
@@ -156,7 +176,11 @@ impl ShardEngine {
                 let data = s.data.read();
                 match &filter {
                     None => data.live_count(),
-                    Some(f) => data.lookup.values().filter(|&&o| data.passes(o, Some(f))).count(),
+                    Some(f) => match data.candidates(f) {
+                        Some(c) if c.exact => c.offsets.len(),
+                        Some(c) => c.offsets.into_iter().filter(|&o| data.passes(o, Some(f))).count(),
+                        None => data.lookup.values().filter(|&&o| data.passes(o, Some(f))).count(),
+                    },
                 }
             })
             .sum()
@@ -213,6 +237,50 @@ pub struct SegmentStats {
 }
 
 impl ShardEngine {
+    /// Builds the declared payload indexes of every sealed segment now and drops undeclared ones.
+    pub fn sync_payload_indexes(&self) {
+        let schema = self.config().payload_schema;
+        self.with_segments(|set| {
+            for seg in set.all() {
+                let data = seg.data.read();
+                data.retain_indexes(&schema);
+                for (key, s) in &schema {
+                    data.field_index(key, s.data_type());
+                }
+            }
+        });
+    }
+
+    /// Live points with at least one value of the index's type at `key` (collection info's `points`).
+    pub fn indexed_points(&self, key: &str, kind: grape_types::PayloadSchemaType) -> usize {
+        self.with_segments(|set| {
+            set.all()
+                .map(|seg| {
+                    let data = seg.data.read();
+                    match data.field_index(key, kind) {
+                        Some(idx) => {
+                            idx.offsets_with_value().iter().filter(|&&o| !data.deleted.get(o)).count()
+                        }
+                        None => data
+                            .lookup
+                            .values()
+                            .filter(|&&o| {
+                                data.payloads.get(o).ok().flatten().is_some_and(|p| {
+                                    let built = grape_index::payload_index::FieldIndex::build(
+                                        kind,
+                                        key,
+                                        std::iter::once((o, &p)),
+                                    );
+                                    !built.is_empty()
+                                })
+                            })
+                            .count(),
+                    }
+                })
+                .sum()
+        })
+    }
+
     pub fn segment_stats(&self) -> Vec<SegmentStats> {
         self.with_segments(|set| {
             set.all()

@@ -11,10 +11,16 @@ mod search;
 mod vectors;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use grape_index::hnsw::HnswGraph;
-use grape_types::{Error, Filter, NamedVectors, OpNum, Payload, PointId, PointView, Result};
-use parking_lot::RwLock;
+use grape_index::payload_index::{intersect, union, FieldIndex};
+use grape_types::filter::Condition;
+use grape_types::{
+    Error, Filter, NamedVectors, OpNum, Payload, PayloadFieldSchema, PayloadSchemaType, PointId, PointView,
+    Result,
+};
+use parking_lot::{Mutex, RwLock};
 
 pub use bitset::BitSet;
 pub use payloads::PayloadStore;
@@ -49,6 +55,9 @@ pub struct SegmentData {
     pub vectors: BTreeMap<String, DenseVectors>,
     pub graphs: BTreeMap<String, HnswGraph>,
     pub payloads: PayloadStore,
+    /// Payload indexes of a sealed segment, built from its payloads when first needed (see
+    /// [`SegmentData::field_index`]); not persisted. The appendable segment has none.
+    pub field_indexes: Mutex<BTreeMap<String, Arc<FieldIndex>>>,
 }
 
 impl SegmentData {
@@ -63,6 +72,7 @@ impl SegmentData {
             vectors: vectors.into_iter().collect(),
             graphs: BTreeMap::new(),
             payloads: PayloadStore::Mutable(Vec::new()),
+            field_indexes: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -99,7 +109,126 @@ impl SegmentData {
         let ids = self.ids.len() * (std::mem::size_of::<PointId>() + 8) + self.lookup.len() * 48;
         let vectors: usize = self.vectors.values().map(|v| v.ram_bytes()).sum();
         let graphs: usize = self.graphs.values().map(|g| g.ram_bytes()).sum();
-        ids + vectors + graphs + self.payloads.ram_bytes() + self.deleted.words().len() * 8
+        let indexes: usize = self.field_indexes.lock().values().map(|i| i.ram_bytes()).sum();
+        ids + vectors + graphs + indexes + self.payloads.ram_bytes() + self.deleted.words().len() * 8
+    }
+
+    /// The index of `key` for `kind`, built now from the stored payloads if it does not exist yet.
+    /// `None` for the appendable segment (its payloads change) or when payloads do not decode.
+    pub fn field_index(&self, key: &str, kind: PayloadSchemaType) -> Option<Arc<FieldIndex>> {
+        if self.appendable {
+            return None;
+        }
+        let mut indexes = self.field_indexes.lock();
+        if let Some(idx) = indexes.get(key).filter(|i| i.kind() == kind) {
+            return Some(Arc::clone(idx));
+        }
+        let mut payloads = Vec::with_capacity(self.len());
+        for offset in 0..self.len() as u32 {
+            match self.payloads.get(offset) {
+                Ok(Some(p)) => payloads.push((offset, p)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::error!(offset, key, "payload does not decode; index not built: {e}");
+                    return None;
+                }
+            }
+        }
+        let idx = Arc::new(FieldIndex::build(kind, key, payloads.iter().map(|(o, p)| (*o, p))));
+        indexes.insert(key.to_string(), Arc::clone(&idx));
+        Some(idx)
+    }
+
+    /// Drops indexes of keys no longer declared.
+    pub fn retain_indexes(&self, schema: &BTreeMap<String, PayloadFieldSchema>) {
+        self.field_indexes.lock().retain(|k, i| schema.get(k).is_some_and(|s| s.data_type() == i.kind()));
+    }
+
+    /// Live offsets that may pass the filter, from payload indexes (and point ids): a superset of the
+    /// passing points, sorted, and whether it is exactly the passing set. `None` when no index narrows
+    /// the filter down.
+    pub fn candidates(&self, check: &FilterCheck<'_>) -> Option<Candidates> {
+        static NONE_DECLARED: BTreeMap<String, PayloadFieldSchema> = BTreeMap::new();
+        let (found, exact) = self.filter_candidates(check.filter, check.schema.unwrap_or(&NONE_DECLARED))?;
+        Some(Candidates { offsets: found.into_iter().filter(|&o| !self.deleted.get(o)).collect(), exact })
+    }
+
+    fn filter_candidates(
+        &self,
+        filter: &Filter,
+        schema: &BTreeMap<String, PayloadFieldSchema>,
+    ) -> Option<(Vec<u32>, bool)> {
+        let mut best: Option<Vec<u32>> = None;
+        // Exact only when every clause is a `must` answered exactly.
+        let mut exact = filter.must_not.as_ref().is_none_or(Vec::is_empty) && filter.min_should.is_none();
+        let mut narrow = |set: Vec<u32>| {
+            best = Some(match best.take() {
+                None => set,
+                Some(b) => intersect(&b, &set),
+            });
+        };
+        for c in filter.must.iter().flatten() {
+            match self.condition_candidates(c, schema) {
+                Some((set, e)) => {
+                    exact &= e;
+                    narrow(set);
+                }
+                None => exact = false,
+            }
+        }
+        if let Some(should) = filter.should.as_ref().filter(|s| !s.is_empty()) {
+            exact = false;
+            // Every passing point passes one of them: the union is a superset only if each is answered.
+            let parts: Option<Vec<Vec<u32>>> =
+                should.iter().map(|c| self.condition_candidates(c, schema).map(|(s, _)| s)).collect();
+            if let Some(parts) = parts {
+                narrow(union(parts));
+            }
+        }
+        best.map(|b| (b, exact))
+    }
+
+    fn condition_candidates(
+        &self,
+        c: &Condition,
+        schema: &BTreeMap<String, PayloadFieldSchema>,
+    ) -> Option<(Vec<u32>, bool)> {
+        match c {
+            Condition::Field(f) => {
+                let kind = schema.get(&f.key)?.data_type();
+                let index = self.field_index(&f.key, kind)?;
+                let only_match = f.range.is_none()
+                    && f.geo_radius.is_none()
+                    && f.geo_bounding_box.is_none()
+                    && f.geo_polygon.is_none()
+                    && f.values_count.is_none();
+                let mut exact = only_match;
+                let mut best: Option<Vec<u32>> = None;
+                let by_match = f.r#match.as_ref().and_then(|m| {
+                    exact &= index.match_is_exact(m);
+                    index.lookup_match(m)
+                });
+                if f.r#match.is_some() && by_match.is_none() {
+                    exact = false;
+                }
+                let by_range = f.range.as_ref().and_then(|r| index.lookup_range(r));
+                for set in [by_match, by_range].into_iter().flatten() {
+                    best = Some(match best {
+                        None => set,
+                        Some(b) => intersect(&b, &set),
+                    });
+                }
+                best.map(|b| (b, exact))
+            }
+            Condition::HasId { has_id } => {
+                let mut offsets: Vec<u32> = has_id.iter().filter_map(|id| self.find(id)).collect();
+                offsets.sort_unstable();
+                offsets.dedup();
+                Some((offsets, true))
+            }
+            Condition::Filter(inner) => self.filter_candidates(inner, schema),
+            _ => None,
+        }
     }
 
     pub fn payload(&self, offset: u32) -> Result<Option<Payload>> {
@@ -169,7 +298,7 @@ impl SegmentData {
     /// Whether the point at `offset` passes `filter` (`None` passes everything). A payload that does not
     /// decode fails every filter (and is logged): corruption never widens a result.
     pub fn passes(&self, offset: u32, filter: Option<&FilterCheck<'_>>) -> bool {
-        let Some(FilterCheck { filter, keys }) = filter else { return true };
+        let Some(FilterCheck { filter, keys, .. }) = filter else { return true };
         let check = |payload: Option<&Payload>| filter.check(&SegmentPoint { data: self, offset, payload });
         match self.payloads.with_payload(offset, keys, check) {
             Ok(passed) => passed,
@@ -191,16 +320,30 @@ impl SegmentData {
     }
 }
 
+/// Offsets that may pass a filter (sorted, live); `exact` when they are exactly the passing ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidates {
+    pub offsets: Vec<u32>,
+    pub exact: bool,
+}
+
 /// A filter ready to be checked against many points: the payload keys it reads are worked out once.
 #[derive(Debug)]
 pub struct FilterCheck<'a> {
     filter: &'a Filter,
     keys: Vec<&'a str>,
+    /// Declared payload indexes, which sealed segments use to find candidates.
+    schema: Option<&'a BTreeMap<String, PayloadFieldSchema>>,
 }
 
 impl<'a> FilterCheck<'a> {
     pub fn new(filter: &'a Filter) -> Self {
-        FilterCheck { filter, keys: filter.payload_keys() }
+        FilterCheck { filter, keys: filter.payload_keys(), schema: None }
+    }
+
+    /// A check that may use the payload indexes declared in `schema`.
+    pub fn with_schema(filter: &'a Filter, schema: &'a BTreeMap<String, PayloadFieldSchema>) -> Self {
+        FilterCheck { filter, keys: filter.payload_keys(), schema: Some(schema) }
     }
 }
 

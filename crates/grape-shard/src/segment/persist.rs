@@ -135,7 +135,17 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         .filter(|(o, _)| !deleted.get(*o as u32))
         .map(|(o, id)| (*id, o as u32))
         .collect();
-    Ok(SegmentData { appendable: false, ids, versions, lookup, deleted, vectors, graphs, payloads })
+    Ok(SegmentData {
+        appendable: false,
+        ids,
+        versions,
+        lookup,
+        deleted,
+        vectors,
+        graphs,
+        payloads,
+        field_indexes: Default::default(),
+    })
 }
 
 fn encode_id(out: &mut Vec<u8>, id: &PointId) {

@@ -35,7 +35,23 @@ impl SegmentData {
         // rejected points), so such searches scan the passing points exactly, as Qdrant plans them.
         let row_bytes = (store.data_bytes() / store.len().max(1)).max(1);
         let scan_points = req.full_scan_threshold_kb.saturating_mul(1024) / row_bytes;
-        let selective = req.filter.is_some_and(|f| self.estimate_passing(f) < scan_points);
+        // Payload indexes give a superset of the passing points; when it is small, score just those.
+        let candidates = req.filter.and_then(|f| self.candidates(f));
+        let check = if candidates.as_ref().is_some_and(|c| c.exact) { None } else { req.filter };
+        if let Some(c) = candidates.as_ref().filter(|c| c.offsets.len() < scan_points || req.exact || small) {
+            return self.exact_search_among(&scorer, store, req.top, check, &c.offsets);
+        }
+        if let (Some(c), Some(graph)) = (&candidates, self.graphs.get(req.vector)) {
+            // Many candidates: traverse the graph, rejecting non-candidates by a bit test before any
+            // payload is read.
+            let mut allowed = super::BitSet::default();
+            c.offsets.iter().for_each(|&o| allowed.set(o));
+            return graph.search(&scorer, req.top, req.ef, &|o| {
+                allowed.get(o) && store.has(o) && self.passes(o, check)
+            });
+        }
+        let selective =
+            candidates.is_none() && req.filter.is_some_and(|f| self.estimate_passing(f) < scan_points);
         match self.graphs.get(req.vector) {
             Some(graph) if !req.exact && !small && !selective => {
                 let deleted = &self.deleted;
@@ -68,6 +84,26 @@ impl SegmentData {
             return live;
         }
         passed * live / seen
+    }
+
+    /// Exact search among `offsets` (sorted live candidates).
+    fn exact_search_among(
+        &self,
+        scorer: &dyn QueryScorer,
+        store: &DenseVectors,
+        top: usize,
+        filter: Option<&FilterCheck<'_>>,
+        offsets: &[u32],
+    ) -> Vec<ScoredOffset> {
+        let passing: Vec<u32> =
+            offsets.iter().copied().filter(|&o| store.has(o) && self.passes(o, filter)).collect();
+        let mut scores = vec![0f32; passing.len()];
+        scorer.score_many(&passing, &mut scores);
+        let mut all: Vec<ScoredOffset> =
+            passing.iter().zip(&scores).map(|(&offset, &score)| ScoredOffset { offset, score }).collect();
+        all.sort_by(|a, b| b.cmp(a));
+        all.truncate(top);
+        all
     }
 
     fn exact_search(

@@ -1,0 +1,421 @@
+//! Collection and full snapshots: create, list, download, delete, and recovery of a collection from a
+//! `file://` or `http(s)://` location or from a multipart upload. Shard snapshots are not served yet.
+
+use std::future::Future;
+use std::path::{Component, PathBuf};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use axum::body::{Bytes, HttpBody};
+use axum::extract::multipart::MultipartRejection;
+use axum::extract::{Multipart, Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use grape::Error;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::extract::{Body, Params};
+use super::{AppState, Timed};
+use crate::error::ApiError;
+
+/// `?wait=`: snapshot calls wait by default, as in Qdrant.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct WaitParams {
+    #[serde(default)]
+    wait: Option<bool>,
+}
+
+/// Which copy wins when replicas disagree. A single node has no other replica, so every value recovers
+/// the same way; the field is checked and accepted for compatibility.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum SnapshotPriority {
+    NoSync,
+    Snapshot,
+    Replica,
+}
+
+/// `PUT /collections/{c}/snapshots/recover` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SnapshotRecover {
+    location: String,
+    #[serde(default, rename = "priority")]
+    _priority: Option<SnapshotPriority>,
+    #[serde(default)]
+    checksum: Option<String>,
+    /// Sent as the `api-key` header when fetching an http(s) location.
+    #[serde(default)]
+    api_key: Option<String>,
+}
+
+/// `POST /collections/{c}/snapshots/upload` query.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct UploadParams {
+    #[serde(default)]
+    wait: Option<bool>,
+    #[serde(default, rename = "priority")]
+    _priority: Option<SnapshotPriority>,
+    #[serde(default)]
+    checksum: Option<String>,
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    result: Option<()>,
+    status: &'static str,
+    time: f64,
+}
+
+/// Awaits `work` and replies with its outcome, or (`wait=false`) lets it run in the background and
+/// replies 202 `{"result": null, "status": "accepted"}` at once, as Qdrant does.
+async fn reply_or_accept<T, F>(t: Timed, wait: bool, work: F) -> Response
+where
+    T: Serialize + Send + 'static,
+    F: Future<Output = Result<T, ApiError>> + Send + 'static,
+{
+    if wait {
+        return t.reply(work.await);
+    }
+    tokio::spawn(async move {
+        if let Err(e) = work.await {
+            tracing::error!("snapshot task failed: {}", e.message);
+        }
+    });
+    let body = Accepted { result: None, status: "accepted", time: t.0.elapsed().as_secs_f64() };
+    (StatusCode::ACCEPTED, axum::Json(body)).into_response()
+}
+
+// ---- collection snapshots ----
+
+pub(super) async fn list(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    t.reply(s.service.run(move |db| db.list_collection_snapshots(&c)).await)
+}
+
+pub(super) async fn create(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WaitParams>,
+) -> Response {
+    let work = async move { s.service.run(move |db| db.create_collection_snapshot(&c)).await };
+    reply_or_accept(t, p.wait.unwrap_or(true), work).await
+}
+
+pub(super) async fn download(
+    t: Timed,
+    State(s): State<AppState>,
+    Path((c, name)): Path<(String, String)>,
+) -> Response {
+    let opened = s.service.run(move |db| open_snapshot(db.collection_snapshot_path(&c, &name)?, name)).await;
+    file_response(t, opened)
+}
+
+pub(super) async fn delete(
+    t: Timed,
+    State(s): State<AppState>,
+    Path((c, name)): Path<(String, String)>,
+    Params(p): Params<WaitParams>,
+) -> Response {
+    let work =
+        async move { s.service.run(move |db| db.delete_collection_snapshot(&c, &name).map(|()| true)).await };
+    reply_or_accept(t, p.wait.unwrap_or(true), work).await
+}
+
+pub(super) async fn recover(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<WaitParams>,
+    Body(req): Body<SnapshotRecover>,
+) -> Response {
+    let source = match SnapshotSource::parse(&req.location) {
+        Ok(source) => source,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
+    let work = async move {
+        s.service
+            .run(move |db| {
+                let (path, _spool) = match source {
+                    SnapshotSource::File(path) => (path, None),
+                    SnapshotSource::Url(url) => {
+                        let spool = Spool(db.snapshot_spool_path()?);
+                        fetch(&url, req.api_key.as_deref(), &spool.0)?;
+                        (spool.0.clone(), Some(spool))
+                    }
+                };
+                db.recover_collection_snapshot(&c, &path, req.checksum.as_deref()).map(|()| true)
+            })
+            .await
+    };
+    reply_or_accept(t, p.wait.unwrap_or(true), work).await
+}
+
+/// `POST /collections/{c}/snapshots/upload`: the multipart field `snapshot` is spooled to a file in the
+/// snapshots directory (the request body limit does not apply), then recovered from.
+pub(super) async fn upload(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<UploadParams>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let spool = match receive_upload(&s, multipart).await {
+        Ok(spool) => spool,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
+    let work = async move {
+        s.service
+            .run(move |db| {
+                let spool = spool;
+                db.recover_collection_snapshot(&c, &spool.0, p.checksum.as_deref()).map(|()| true)
+            })
+            .await
+    };
+    reply_or_accept(t, p.wait.unwrap_or(true), work).await
+}
+
+async fn receive_upload(
+    s: &AppState,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Result<Spool, ApiError> {
+    let bad = |e: &dyn std::fmt::Display| ApiError::bad_request(format!("Bad request: snapshot upload: {e}"));
+    let mut multipart = multipart.map_err(|e| bad(&e.body_text()))?;
+    let spool = Spool(s.service.run(|db| db.snapshot_spool_path()).await?);
+    let io = |e: std::io::Error| ApiError::from(Error::io(format!("write {}", spool.0.display()), e));
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| bad(&e))? {
+        if field.name() != Some("snapshot") {
+            continue;
+        }
+        let mut file = tokio::fs::File::create(&spool.0).await.map_err(io)?;
+        while let Some(chunk) = field.chunk().await.map_err(|e| bad(&e))? {
+            file.write_all(&chunk).await.map_err(io)?;
+        }
+        file.flush().await.map_err(io)?;
+        return Ok(spool);
+    }
+    Err(bad(&"the multipart form has no `snapshot` field"))
+}
+
+// ---- full snapshots ----
+
+pub(super) async fn list_full(t: Timed, State(s): State<AppState>) -> Response {
+    t.reply(s.service.run(|db| db.list_full_snapshots()).await)
+}
+
+pub(super) async fn create_full(
+    t: Timed,
+    State(s): State<AppState>,
+    Params(p): Params<WaitParams>,
+) -> Response {
+    let work = async move { s.service.run(|db| db.create_full_snapshot()).await };
+    reply_or_accept(t, p.wait.unwrap_or(true), work).await
+}
+
+pub(super) async fn download_full(t: Timed, State(s): State<AppState>, Path(name): Path<String>) -> Response {
+    let opened = s.service.run(move |db| open_snapshot(db.full_snapshot_path(&name)?, name)).await;
+    file_response(t, opened)
+}
+
+pub(super) async fn delete_full(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(name): Path<String>,
+    Params(p): Params<WaitParams>,
+) -> Response {
+    let work = async move { s.service.run(move |db| db.delete_full_snapshot(&name).map(|()| true)).await };
+    reply_or_accept(t, p.wait.unwrap_or(true), work).await
+}
+
+// ---- files ----
+
+/// A spooled snapshot file, removed when the request is done with it.
+struct Spool(PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        if let Err(e) = std::fs::remove_file(&self.0) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %self.0.display(), "cannot remove spooled snapshot: {e}");
+            }
+        }
+    }
+}
+
+/// Where a snapshot to recover from is.
+#[derive(Debug, PartialEq)]
+enum SnapshotSource {
+    File(PathBuf),
+    Url(String),
+}
+
+impl SnapshotSource {
+    /// `file:///absolute/path` (any existing absolute path; no `..`), or an `http(s)://` URL.
+    fn parse(location: &str) -> Result<SnapshotSource, ApiError> {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            return Ok(SnapshotSource::Url(location.to_string()));
+        }
+        let Some(rest) = location.strip_prefix("file://") else {
+            return Err(ApiError::bad_request(format!(
+                "Bad request: snapshot location {location:?} is not a file:// or http(s):// URL"
+            )));
+        };
+        let rest = rest.strip_prefix("localhost").unwrap_or(rest);
+        let path = PathBuf::from(percent_decode(rest)?);
+        if !path.is_absolute() || path.components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(ApiError::bad_request(format!(
+                "Bad request: snapshot location {location:?} must be an absolute path without `..` (file:///path)"
+            )));
+        }
+        Ok(SnapshotSource::File(path))
+    }
+}
+
+fn percent_decode(s: &str) -> Result<String, ApiError> {
+    let bad = || ApiError::bad_request(format!("Bad request: snapshot location has a bad %-escape: {s}"));
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3).ok_or_else(bad)?;
+            out.push(u8::from_str_radix(hex, 16).map_err(|_| bad())?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad())
+}
+
+/// Downloads `url` into `dest` (blocking; runs on the blocking pool).
+fn fetch(url: &str, api_key: Option<&str>, dest: &std::path::Path) -> grape::Result<()> {
+    let failed = |e: &dyn std::error::Error| {
+        let mut message = format!("cannot download snapshot from {url}: {e}");
+        let mut source = e.source();
+        while let Some(cause) = source {
+            message.push_str(&format!(": {cause}"));
+            source = cause.source();
+        }
+        Error::bad_input(message)
+    };
+    let client = reqwest::blocking::Client::builder().timeout(None).build().map_err(|e| failed(&e))?;
+    let mut request = client.get(url);
+    if let Some(key) = api_key {
+        request = request.header("api-key", key);
+    }
+    let mut response = request.send().map_err(|e| failed(&e))?;
+    if !response.status().is_success() {
+        return Err(Error::bad_input(format!(
+            "cannot download snapshot from {url}: status {}",
+            response.status()
+        )));
+    }
+    let mut file =
+        std::fs::File::create(dest).map_err(|e| Error::io(format!("create {}", dest.display()), e))?;
+    response.copy_to(&mut file).map_err(|e| failed(&e))?;
+    Ok(())
+}
+
+/// An open snapshot file with its size and name, ready to stream.
+struct OpenSnapshot {
+    file: std::fs::File,
+    size: u64,
+    name: String,
+}
+
+fn open_snapshot(path: PathBuf, name: String) -> grape::Result<OpenSnapshot> {
+    let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::not_found(format!("Snapshot {name} not found")),
+        _ => Error::io(format!("open {}", path.display()), e),
+    })?;
+    let size = file.metadata().map_err(|e| Error::io(format!("stat {}", path.display()), e))?.len();
+    Ok(OpenSnapshot { file, size, name })
+}
+
+/// Streams a snapshot file (never read whole into memory): a blocking-pool task reads chunks into a
+/// small channel that the response body drains as the client reads.
+fn file_response(t: Timed, opened: Result<OpenSnapshot, ApiError>) -> Response {
+    let OpenSnapshot { mut file, size, name } = match opened {
+        Ok(o) => o,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        loop {
+            let mut buf = vec![0u8; 256 << 10];
+            let sent = match file.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    tx.blocking_send(Ok(Bytes::from(buf)))
+                }
+                Err(e) => tx.blocking_send(Err(e)),
+            };
+            if sent.is_err() {
+                return; // the client went away
+            }
+        }
+    });
+    let mut response = axum::body::Body::new(FileBody { rx, remaining: size }).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        headers.insert(header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+/// Response body fed by the reader task; its exact size becomes the Content-Length.
+struct FileBody {
+    rx: tokio::sync::mpsc::Receiver<std::io::Result<Bytes>>,
+    remaining: u64,
+}
+
+impl HttpBody for FileBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        let polled = self.rx.poll_recv(cx);
+        if let Poll::Ready(Some(Ok(chunk))) = &polled {
+            self.remaining = self.remaining.saturating_sub(chunk.len() as u64);
+        }
+        polled.map(|chunk| chunk.map(|r| r.map(http_body::Frame::data)))
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.remaining)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_locations() {
+        assert_eq!(
+            SnapshotSource::parse("file:///data/s%20x.snapshot").unwrap(),
+            SnapshotSource::File("/data/s x.snapshot".into())
+        );
+        assert_eq!(
+            SnapshotSource::parse("file://localhost/a.snapshot").unwrap(),
+            SnapshotSource::File("/a.snapshot".into())
+        );
+        assert_eq!(
+            SnapshotSource::parse("http://h:1/x.snapshot").unwrap(),
+            SnapshotSource::Url("http://h:1/x.snapshot".into())
+        );
+        for bad in ["file://relative/x", "file:///a/../etc/passwd", "/abs/path", "ftp://x", "file:///%zz"] {
+            let e = SnapshotSource::parse(bad).unwrap_err();
+            assert_eq!(e.status, StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,178 @@
+//! Custom-scored queries (recommend `best_score` / `sum_scores`, discover, context) by exact scan.
+//!
+//! The engine's search takes one query vector (HNSW or exact); a score built from several examples
+//! has no entry point there yet, so these queries read every candidate's vector through scroll pages
+//! and keep the best `limit + offset` in a bounded heap. Results are exact; the cost is one pass over
+//! the points passing the filter. Hits carry `version: 0` (scroll does not report versions).
+
+use std::cmp::Ordering;
+use std::collections::{BinaryHeap, HashMap};
+
+use grape::filter::Condition;
+use grape::{
+    Collection, Database, Error, Filter, PointId, Result, ScoredPoint, ScrollRequest, VectorsConfig,
+    WithPayload, WithVector,
+};
+use grape_collection::validate::prepare_query;
+use grape_index::distance::MetricKernel;
+
+use super::scoring::{CustomQuery, Pair};
+use super::{resolve, vector_of, ContextPair, PointsQuery, QueryInput, RecommendStrategy, VectorInput};
+
+/// Points read per scroll page while scanning.
+const PAGE: usize = 1024;
+
+/// Runs a query whose score is not the similarity to one vector. Example points given by id are
+/// excluded from the results (unless they come from `lookup_from`), as in Qdrant.
+pub(super) fn run_custom(
+    db: &Database,
+    c: &Collection,
+    q: PointsQuery,
+    query: QueryInput,
+) -> Result<Vec<ScoredPoint>> {
+    let config = c.config();
+    let mut examples = Vec::new();
+    let mut vector = |input: &VectorInput| -> Result<Vec<f32>> {
+        let v = resolve(db, c, &q, input, &mut examples)?;
+        prepare_query(&config, &q.using, &v)
+    };
+    let mut vectors = |inputs: &[VectorInput]| inputs.iter().map(&mut vector).collect::<Result<Vec<_>>>();
+    let custom = match query {
+        QueryInput::Recommend { positive, negative, strategy } => {
+            if positive.is_empty() && negative.is_empty() {
+                return Err(Error::bad_input(
+                    "recommend: at least one positive or negative example is required",
+                ));
+            }
+            let (positive, negative) = (vectors(&positive)?, vectors(&negative)?);
+            match strategy {
+                RecommendStrategy::BestScore => CustomQuery::BestScore { positive, negative },
+                RecommendStrategy::SumScores => CustomQuery::SumScores { positive, negative },
+                RecommendStrategy::AverageVector => {
+                    return Err(Error::Internal("average_vector is a nearest-vector query".into()))
+                }
+            }
+        }
+        QueryInput::Discover { target, context } => {
+            let target = vector(&target)?;
+            CustomQuery::Discover { target, context: pairs(&mut vector, &context)? }
+        }
+        QueryInput::Context(context) => {
+            if context.is_empty() {
+                return Err(Error::bad_input("context: at least one pair of examples is required"));
+            }
+            CustomQuery::Context(pairs(&mut vector, &context)?)
+        }
+        QueryInput::Nearest(_) => return Err(Error::Internal("nearest is not a custom-scored query".into())),
+    };
+    let mut filter = q.filter;
+    if !examples.is_empty() && q.lookup_from.is_none() {
+        let mut f = filter.unwrap_or_default();
+        f.must_not.get_or_insert_with(Vec::new).push(Condition::HasId { has_id: examples });
+        filter = Some(f);
+    }
+    let top = q.limit.saturating_add(q.offset);
+    let hits = scan_top(c, &q.using, &custom, filter, top, q.score_threshold)?;
+    let hits = hits.into_iter().skip(q.offset).collect();
+    hydrate(c, hits, &q.with_payload, &q.with_vector)
+}
+
+fn pairs(
+    vector: &mut impl FnMut(&VectorInput) -> Result<Vec<f32>>,
+    context: &[ContextPair],
+) -> Result<Vec<Pair<Vec<f32>>>> {
+    context
+        .iter()
+        .map(|p| Ok(Pair { positive: vector(&p.positive)?, negative: vector(&p.negative)? }))
+        .collect()
+}
+
+/// A scanned point; ordered so that the heap's top is the worst kept one (lowest score, then the
+/// highest id).
+#[derive(Debug, PartialEq)]
+struct Candidate {
+    score: f32,
+    id: PointId,
+}
+
+impl Eq for Candidate {}
+
+impl Ord for Candidate {
+    fn cmp(&self, other: &Self) -> Ordering {
+        other.score.total_cmp(&self.score).then_with(|| self.id.cmp(&other.id))
+    }
+}
+
+impl PartialOrd for Candidate {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The `top` best points passing `filter` that have the vector `using`, best first (ties by id).
+/// Scores under `threshold` are dropped.
+pub(super) fn scan_top(
+    c: &Collection,
+    using: &str,
+    query: &CustomQuery,
+    filter: Option<Filter>,
+    top: usize,
+    threshold: Option<f32>,
+) -> Result<Vec<(PointId, f32)>> {
+    let distance =
+        c.config().params.vectors.get(using).ok_or_else(|| VectorsConfig::missing(using))?.distance;
+    let kernel = MetricKernel::new(distance);
+    let mut heap = BinaryHeap::new();
+    let mut req = ScrollRequest {
+        offset: None,
+        limit: PAGE,
+        with_payload: WithPayload::Enable(false),
+        with_vector: WithVector::Include(vec![using.to_string()]),
+        filter,
+    };
+    loop {
+        let page = c.scroll(&req)?;
+        for record in page.points {
+            let id = record.id;
+            let Some(v) = vector_of(record, using) else { continue };
+            let score = query.score(|example| kernel.score(example, &v));
+            if threshold.is_some_and(|t| score < t) {
+                continue;
+            }
+            heap.push(Candidate { score, id });
+            if heap.len() > top {
+                heap.pop();
+            }
+        }
+        match page.next_page_offset {
+            Some(next) => req.offset = Some(next),
+            None => break,
+        }
+    }
+    Ok(heap.into_sorted_vec().into_iter().map(|c| (c.id, c.score)).collect())
+}
+
+/// Scored points with the requested payload and vectors. A point deleted since it was scored is
+/// left out.
+pub(super) fn hydrate(
+    c: &Collection,
+    hits: Vec<(PointId, f32)>,
+    with_payload: &WithPayload,
+    with_vector: &WithVector,
+) -> Result<Vec<ScoredPoint>> {
+    let bare =
+        |(id, score): (PointId, f32)| ScoredPoint { id, version: 0, score, payload: None, vector: None };
+    if !with_payload.is_enabled() && !with_vector.is_enabled() {
+        return Ok(hits.into_iter().map(bare).collect());
+    }
+    let ids: Vec<PointId> = hits.iter().map(|h| h.0).collect();
+    let mut records: HashMap<PointId, _> =
+        c.retrieve(&ids, with_payload, with_vector)?.into_iter().map(|r| (r.id, r)).collect();
+    Ok(hits
+        .into_iter()
+        .filter_map(|hit| {
+            let record = records.remove(&hit.0)?;
+            Some(ScoredPoint { payload: record.payload, vector: record.vector, ..bare(hit) })
+        })
+        .collect())
+}
