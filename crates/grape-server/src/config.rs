@@ -16,6 +16,16 @@ pub struct Config {
     pub storage: StorageConfig,
     #[serde(default)]
     pub service: ServiceConfig,
+    /// Certificate and key for HTTPS (`service.enable_tls`), PEM files as in Qdrant's `tls` section.
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -95,6 +105,7 @@ impl Default for Config {
             log_level: default_log_level(),
             storage: StorageConfig::default(),
             service: ServiceConfig::default(),
+            tls: None,
         }
     }
 }
@@ -111,6 +122,8 @@ pub struct Overrides {
     pub log_level: Option<String>,
     pub max_request_size_mb: Option<usize>,
     pub disable_cors: bool,
+    /// Serve HTTPS with this certificate and key (PEM).
+    pub tls: Option<TlsConfig>,
 }
 
 impl Config {
@@ -158,6 +171,10 @@ impl Config {
         }
         if cli.disable_cors {
             self.service.enable_cors = false;
+        }
+        if let Some(tls) = &cli.tls {
+            self.tls = Some(tls.clone());
+            self.service.enable_tls = true;
         }
     }
 }

@@ -51,6 +51,12 @@ struct ServeArgs {
     max_request_size_mb: Option<usize>,
     #[arg(long)]
     disable_cors: bool,
+    /// Serve HTTPS with this PEM certificate (chain); needs --tls-key.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -71,10 +77,17 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
         log_level: args.log_level,
         max_request_size_mb: args.max_request_size_mb,
         disable_cors: args.disable_cors,
+        tls: match (args.tls_cert, args.tls_key) {
+            (Some(cert), Some(key)) => Some(config::TlsConfig { cert, key }),
+            _ => None,
+        },
     };
     let config = Config::load(args.config_path.as_deref(), &overrides)?;
     init_tracing(&config.log_level)?;
-    anyhow::ensure!(!config.service.enable_tls, "service.enable_tls: TLS is not supported by Grape yet");
+    anyhow::ensure!(
+        !config.service.enable_tls || config.tls.is_some(),
+        "service.enable_tls: needs tls.cert and tls.key (or --tls-cert and --tls-key)"
+    );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("grape-io").build()?;
     runtime.block_on(run(config))
@@ -107,8 +120,9 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("service.host: invalid address {}", config.service.host))?;
     let listener =
         tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind REST on {addr}"))?;
+    let scheme = if config.service.enable_tls { "https" } else { "http" };
     tracing::info!(
-        "Grape {} serving Qdrant REST on http://{} (data in {})",
+        "Grape {} serving Qdrant REST on {scheme}://{} (data in {})",
         env!("CARGO_PKG_VERSION"),
         listener.local_addr()?,
         config.storage.storage_path.display()
@@ -116,10 +130,37 @@ async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(port) = config.service.grpc_port {
         tracing::warn!("gRPC (port {port}) is not built yet; only REST is served");
     }
-    axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?;
+    match config.tls.as_ref().filter(|_| config.service.enable_tls) {
+        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
+        Some(tls) => serve_tls(listener, app, tls).await?,
+    }
     tracing::info!("shutting down: flushing and closing the database");
     tokio::task::spawn_blocking(move || db.close()).await??;
     tracing::info!("closed cleanly");
+    Ok(())
+}
+
+/// HTTPS (rustls with the ring provider): same router, same graceful shutdown.
+async fn serve_tls(
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: &config::TlsConfig,
+) -> anyhow::Result<()> {
+    // Installing fails only if a provider is already installed, which is fine.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
+        .await
+        .with_context(|| format!("tls: cannot load {} / {}", tls.cert.display(), tls.key.display()))?;
+    let handle = axum_server::Handle::new();
+    let on_signal = handle.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
+    });
+    axum_server::from_tcp_rustls(listener.into_std()?, rustls_config)
+        .handle(handle)
+        .serve(app.into_make_service())
+        .await?;
     Ok(())
 }
 

@@ -409,3 +409,52 @@ fn sigterm_flushes_and_acknowledged_writes_survive_kill_9() {
     let p = s.ok("GET", "/collections/d/points/119", None);
     assert_eq!(p["vector"], json!([119.0, 1.0]));
 }
+
+#[test]
+fn serves_https_with_a_configured_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.key_pair.serialize_pem()).unwrap();
+    let port = free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_grape"))
+        .args(["serve", "--host", "127.0.0.1", "--http-port", &port.to_string(), "--storage-path"])
+        .arg(dir.path().join("data"))
+        .arg("--tls-cert")
+        .arg(&cert_path)
+        .arg("--tls-key")
+        .arg(&key_path)
+        .env("GRAPE__LOG_LEVEL", "warn")
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let client = Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(cert.cert.pem().as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let r = loop {
+        match client.get(format!("{url}/readyz")).send() {
+            Ok(r) => break r,
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("https server did not start: {e}"),
+        }
+    };
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = client
+        .put(format!("{url}/collections/tls"))
+        .json(&json!({"vectors": {"size": 2, "distance": "Dot"}}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // Plain HTTP on the TLS port gets no answer, and an untrusting client refuses the certificate.
+    let plain = Client::new().get(format!("http://127.0.0.1:{port}/readyz")).send();
+    assert!(plain.map_or(true, |r| !r.status().is_success()));
+    assert!(Client::new().get(format!("{url}/readyz")).send().is_err());
+    // SIGTERM still shuts down gracefully.
+    // SAFETY: kill with a valid pid of our own child and a standard signal.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().unwrap().success());
+}
