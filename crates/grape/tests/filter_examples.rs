@@ -55,7 +55,13 @@ fn misc() -> Vec<Value> {
     ]
 }
 
-fn examples() -> Vec<(fn() -> Vec<Value>, Value, Vec<u64>)> {
+/// A dataset of the documentation: its points as JSON objects with an `id`.
+type Dataset = fn() -> Vec<Value>;
+
+/// A dataset, a filter and the ids the documentation says pass it.
+type Example = (Dataset, Value, Vec<u64>);
+
+fn examples() -> Vec<Example> {
     vec![
         // Clauses.
         (
@@ -189,7 +195,7 @@ fn ids_of(db: &Database, name: &str, filter: &Filter) -> (Vec<u64>, usize) {
 fn documented_examples_match_the_documented_points() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path()).unwrap();
-    let datasets: [(&str, fn() -> Vec<Value>); 4] =
+    let datasets: [(&str, Dataset); 4] =
         [("cities", cities), ("dinosaurs", dinosaurs), ("countries", countries), ("misc", misc)];
     for (name, data) in datasets {
         let mut create = CreateCollection::new(VectorsConfig::Single(VectorParams::new(2, Distance::Dot)));
@@ -207,7 +213,7 @@ fn documented_examples_match_the_documented_points() {
             .collect();
         db.collection(name).unwrap().upsert(points).unwrap();
     }
-    let name_of = |data: fn() -> Vec<Value>| {
+    let name_of = |data: Dataset| {
         datasets.iter().find(|(_, d)| std::ptr::fn_addr_eq(*d, data)).map(|(n, _)| *n).unwrap()
     };
     for stage in ["appendable", "sealed", "payload indexes"] {
