@@ -46,8 +46,12 @@ pub struct AnnArgs {
     on_disk: bool,
     /// A Qdrant filter (JSON) applied to every search. Payloads come from the dataset's payload.jsonl;
     /// the exact filtered ground truth is computed here (brute force) and the selectivity reported.
+    #[arg(long, conflicts_with = "filter")]
+    pub(crate) filter_json: Option<String>,
+    /// The same as a Grape filter expression, e.g. `bucket = 3 AND price < 10` (see README.md,
+    /// "Filter expressions").
     #[arg(long)]
-    filter_json: Option<String>,
+    pub(crate) filter: Option<String>,
     /// Payload indexes to declare before loading, as `key:type` (e.g. `bucket:integer`); repeatable.
     #[arg(long = "index")]
     indexes: Vec<String>,
@@ -108,16 +112,16 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
 
 pub fn run(args: &AnnArgs) -> Result<()> {
     let mut data = Dataset::load(&args.dataset)?;
-    let payloads = match &args.filter_json {
-        Some(_) => Some(crate::dataset::load_payloads(&args.dataset, data.base.len())?),
-        None => None,
+    let filter: Option<grape::Filter> = match (&args.filter_json, &args.filter) {
+        (Some(text), _) => Some(serde_json::from_str(text).context("--filter-json")?),
+        (None, Some(expr)) => Some(grape::Filter::from_expression(expr).context("--filter")?),
+        (None, None) => None,
     };
-    let filter: Option<grape::Filter> = match &args.filter_json {
-        Some(text) => {
-            let f: grape::Filter = serde_json::from_str(text).context("--filter-json")?;
-            f.validate()?;
-            Some(f)
-        }
+    if let Some(f) = &filter {
+        f.validate()?;
+    }
+    let payloads = match &filter {
+        Some(_) => Some(crate::dataset::load_payloads(&args.dataset, data.base.len())?),
         None => None,
     };
     let mut selectivity = None;

@@ -31,3 +31,24 @@ fn main() -> anyhow::Result<()> {
         Command::Load(args) => load::run(&args),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::{Cli, Command};
+
+    #[test]
+    fn ann_takes_one_filter_form() {
+        let ann = |extra: &[&str]| {
+            let args = ["grape-bench", "ann", "--dataset", "d"].iter().chain(extra);
+            Cli::try_parse_from(args).map(|cli| match cli.command {
+                Command::Ann(a) => (a.filter, a.filter_json),
+                _ => unreachable!("parsed as ann"),
+            })
+        };
+        assert_eq!(ann(&["--filter", "a = 1"]).unwrap(), (Some("a = 1".into()), None));
+        assert_eq!(ann(&["--filter-json", "{}"]).unwrap(), (None, Some("{}".into())));
+        assert!(ann(&["--filter", "a = 1", "--filter-json", "{}"]).is_err());
+    }
+}

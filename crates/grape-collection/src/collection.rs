@@ -20,12 +20,14 @@ use crate::validate;
 
 /// Result of a write, as Qdrant reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateResult {
     pub operation_id: Option<OpNum>,
     pub status: UpdateStatus,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum UpdateStatus {
     Acknowledged,

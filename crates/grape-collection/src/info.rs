@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// Qdrant's collection status colours: green = ready, yellow = optimizing, red = optimizer failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CollectionStatus {
     Green,
@@ -15,6 +16,7 @@ pub enum CollectionStatus {
 
 /// `optimizer_status`: `"ok"` or `{"error": "..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum OptimizerStatusInfo {
     Ok(OkTag),
@@ -22,12 +24,14 @@ pub enum OptimizerStatusInfo {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum OkTag {
     Ok,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CollectionInfo {
     pub status: CollectionStatus,
     pub optimizer_status: OptimizerStatusInfo,
@@ -40,6 +44,7 @@ pub struct CollectionInfo {
 
 /// Resource use of a collection, for `Database::health`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CollectionStats {
     pub name: String,
     pub points: usize,

@@ -1,4 +1,5 @@
-//! `grape`: the Grape server binary. `grape serve` opens the data directory and serves Qdrant's REST API.
+//! `grape`: the Grape server binary. `grape serve` opens the data directory and serves Qdrant's REST API
+//! and its gRPC API.
 
 mod config;
 
@@ -20,7 +21,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the server (REST on 6333 by default).
+    /// Run the server (REST on 6333 and gRPC on 6334 by default).
     Serve(ServeArgs),
 }
 
@@ -106,15 +107,16 @@ async fn run(config: Config) -> anyhow::Result<()> {
         .await?
         .with_context(|| format!("open storage {}", config.storage.storage_path.display()))?;
     let service = Service::new(db.clone());
+    let auth = AuthConfig {
+        api_key: config.service.api_key.clone(),
+        read_only_api_key: config.service.read_only_api_key.clone(),
+    };
     let rest = RestConfig {
-        auth: AuthConfig {
-            api_key: config.service.api_key.clone(),
-            read_only_api_key: config.service.read_only_api_key.clone(),
-        },
+        auth: auth.clone(),
         max_request_size_bytes: config.service.max_request_size_mb.saturating_mul(1024 * 1024),
         enable_cors: config.service.enable_cors,
     };
-    let app = grape_api::router(service, grape_api::metrics::Metrics::new(), rest);
+    let app = grape_api::router(service.clone(), grape_api::metrics::Metrics::new(), rest);
     let addr: SocketAddr = format!("{}:{}", config.service.host, config.service.http_port)
         .parse()
         .with_context(|| format!("service.host: invalid address {}", config.service.host))?;
@@ -127,12 +129,36 @@ async fn run(config: Config) -> anyhow::Result<()> {
         listener.local_addr()?,
         config.storage.storage_path.display()
     );
-    if let Some(port) = config.service.grpc_port {
-        tracing::warn!("gRPC (port {port}) is not built yet; only REST is served");
-    }
+    // One signal stops both front ends; each lets its in-flight requests finish.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop.send(true);
+    });
+    let grpc = match config.service.grpc_port {
+        Some(port) if config.service.enable_tls => {
+            tracing::warn!(
+                "gRPC (port {port}) over TLS is not built yet; gRPC is not served while TLS is on"
+            );
+            None
+        }
+        Some(port) => {
+            let addr = SocketAddr::new(addr.ip(), port);
+            let listener =
+                tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind gRPC on {addr}"))?;
+            tracing::info!("serving Qdrant gRPC on {}", listener.local_addr()?);
+            let config = grape_api::grpc::GrpcConfig { auth };
+            let until = wait_for(stopped.clone());
+            Some(tokio::spawn(grape_api::grpc::serve(listener, service, config, until)))
+        }
+        None => None,
+    };
     match config.tls.as_ref().filter(|_| config.service.enable_tls) {
-        None => axum::serve(listener, app).with_graceful_shutdown(shutdown_signal()).await?,
-        Some(tls) => serve_tls(listener, app, tls).await?,
+        None => axum::serve(listener, app).with_graceful_shutdown(wait_for(stopped.clone())).await?,
+        Some(tls) => serve_tls(listener, app, tls, wait_for(stopped)).await?,
+    }
+    if let Some(grpc) = grpc {
+        grpc.await?.context("gRPC server")?;
     }
     tracing::info!("shutting down: flushing and closing the database");
     tokio::task::spawn_blocking(move || db.close()).await??;
@@ -145,6 +171,7 @@ async fn serve_tls(
     listener: tokio::net::TcpListener,
     app: axum::Router,
     tls: &config::TlsConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     // Installing fails only if a provider is already installed, which is fine.
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -154,7 +181,7 @@ async fn serve_tls(
     let handle = axum_server::Handle::new();
     let on_signal = handle.clone();
     tokio::spawn(async move {
-        shutdown_signal().await;
+        stop.await;
         on_signal.graceful_shutdown(Some(std::time::Duration::from_secs(30)));
     });
     axum_server::from_tcp_rustls(listener.into_std()?, rustls_config)
@@ -162,6 +189,11 @@ async fn serve_tls(
         .serve(app.into_make_service())
         .await?;
     Ok(())
+}
+
+/// Resolves once the stop flag is set (or its sender is gone).
+async fn wait_for(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -30,6 +30,9 @@ impl Server {
         if !env.iter().any(|(k, _)| *k == "GRAPE__SERVICE__HTTP_PORT") {
             cmd.arg("--http-port").arg(port.to_string());
         }
+        if !env.iter().any(|(k, _)| *k == "GRAPE__SERVICE__GRPC_PORT") {
+            cmd.arg("--grpc-port").arg(free_port().to_string());
+        }
         cmd.args(extra).env("GRAPE__LOG_LEVEL", "warn").stdout(Stdio::null()).stderr(Stdio::inherit());
         let port = match env.iter().find(|(k, _)| *k == "GRAPE__SERVICE__HTTP_PORT") {
             Some((_, p)) => p.parse().unwrap(),

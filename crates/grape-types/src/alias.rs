@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum AliasOperation {
     CreateAlias { collection_name: String, alias_name: String },
@@ -12,6 +13,7 @@ pub enum AliasOperation {
 
 /// One alias and its collection (`GET /aliases` entries).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AliasDescription {
     pub alias_name: String,
     pub collection_name: String,

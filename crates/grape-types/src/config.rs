@@ -8,6 +8,7 @@ use crate::{Distance, Error, Result, DEFAULT_VECTOR_NAME};
 
 /// Element type of stored dense vectors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Datatype {
     #[default]
@@ -18,6 +19,7 @@ pub enum Datatype {
 
 /// Parameters of one dense vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VectorParams {
     pub size: usize,
     pub distance: Distance,
@@ -59,6 +61,7 @@ impl VectorParams {
 
 /// Changes to one vector's parameters (collection update).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct VectorParamsDiff {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hnsw_config: Option<HnswConfigDiff>,
@@ -68,6 +71,7 @@ pub struct VectorParamsDiff {
 
 /// Dense vectors of a collection: one unnamed vector or a map of named vectors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum VectorsConfig {
     Single(VectorParams),
@@ -121,6 +125,7 @@ impl VectorsConfig {
 
 /// HNSW index parameters (Qdrant defaults).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HnswConfig {
     pub m: usize,
     pub ef_construct: usize,
@@ -161,6 +166,7 @@ impl HnswConfig {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct HnswConfigDiff {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub m: Option<usize>,
@@ -201,6 +207,7 @@ impl HnswConfigDiff {
 
 /// Optimizer parameters (Qdrant defaults). Sizes are in kilobytes of vector data, as in Qdrant.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OptimizersConfig {
     pub deleted_threshold: f64,
     pub vacuum_min_vector_number: usize,
@@ -259,6 +266,7 @@ impl OptimizersConfig {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct OptimizersConfigDiff {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_threshold: Option<f64>,
@@ -280,6 +288,7 @@ pub struct OptimizersConfigDiff {
 
 /// Write-ahead log parameters (Qdrant's keys).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WalConfig {
     /// Size of one WAL segment file in megabytes.
     pub wal_capacity_mb: usize,
@@ -303,6 +312,7 @@ impl WalConfig {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct WalConfigDiff {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wal_capacity_mb: Option<usize>,
@@ -312,6 +322,7 @@ pub struct WalConfigDiff {
 
 /// `config.params` of a collection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CollectionParams {
     pub vectors: VectorsConfig,
     #[serde(default = "one")]
@@ -330,6 +341,7 @@ fn one() -> u32 {
 
 /// The full configuration of a collection, as reported in collection info (`result.config`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CollectionConfig {
     pub params: CollectionParams,
     pub hnsw_config: HnswConfig,
@@ -372,6 +384,7 @@ impl CollectionConfig {
 
 /// Request to create a collection (Qdrant's `PUT /collections/{name}` body).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateCollection {
     pub vectors: VectorsConfig,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -429,6 +442,7 @@ impl CreateCollection {
 
 /// Request to change a collection's parameters (Qdrant's `PATCH /collections/{name}` body).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct UpdateCollection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<BTreeMap<String, VectorParamsDiff>>,

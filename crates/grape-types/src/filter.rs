@@ -12,13 +12,17 @@ use crate::{Payload, PointId};
 
 /// A filter: Qdrant's `Filter` object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Filter {
     #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<ConditionList>"))]
     pub must: Option<Vec<Condition>>,
     #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<ConditionList>"))]
     pub should: Option<Vec<Condition>>,
     #[serde(default, deserialize_with = "one_or_many", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<ConditionList>"))]
     pub must_not: Option<Vec<Condition>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_should: Option<MinShould>,
@@ -26,28 +30,32 @@ pub struct Filter {
 
 /// At least `min_count` of `conditions` must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MinShould {
     pub conditions: Vec<Condition>,
     pub min_count: usize,
 }
 
 /// Qdrant accepts a single condition where a list is expected.
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+enum ConditionList {
+    Many(Vec<Condition>),
+    One(Box<Condition>),
+}
+
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<Condition>>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        Many(Vec<Condition>),
-        One(Box<Condition>),
-    }
-    Ok(match Option::<OneOrMany>::deserialize(d)? {
+    Ok(match Option::<ConditionList>::deserialize(d)? {
         None => None,
-        Some(OneOrMany::Many(v)) => Some(v),
-        Some(OneOrMany::One(c)) => Some(vec![*c]),
+        Some(ConditionList::Many(v)) => Some(v),
+        Some(ConditionList::One(c)) => Some(vec![*c]),
     })
 }
 
 /// One condition of a filter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Condition {
     Field(Box<FieldCondition>),
@@ -60,12 +68,14 @@ pub enum Condition {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyRef {
     pub key: String,
 }
 
 /// Conditions on the elements of the array at `key`: one element must satisfy all of `filter`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Nested {
     pub key: String,
     pub filter: Filter,
@@ -74,6 +84,7 @@ pub struct Nested {
 /// A condition on the values at `key`. Exactly one of the optional parts is expected; when several are
 /// given, all must hold.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FieldCondition {
     pub key: String,
@@ -93,6 +104,7 @@ pub struct FieldCondition {
 
 /// A value to match: keyword/string, integer or bool.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum MatchValue {
     Bool(bool),
@@ -112,6 +124,7 @@ impl MatchValue {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Match {
     Value { value: MatchValue },
@@ -122,6 +135,7 @@ pub enum Match {
 
 /// A range bound: a number, or a date-time (Qdrant's datetime range) given as text.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Bound {
     Number(f64),
@@ -136,9 +150,38 @@ pub struct DatetimeBound {
     micros: Option<i64>,
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for DatetimeBound {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "DatetimeBound".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An RFC 3339 date-time, or a date-time or date without an offset (UTC)",
+            "type": "string",
+            "format": "date-time"
+        })
+    }
+}
+
 impl Serialize for DatetimeBound {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(&self.text)
+    }
+}
+
+impl DatetimeBound {
+    /// A bound from its text, parsed as JSON filters parse it.
+    pub fn new(text: impl Into<String>) -> Self {
+        let text = text.into();
+        let micros = parse_datetime(&text);
+        DatetimeBound { text, micros }
+    }
+
+    /// Whether the text is a date-time Grape understands.
+    pub fn is_valid(&self) -> bool {
+        self.micros.is_some()
     }
 }
 
@@ -185,6 +228,7 @@ pub fn parse_datetime(s: &str) -> Option<i64> {
 
 /// Range bounds (`values_count` uses the same shape, with numbers).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Range {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -259,6 +303,7 @@ impl Range {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoPoint {
     pub lon: f64,
     pub lat: f64,
@@ -282,6 +327,7 @@ impl GeoPoint {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoRadius {
     pub center: GeoPoint,
     /// Metres.
@@ -289,6 +335,7 @@ pub struct GeoRadius {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoBoundingBox {
     pub top_left: GeoPoint,
     pub bottom_right: GeoPoint,
@@ -308,6 +355,7 @@ impl GeoBoundingBox {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoLineString {
     pub points: Vec<GeoPoint>,
 }
@@ -330,6 +378,7 @@ impl GeoLineString {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct GeoPolygon {
     pub exterior: GeoLineString,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -15,6 +15,7 @@ pub mod config;
 pub mod distance;
 pub mod error;
 pub mod filter;
+pub mod filter_expr;
 pub mod json_bytes;
 pub mod operation;
 pub mod payload_schema;

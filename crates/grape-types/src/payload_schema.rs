@@ -6,6 +6,7 @@ use crate::{Error, Result};
 
 /// The value type a payload index is built for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PayloadSchemaType {
     Keyword,
@@ -20,6 +21,7 @@ pub enum PayloadSchemaType {
 
 /// `field_schema` of a create-index request, and what collection info reports back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum PayloadFieldSchema {
     Type(PayloadSchemaType),
@@ -29,6 +31,7 @@ pub enum PayloadFieldSchema {
 /// The object form: `type` plus type-specific options (`is_tenant`, `lookup`, `range`, `on_disk`, ...),
 /// kept as given so collection info echoes them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PayloadSchemaParams {
     #[serde(rename = "type")]
     pub kind: PayloadSchemaType,

@@ -17,6 +17,7 @@ pub type NamedVectors = BTreeMap<String, Vec<f32>>;
 
 /// Vectors as they appear in Qdrant's JSON: a bare array for the unnamed vector or an object by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum VectorStruct {
     Single(Vec<f32>),
@@ -40,6 +41,7 @@ impl From<Vec<f32>> for VectorStruct {
 
 /// A point to upsert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct PointStruct {
     pub id: PointId,
     #[serde(rename = "vector")]
@@ -66,6 +68,7 @@ impl PointStruct {
 
 /// Which payload keys to return.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum WithPayload {
     Enable(bool),
@@ -74,6 +77,7 @@ pub enum WithPayload {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum PayloadSelector {
     Include(Vec<String>),
@@ -155,6 +159,7 @@ fn split_path(path: &str) -> (&str, Option<&str>) {
 
 /// Which vectors to return.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum WithVector {
     Enable(bool),
@@ -182,6 +187,7 @@ impl WithVector {
 
 /// Vectors as returned to users: a bare array when the collection has only the unnamed vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum VectorOutput {
     Single(Vec<f32>),
@@ -201,6 +207,7 @@ impl VectorOutput {
 
 /// A stored point as returned by retrieve and scroll.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Record {
     pub id: PointId,
     #[serde(default)]
@@ -211,6 +218,7 @@ pub struct Record {
 
 /// A search hit. `score` is reported with the metric's convention (distance for Euclid and Manhattan).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScoredPoint {
     pub id: PointId,
     pub version: u64,

@@ -50,6 +50,23 @@ enum TaggedId {
     Uuid([u8; 16]),
 }
 
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for PointId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ExtendedPointId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A point id: an unsigned integer or a UUID",
+            "anyOf": [
+                { "type": "integer", "format": "uint64", "minimum": 0 },
+                { "type": "string", "format": "uuid" }
+            ]
+        })
+    }
+}
+
 impl Serialize for PointId {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         match (s.is_human_readable(), self) {

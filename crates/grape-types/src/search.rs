@@ -6,6 +6,7 @@ use crate::{Filter, PointId, Record, WithPayload, WithVector, DEFAULT_VECTOR_NAM
 
 /// Per-request search knobs (Qdrant's `params`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchParams {
     /// Size of the HNSW candidate list; defaults to the collection's `ef_construct`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -17,6 +18,7 @@ pub struct SearchParams {
 
 /// Nearest-neighbour search over one dense vector.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SearchRequest {
     /// Which vector to search (`""` for the unnamed vector).
     #[serde(default)]
@@ -56,6 +58,7 @@ impl SearchRequest {
 
 /// Page through points in id order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScrollRequest {
     /// First id to return (inclusive); `None` starts at the beginning.
     #[serde(default)]
@@ -92,6 +95,7 @@ impl Default for ScrollRequest {
 
 /// A page of points and the id to pass as `offset` for the next page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct ScrollResult {
     pub points: Vec<Record>,
     pub next_page_offset: Option<PointId>,
@@ -99,6 +103,7 @@ pub struct ScrollResult {
 
 /// Count points (exactly).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CountRequest {
     #[serde(default = "yes")]
     pub exact: bool,

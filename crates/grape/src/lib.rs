@@ -15,6 +15,15 @@
 //! db.close()?;
 //! # Ok(()) }
 //! ```
+//!
+//! Filters are Qdrant's JSON filters ([`Filter`]), which can also be written as Grape filter expressions
+//! ([`filter_expr`]):
+//!
+//! ```
+//! let f: grape::Filter = r#"city = "Paris" AND (price < 100 OR tags IN ["sale"])"#.parse()?;
+//! assert_eq!(f, grape::Filter::from_expression(&f.to_expression())?);
+//! # Ok::<(), grape::Error>(())
+//! ```
 
 mod database;
 mod meta;

@@ -73,15 +73,15 @@ pub(super) async fn aliases(t: Timed, State(s): State<AppState>, Path(c): Path<S
     t.reply(s.service.run(move |db| db.collection_aliases(&c)).await.map(|aliases| AliasList { aliases }))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct LocalShardInfo {
     shard_id: u32,
     points_count: usize,
     state: &'static str,
 }
 
-#[derive(Serialize)]
-struct CollectionClusterInfo {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct CollectionClusterInfo {
     peer_id: u64,
     shard_count: usize,
     local_shards: Vec<LocalShardInfo>,

@@ -18,7 +18,8 @@ use crate::service::{ContextPair, LookupLocation, PointsQuery, QueryInput};
 // ---- discover and context ----
 
 /// `{"positive": v, "negative": v}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "ContextPair")]
 pub struct ContextPairWire {
     pub positive: VectorInputWire,
     pub negative: VectorInputWire,
@@ -31,7 +32,8 @@ impl ContextPairWire {
 }
 
 /// The Query API's context: one pair or a list of pairs.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "ContextInput")]
 #[serde(untagged)]
 pub enum ContextInputWire {
     One(ContextPairWire),
@@ -53,7 +55,8 @@ impl ContextInputWire {
 }
 
 /// `{"discover": {"target", "context"}}` of the Query API.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "DiscoverInput")]
 pub struct DiscoverInputWire {
     pub target: VectorInputWire,
     pub context: ContextInputWire,
@@ -66,7 +69,7 @@ impl DiscoverInputWire {
 }
 
 /// Legacy `POST /points/discover` body: discovery with a `target`, context search without one.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DiscoverBody {
     #[serde(default)]
     pub target: Option<VectorInputWire>,
@@ -116,7 +119,7 @@ impl DiscoverBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DiscoverBatchBody {
     pub searches: Vec<DiscoverBody>,
 }
@@ -125,7 +128,8 @@ pub struct DiscoverBatchBody {
 
 /// `with_lookup`: a collection name, or the collection with what to return of the looked-up points
 /// (payload by default, no vectors).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "WithLookupInterface")]
 #[serde(untagged)]
 pub enum WithLookupWire {
     Collection(String),
@@ -166,7 +170,7 @@ fn groups_query(
 }
 
 /// `POST /points/query/groups` body: a Query API request plus the grouping.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct QueryGroupsBody {
     #[serde(default)]
     pub prefetch: Option<serde_json::Value>,
@@ -216,7 +220,7 @@ impl QueryGroupsBody {
 }
 
 /// Legacy `POST /points/search/groups` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct SearchGroupsBody {
     pub vector: NamedVectorStruct,
     #[serde(default)]
@@ -253,7 +257,7 @@ impl SearchGroupsBody {
 }
 
 /// Legacy `POST /points/recommend/groups` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct RecommendGroupsBody {
     #[serde(default)]
     pub positive: Vec<VectorInputWire>,
@@ -302,7 +306,8 @@ impl RecommendGroupsBody {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "PointGroup")]
 pub struct GroupWire {
     pub hits: Vec<ScoredPoint>,
     pub id: GroupId,
@@ -311,7 +316,7 @@ pub struct GroupWire {
 }
 
 /// `{"groups": [...]}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct GroupsResult {
     pub groups: Vec<GroupWire>,
 }
@@ -327,7 +332,7 @@ impl From<Vec<PointGroup>> for GroupsResult {
 // ---- facet ----
 
 /// `POST /collections/{c}/facet` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct FacetBody {
     pub key: String,
     #[serde(default)]
@@ -345,7 +350,7 @@ impl From<FacetBody> for FacetQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct FacetResponse {
     pub hits: Vec<FacetHit>,
 }
@@ -353,7 +358,7 @@ pub struct FacetResponse {
 // ---- distance matrix ----
 
 /// `POST /points/search/matrix/{pairs,offsets}` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct MatrixBody {
     #[serde(default)]
     pub sample: Option<usize>,
@@ -376,14 +381,14 @@ impl From<MatrixBody> for MatrixQuery {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MatrixPair {
     pub a: grape::PointId,
     pub b: grape::PointId,
     pub score: f32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MatrixPairs {
     pub pairs: Vec<MatrixPair>,
 }
@@ -401,7 +406,7 @@ impl From<Matrix> for MatrixPairs {
     }
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct MatrixOffsets {
     pub offsets_row: Vec<usize>,
     pub offsets_col: Vec<usize>,
@@ -424,7 +429,8 @@ impl From<Matrix> for MatrixOffsets {
 
 // ---- scroll order_by ----
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Direction")]
 #[serde(rename_all = "lowercase")]
 pub enum DirectionWire {
     Asc,
@@ -432,7 +438,8 @@ pub enum DirectionWire {
 }
 
 /// `start_from`: a number or a date-time.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "StartFrom")]
 #[serde(untagged)]
 pub enum StartFromWire {
     Integer(i64),
@@ -441,7 +448,8 @@ pub enum StartFromWire {
 }
 
 /// `order_by`: a payload key, or `{key, direction, start_from}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "OrderByInterface")]
 #[serde(untagged)]
 pub enum OrderByWire {
     Key(String),
@@ -487,7 +495,7 @@ impl OrderByWire {
 }
 
 /// A scrolled point with the value it was ordered by.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct OrderedRecord {
     #[serde(flatten)]
     pub record: Record,
@@ -495,7 +503,7 @@ pub struct OrderedRecord {
 }
 
 /// Scroll's answer with `order_by`: no next page offset, as in Qdrant.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct OrderedScrollResult {
     pub points: Vec<OrderedRecord>,
     pub next_page_offset: Option<grape::PointId>,

@@ -5,7 +5,9 @@ mod collections;
 mod explore;
 pub mod explore_wire;
 mod extract;
+mod openapi;
 mod points;
+mod routes;
 mod snapshots;
 mod system;
 pub mod wire;
@@ -17,7 +19,6 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, Method, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use axum::Router;
 use serde::Serialize;
 use tower_http::cors::CorsLayer;
@@ -64,73 +65,21 @@ pub(crate) struct AppState {
     pub service: Service,
     pub metrics: Metrics,
     pub auth: Arc<AuthConfig>,
+    /// The OpenAPI document of the routes, served at `GET /openapi.json`.
+    pub openapi: Arc<serde_json::Value>,
 }
 
-/// The REST router for a service.
+/// The REST router for a service: the routes of [`routes::table`], the 501 answers of Qdrant endpoints
+/// not built yet, and the middleware (API keys, metrics, body limit, CORS).
 pub fn router(service: Service, metrics: Metrics, config: RestConfig) -> Router {
-    let state = AppState { service, metrics, auth: Arc::new(config.auth) };
-    let collection = "/collections/{collection}";
-    let points = "/collections/{collection}/points";
-    let mut app = Router::new()
-        .route("/", get(system::root))
-        .route("/healthz", get(system::healthz))
-        .route("/livez", get(system::healthz))
-        .route("/readyz", get(system::readyz))
-        .route("/metrics", get(system::metrics))
-        .route("/telemetry", get(system::telemetry))
-        .route("/cluster", get(system::cluster))
-        .route("/collections", get(collections::list))
-        .route("/aliases", get(collections::all_aliases))
-        .route("/collections/aliases", post(collections::update_aliases))
-        .route(
-            collection,
-            get(collections::info)
-                .put(collections::create)
-                .patch(collections::update)
-                .delete(collections::delete),
-        )
-        .route(&format!("{collection}/exists"), get(collections::exists))
-        .route(&format!("{collection}/index"), put(collections::create_index))
-        .route(&format!("{collection}/index/{{field}}"), axum::routing::delete(collections::delete_index))
-        .route(&format!("{collection}/aliases"), get(collections::aliases))
-        .route(&format!("{collection}/cluster"), get(collections::cluster_info))
-        .route(points, put(points::upsert).post(points::retrieve))
-        .route(&format!("{points}/{{id}}"), get(points::get_one))
-        .route(&format!("{points}/delete"), post(points::delete))
-        .route(&format!("{points}/payload"), post(points::set_payload).put(points::overwrite_payload))
-        .route(&format!("{points}/payload/delete"), post(points::delete_payload))
-        .route(&format!("{points}/payload/clear"), post(points::clear_payload))
-        .route(&format!("{points}/batch"), post(points::batch_update))
-        .route(&format!("{points}/vectors"), put(points::update_vectors))
-        .route(&format!("{points}/vectors/delete"), post(points::delete_vectors))
-        .route(&format!("{points}/scroll"), post(points::scroll))
-        .route(&format!("{points}/count"), post(points::count))
-        .route(&format!("{points}/search"), post(points::search))
-        .route(&format!("{points}/search/batch"), post(points::search_batch))
-        .route(&format!("{points}/query"), post(points::query))
-        .route(&format!("{points}/query/batch"), post(points::query_batch))
-        .route(&format!("{points}/recommend"), post(points::recommend))
-        .route(&format!("{points}/recommend/batch"), post(points::recommend_batch))
-        .route(&format!("{collection}/snapshots"), get(snapshots::list).post(snapshots::create))
-        .route(&format!("{collection}/snapshots/recover"), put(snapshots::recover))
-        .route(
-            &format!("{collection}/snapshots/upload"),
-            post(snapshots::upload).layer(DefaultBodyLimit::disable()),
-        )
-        .route(
-            &format!("{collection}/snapshots/{{name}}"),
-            get(snapshots::download).delete(snapshots::delete),
-        )
-        .route("/snapshots", get(snapshots::list_full).post(snapshots::create_full))
-        .route("/snapshots/{name}", get(snapshots::download_full).delete(snapshots::delete_full))
-        .route(&format!("{points}/query/groups"), post(explore::query_groups))
-        .route(&format!("{points}/search/groups"), post(explore::search_groups))
-        .route(&format!("{points}/recommend/groups"), post(explore::recommend_groups))
-        .route(&format!("{points}/discover"), post(explore::discover))
-        .route(&format!("{points}/discover/batch"), post(explore::discover_batch))
-        .route(&format!("{points}/search/matrix/pairs"), post(explore::matrix_pairs))
-        .route(&format!("{points}/search/matrix/offsets"), post(explore::matrix_offsets))
-        .route(&format!("{collection}/facet"), post(explore::facet))
+    let routes = routes::table();
+    let openapi = openapi::document(routes.iter().map(|r| (&r.method, r.path.as_str(), &r.doc)));
+    let state = AppState { service, metrics, auth: Arc::new(config.auth), openapi: Arc::new(openapi) };
+    let mut app = Router::new();
+    for route in routes {
+        app = app.route(&route.path, route.handler);
+    }
+    let mut app = app
         .merge(not_built_routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -229,7 +178,7 @@ fn presented_key(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// Compares keys in time independent of where they differ.
-fn same_key(a: &str, b: &str) -> bool {
+pub(crate) fn same_key(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

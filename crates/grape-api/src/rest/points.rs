@@ -7,8 +7,8 @@ use grape::{PointId, ScrollRequest, WithPayload, WithVector};
 use super::extract::{Body, Params};
 use super::wire::{
     payload_or_on, BatchUpdate, CountBody, CountResult, DeletePayload, PointInsert, PointRequest,
-    QueryBatchBody, QueryBody, QueryResponse, ReadParams, RecommendBatchBody, RecommendBody, ScrollBody,
-    SearchBatchBody, SearchBody, Selector, SetPayload, WriteParams,
+    QueryBatchBody, QueryBody, QueryResponse, ReadParams, RecommendBatchBody, RecommendBody, ScrollAnswer,
+    ScrollBody, SearchBatchBody, SearchBody, Selector, SetPayload, WriteParams,
 };
 use super::{AppState, Timed};
 use crate::error::ApiError;
@@ -201,7 +201,7 @@ pub(super) async fn scroll(
         return t.reply::<()>(Err(e));
     }
     if body.order_by.is_some() {
-        return t.reply(super::explore::scroll_ordered(&s, c, body).await);
+        return t.reply(super::explore::scroll_ordered(&s, c, body).await.map(ScrollAnswer::Ordered));
     }
     let req = ScrollRequest {
         offset: body.offset,
@@ -210,7 +210,7 @@ pub(super) async fn scroll(
         with_vector: body.with_vector.unwrap_or_default(),
         filter: body.filter,
     };
-    t.reply(s.service.with_collection(c, move |_, col| col.scroll(&req)).await)
+    t.reply(s.service.with_collection(c, move |_, col| col.scroll(&req)).await.map(ScrollAnswer::Page))
 }
 
 pub(super) async fn count(

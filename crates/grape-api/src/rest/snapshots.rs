@@ -20,7 +20,7 @@ use super::{AppState, Timed};
 use crate::error::ApiError;
 
 /// `?wait=`: snapshot calls wait by default, as in Qdrant.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub(super) struct WaitParams {
     #[serde(default)]
     wait: Option<bool>,
@@ -28,7 +28,7 @@ pub(super) struct WaitParams {
 
 /// Which copy wins when replicas disagree. A single node has no other replica, so every value recovers
 /// the same way; the field is checked and accepted for compatibility.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub(super) enum SnapshotPriority {
     NoSync,
@@ -37,7 +37,7 @@ pub(super) enum SnapshotPriority {
 }
 
 /// `PUT /collections/{c}/snapshots/recover` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub(super) struct SnapshotRecover {
     location: String,
@@ -51,7 +51,7 @@ pub(super) struct SnapshotRecover {
 }
 
 /// `POST /collections/{c}/snapshots/upload` query.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub(super) struct UploadParams {
     #[serde(default)]
     wait: Option<bool>,
@@ -61,7 +61,7 @@ pub(super) struct UploadParams {
     checksum: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct Accepted {
     result: Option<()>,
     status: &'static str,
@@ -79,8 +79,10 @@ where
         return t.reply(work.await);
     }
     tokio::spawn(async move {
-        if let Err(e) = work.await {
-            tracing::error!("snapshot task failed: {}", e.message);
+        match work.await {
+            Err(e) if e.status.is_server_error() => tracing::error!("snapshot task failed: {}", e.message),
+            Err(e) => tracing::warn!("snapshot task refused: {}", e.message),
+            Ok(_) => {}
         }
     });
     let body = Accepted { result: None, status: "accepted", time: t.0.elapsed().as_secs_f64() };

@@ -10,8 +10,8 @@ use super::{AppState, Timed};
 /// Peer id a single node reports.
 pub(super) const PEER_ID: u64 = 1;
 
-#[derive(Serialize)]
-struct VersionInfo {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct VersionInfo {
     title: &'static str,
     version: &'static str,
     commit: Option<&'static str>,
@@ -54,14 +54,14 @@ pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     }
 }
 
-#[derive(Serialize)]
-struct Telemetry {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct Telemetry {
     id: String,
     app: AppTelemetry,
     collections: CollectionsTelemetry,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct AppTelemetry {
     name: &'static str,
     version: &'static str,
@@ -69,7 +69,7 @@ struct AppTelemetry {
     uptime_seconds: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, schemars::JsonSchema)]
 struct CollectionsTelemetry {
     number_of_collections: usize,
     collections: Vec<grape::CollectionStats>,
@@ -99,8 +99,8 @@ pub(super) async fn telemetry(t: Timed, State(s): State<AppState>) -> Response {
     t.reply(r)
 }
 
-#[derive(Serialize)]
-struct ClusterStatus {
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct ClusterStatus {
     status: &'static str,
 }
 

@@ -13,7 +13,7 @@ use crate::service::{
 };
 
 /// `?wait=&ordering=` of writes.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct WriteParams {
     #[serde(default)]
     pub wait: Option<bool>,
@@ -22,7 +22,7 @@ pub struct WriteParams {
 }
 
 /// Accepted for compatibility: a single node orders every write the same way.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteOrdering {
     Weak,
@@ -31,12 +31,23 @@ pub enum WriteOrdering {
 }
 
 /// `?consistency=&timeout=` of reads. A single node has one replica, so every consistency is met.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct ReadParams {
     #[serde(default)]
+    #[schemars(schema_with = "consistency_schema")]
     pub consistency: Option<String>,
     #[serde(default)]
     pub timeout: Option<u64>,
+}
+
+/// Qdrant's `ReadConsistency`: a number of replicas or one of the named levels.
+fn consistency_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            { "type": "integer", "minimum": 1 },
+            { "type": "string", "enum": ["majority", "quorum", "all"] }
+        ]
+    })
 }
 
 impl ReadParams {
@@ -52,14 +63,14 @@ impl ReadParams {
 }
 
 /// `?timeout=` of collection operations.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct TimeoutParams {
     #[serde(default)]
     pub timeout: Option<u64>,
 }
 
 /// `PUT /collections/{c}/points`: a list of points or a column batch.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum PointInsert {
     Points {
@@ -75,7 +86,7 @@ pub enum PointInsert {
 }
 
 /// Column form of an upsert: `ids`, `vectors` (a list, or lists by name) and optional `payloads`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct Batch {
     pub ids: Vec<PointId>,
     pub vectors: BatchVectors,
@@ -83,7 +94,7 @@ pub struct Batch {
     pub payloads: Option<Vec<Option<Payload>>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum BatchVectors {
     Single(Vec<Vec<f32>>),
@@ -151,7 +162,7 @@ impl Batch {
 }
 
 /// `{"points": [...]}` or `{"filter": {...}}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Selector {
     Points { points: Vec<PointId> },
@@ -168,7 +179,7 @@ impl From<Selector> for PointsSelector {
 }
 
 /// Set/overwrite payload: `payload` plus `points` or `filter` (and `key`, a nested path, for set).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct SetPayload {
     pub payload: Payload,
     #[serde(default)]
@@ -211,7 +222,7 @@ impl SetPayload {
 }
 
 /// Delete payload keys of `points` or of the points passing `filter`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DeletePayload {
     pub keys: Vec<String>,
     #[serde(default)]
@@ -230,7 +241,7 @@ impl DeletePayload {
 }
 
 /// One operation of `POST /points/batch`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum BatchOperation {
     Upsert(PointInsert),
@@ -243,7 +254,7 @@ pub enum BatchOperation {
     DeleteVectors(DeleteVectorsBody),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct BatchUpdate {
     pub operations: Vec<BatchOperation>,
 }
@@ -264,7 +275,7 @@ impl BatchOperation {
 }
 
 /// `POST /collections/{c}/points`: retrieve by ids.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct PointRequest {
     pub ids: Vec<PointId>,
     #[serde(default)]
@@ -279,7 +290,7 @@ pub fn payload_or_on(w: Option<WithPayload>) -> WithPayload {
 }
 
 /// Scroll request body (Qdrant's `ScrollRequest`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct ScrollBody {
     #[serde(default)]
     pub offset: Option<PointId>,
@@ -292,11 +303,20 @@ pub struct ScrollBody {
     #[serde(default, alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
     #[serde(default)]
+    #[schemars(with = "Option<super::explore_wire::OrderByWire>")]
     pub order_by: Option<serde_json::Value>,
 }
 
+/// Scroll's answer: a page and the offset of the next one, or points with their `order_value`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum ScrollAnswer {
+    Page(grape::ScrollResult),
+    Ordered(super::explore_wire::OrderedScrollResult),
+}
+
 /// Count request body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct CountBody {
     #[serde(default)]
     pub filter: Option<Filter>,
@@ -304,13 +324,13 @@ pub struct CountBody {
     pub exact: Option<bool>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CountResult {
     pub count: usize,
 }
 
 /// A vector in the legacy search API: bare (unnamed) or `{"name", "vector"}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum NamedVectorStruct {
     Dense(Vec<f32>),
@@ -319,7 +339,7 @@ pub enum NamedVectorStruct {
 }
 
 /// Legacy `POST /points/search` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct SearchBody {
     pub vector: NamedVectorStruct,
     #[serde(default)]
@@ -359,13 +379,14 @@ impl SearchBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct SearchBatchBody {
     pub searches: Vec<SearchBody>,
 }
 
 /// A vector input of the Query API: a dense vector or a point id.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "VectorInput")]
 #[serde(untagged)]
 pub enum VectorInputWire {
     Dense(Vec<f32>),
@@ -385,7 +406,8 @@ impl VectorInputWire {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "RecommendStrategy")]
 #[serde(rename_all = "snake_case")]
 pub enum StrategyWire {
     AverageVector,
@@ -403,7 +425,8 @@ impl From<StrategyWire> for RecommendStrategy {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "RecommendInput")]
 pub struct RecommendInputWire {
     #[serde(default)]
     pub positive: Vec<VectorInputWire>,
@@ -424,7 +447,8 @@ impl RecommendInputWire {
 }
 
 /// The `query` of a Query API request. Kinds Grape does not run yet are recognised and refused by name.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "QueryInterface")]
 #[serde(untagged)]
 pub enum QueryWire {
     Nearest {
@@ -463,7 +487,8 @@ impl QueryWire {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "LookupLocation")]
 pub struct LookupWire {
     pub collection: String,
     #[serde(default)]
@@ -477,7 +502,7 @@ impl From<LookupWire> for LookupLocation {
 }
 
 /// `POST /points/query` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct QueryBody {
     #[serde(default)]
     pub prefetch: Option<serde_json::Value>,
@@ -527,18 +552,18 @@ impl QueryBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct QueryBatchBody {
     pub searches: Vec<QueryBody>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct QueryResponse {
     pub points: Vec<grape::ScoredPoint>,
 }
 
 /// Legacy `POST /points/recommend` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct RecommendBody {
     #[serde(default)]
     pub positive: Vec<VectorInputWire>,
@@ -586,39 +611,39 @@ impl RecommendBody {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct RecommendBatchBody {
     pub searches: Vec<RecommendBody>,
 }
 
 /// `POST /collections/aliases` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct AliasActions {
     pub actions: Vec<grape::AliasOperation>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct AliasList {
     pub aliases: Vec<grape::AliasDescription>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CollectionDescription {
     pub name: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct CollectionList {
     pub collections: Vec<CollectionDescription>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Exists {
     pub exists: bool,
 }
 
 /// `PUT /collections/{c}/index` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct CreateFieldIndex {
     pub field_name: String,
     #[serde(default)]
@@ -626,14 +651,14 @@ pub struct CreateFieldIndex {
 }
 
 /// One point of `PUT /points/vectors`: its id and the vectors to replace.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct PointVectors {
     pub id: PointId,
     pub vector: VectorStruct,
 }
 
 /// `PUT /collections/{c}/points/vectors` body.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct UpdateVectorsBody {
     pub points: Vec<PointVectors>,
     #[serde(default)]
@@ -650,7 +675,7 @@ impl UpdateVectorsBody {
 }
 
 /// `POST /collections/{c}/points/vectors/delete` body: vector names and `points` or `filter`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct DeleteVectorsBody {
     #[serde(default)]
     pub points: Option<Vec<PointId>>,

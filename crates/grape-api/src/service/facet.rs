@@ -15,7 +15,7 @@ use crate::error::ApiError;
 use crate::Service;
 
 /// A counted payload value. The variant order is the order of values with equal counts.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum FacetValue {
     Keyword(String),
@@ -34,7 +34,7 @@ impl FacetValue {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FacetHit {
     pub value: FacetValue,
     pub count: usize,

@@ -21,7 +21,7 @@ use crate::error::ApiError;
 use crate::Service;
 
 /// A group's value at `group_by`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum GroupId {
     Keyword(String),

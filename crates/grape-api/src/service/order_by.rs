@@ -25,7 +25,7 @@ pub enum Direction {
 }
 
 /// A value points are ordered by.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Copy, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum OrderValue {
     Int(i64),

@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 
 /// A snapshot file as Qdrant describes it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct SnapshotDescription {
     /// File name, e.g. `docs-2025-01-31-12-00-00.snapshot`.
     pub name: String,

@@ -1,0 +1,423 @@
+//! `qdrant.Collections`: collections and aliases.
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use grape::{
+    AliasOperation, CollectionConfig, CollectionInfo, CollectionStatus, CreateCollection, Datatype, Distance,
+    HnswConfig, HnswConfigDiff, OptimizersConfig, OptimizersConfigDiff, VectorParams, VectorsConfig,
+    WalConfig, WalConfigDiff,
+};
+use grape_proto::qdrant as pb;
+use grape_proto::qdrant::collections_server::Collections;
+use tonic::{Request, Response, Status};
+
+use super::{elapsed, invalid, status, unsupported, Access, State};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl Collections for State {
+    async fn get(
+        &self,
+        request: Request<pb::GetCollectionInfoRequest>,
+    ) -> Reply<pb::GetCollectionInfoResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let name = request.into_inner().collection_name;
+        let info = self.service.run(move |db| db.collection_info(&name)).await.map_err(status)?;
+        Ok(Response::new(pb::GetCollectionInfoResponse {
+            result: Some(collection_info(info)),
+            time: elapsed(start),
+        }))
+    }
+
+    async fn list(&self, request: Request<pb::ListCollectionsRequest>) -> Reply<pb::ListCollectionsResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let names = self.service.run(|db| db.list_collections()).await.map_err(status)?;
+        Ok(Response::new(pb::ListCollectionsResponse {
+            collections: names.into_iter().map(|name| pb::CollectionDescription { name }).collect(),
+            time: elapsed(start),
+        }))
+    }
+
+    async fn create(&self, request: Request<pb::CreateCollection>) -> Reply<pb::CollectionOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let name = req.collection_name.clone();
+        let create = create_collection(req)?;
+        self.service.run(move |db| db.create_collection(&name, create)).await.map_err(status)?;
+        Ok(Response::new(pb::CollectionOperationResponse { result: true, time: elapsed(start) }))
+    }
+
+    async fn delete(&self, request: Request<pb::DeleteCollection>) -> Reply<pb::CollectionOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let name = request.into_inner().collection_name;
+        let deleted = self.service.run(move |db| db.delete_collection(&name)).await.map_err(status)?;
+        Ok(Response::new(pb::CollectionOperationResponse { result: deleted, time: elapsed(start) }))
+    }
+
+    async fn update_aliases(
+        &self,
+        request: Request<pb::ChangeAliases>,
+    ) -> Reply<pb::CollectionOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let actions =
+            request.into_inner().actions.into_iter().map(alias_operation).collect::<Result<Vec<_>, _>>()?;
+        self.service.run(move |db| db.update_aliases(&actions)).await.map_err(status)?;
+        Ok(Response::new(pb::CollectionOperationResponse { result: true, time: elapsed(start) }))
+    }
+
+    async fn list_collection_aliases(
+        &self,
+        request: Request<pb::ListCollectionAliasesRequest>,
+    ) -> Reply<pb::ListAliasesResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let name = request.into_inner().collection_name;
+        let aliases = self.service.run(move |db| db.collection_aliases(&name)).await.map_err(status)?;
+        Ok(Response::new(aliases_response(aliases, start)))
+    }
+
+    async fn list_aliases(&self, request: Request<pb::ListAliasesRequest>) -> Reply<pb::ListAliasesResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let aliases = self.service.run(|db| db.list_aliases()).await.map_err(status)?;
+        Ok(Response::new(aliases_response(aliases, start)))
+    }
+
+    async fn collection_exists(
+        &self,
+        request: Request<pb::CollectionExistsRequest>,
+    ) -> Reply<pb::CollectionExistsResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let name = request.into_inner().collection_name;
+        let exists = self.service.run(move |db| db.collection_exists(&name)).await.map_err(status)?;
+        Ok(Response::new(pb::CollectionExistsResponse {
+            result: Some(pb::CollectionExists { exists }),
+            time: elapsed(start),
+        }))
+    }
+}
+
+fn aliases_response(aliases: Vec<grape::AliasDescription>, start: Instant) -> pb::ListAliasesResponse {
+    pb::ListAliasesResponse {
+        aliases: aliases
+            .into_iter()
+            .map(|a| pb::AliasDescription { alias_name: a.alias_name, collection_name: a.collection_name })
+            .collect(),
+        time: elapsed(start),
+    }
+}
+
+fn alias_operation(op: pb::AliasOperations) -> Result<AliasOperation, Status> {
+    use pb::alias_operations::Action;
+    Ok(
+        match op
+            .action
+            .ok_or_else(|| invalid("actions: each action needs create_alias, rename_alias or delete_alias"))?
+        {
+            Action::CreateAlias(a) => {
+                AliasOperation::CreateAlias { collection_name: a.collection_name, alias_name: a.alias_name }
+            }
+            Action::RenameAlias(a) => AliasOperation::RenameAlias {
+                old_alias_name: a.old_alias_name,
+                new_alias_name: a.new_alias_name,
+            },
+            Action::DeleteAlias(a) => AliasOperation::DeleteAlias { alias_name: a.alias_name },
+        },
+    )
+}
+
+// ---- create ----
+
+fn create_collection(req: pb::CreateCollection) -> Result<CreateCollection, Status> {
+    if req.quantization_config.is_some() {
+        return Err(unsupported("quantization_config (quantization)"));
+    }
+    if req.sparse_vectors_config.is_some() {
+        return Err(unsupported("sparse_vectors_config (sparse vectors)"));
+    }
+    if req.strict_mode_config.is_some() {
+        return Err(unsupported("strict_mode_config (strict mode)"));
+    }
+    if req.payload.is_some() {
+        return Err(unsupported("payload (payload storage parameters)"));
+    }
+    if !req.metadata.is_empty() {
+        return Err(unsupported("metadata (collection metadata)"));
+    }
+    if req.sharding_method == Some(pb::ShardingMethod::Custom as i32) {
+        return Err(unsupported("sharding_method Custom (custom sharding)"));
+    }
+    let vectors = match req.vectors_config.and_then(|v| v.config) {
+        Some(pb::vectors_config::Config::Params(p)) => VectorsConfig::Single(vector_params(p)?),
+        Some(pb::vectors_config::Config::ParamsMap(m)) => VectorsConfig::Multi(
+            m.map
+                .into_iter()
+                .map(|(k, p)| Ok((k, vector_params(p)?)))
+                .collect::<Result<BTreeMap<_, _>, Status>>()?,
+        ),
+        None => VectorsConfig::Multi(BTreeMap::new()),
+    };
+    let mut create = CreateCollection::new(vectors);
+    create.shard_number = req.shard_number;
+    create.replication_factor = req.replication_factor;
+    create.write_consistency_factor = req.write_consistency_factor;
+    create.on_disk_payload = req.on_disk_payload;
+    create.hnsw_config = req.hnsw_config.map(hnsw_diff).transpose()?;
+    create.wal_config = req.wal_config.map(wal_diff).transpose()?;
+    create.optimizers_config = req.optimizers_config.map(optimizers_diff).transpose()?;
+    Ok(create)
+}
+
+fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
+    if p.quantization_config.is_some() {
+        return Err(unsupported("vectors_config quantization_config (quantization)"));
+    }
+    if p.multivector_config.is_some() {
+        return Err(unsupported("multivector_config (multi-vectors)"));
+    }
+    no_memory(p.memory)?;
+    let distance = match pb::Distance::try_from(p.distance) {
+        Ok(pb::Distance::Cosine) => Distance::Cosine,
+        Ok(pb::Distance::Euclid) => Distance::Euclid,
+        Ok(pb::Distance::Dot) => Distance::Dot,
+        Ok(pb::Distance::Manhattan) => Distance::Manhattan,
+        _ => return Err(invalid(format!("vectors_config: unknown distance {}", p.distance))),
+    };
+    let datatype = match p.datatype.map(pb::Datatype::try_from) {
+        None | Some(Ok(pb::Datatype::Default)) => None,
+        Some(Ok(pb::Datatype::Float32)) => Some(Datatype::Float32),
+        Some(Ok(pb::Datatype::Float16)) => Some(Datatype::Float16),
+        Some(Ok(pb::Datatype::Uint8)) => Some(Datatype::Uint8),
+        Some(Ok(pb::Datatype::Turbo4)) => return Err(unsupported("datatype Turbo4")),
+        Some(Err(_)) => return Err(invalid("vectors_config: unknown datatype")),
+    };
+    let size = usize::try_from(p.size).map_err(|_| invalid("vectors_config: size too large"))?;
+    Ok(VectorParams {
+        size,
+        distance,
+        hnsw_config: p.hnsw_config.map(hnsw_diff).transpose()?,
+        on_disk: p.on_disk,
+        datatype,
+    })
+}
+
+fn no_memory(memory: Option<i32>) -> Result<(), Status> {
+    match memory {
+        None => Ok(()),
+        Some(m) if m == pb::Memory::Unknown as i32 => Ok(()),
+        Some(_) => Err(unsupported("memory (storage tier)")),
+    }
+}
+
+fn size(v: Option<u64>) -> Option<usize> {
+    v.map(|v| usize::try_from(v).unwrap_or(usize::MAX))
+}
+
+fn hnsw_diff(h: pb::HnswConfigDiff) -> Result<HnswConfigDiff, Status> {
+    if h.inline_storage == Some(true) {
+        return Err(unsupported("hnsw_config.inline_storage"));
+    }
+    no_memory(h.memory)?;
+    Ok(HnswConfigDiff {
+        m: size(h.m),
+        ef_construct: size(h.ef_construct),
+        full_scan_threshold: size(h.full_scan_threshold),
+        max_indexing_threads: size(h.max_indexing_threads),
+        on_disk: h.on_disk,
+        payload_m: size(h.payload_m),
+    })
+}
+
+fn wal_diff(w: pb::WalConfigDiff) -> Result<WalConfigDiff, Status> {
+    if w.wal_retain_closed.is_some() {
+        return Err(unsupported("wal_config.wal_retain_closed"));
+    }
+    Ok(WalConfigDiff {
+        wal_capacity_mb: size(w.wal_capacity_mb),
+        wal_segments_ahead: size(w.wal_segments_ahead),
+    })
+}
+
+fn optimizers_diff(o: pb::OptimizersConfigDiff) -> Result<OptimizersConfigDiff, Status> {
+    if o.prevent_unoptimized == Some(true) {
+        return Err(unsupported("optimizers_config.prevent_unoptimized"));
+    }
+    let threads = match o.max_optimization_threads.and_then(|t| t.variant) {
+        Some(pb::max_optimization_threads::Variant::Value(n)) => size(Some(n)),
+        Some(pb::max_optimization_threads::Variant::Setting(_)) => None,
+        None => size(o.deprecated_max_optimization_threads),
+    };
+    Ok(OptimizersConfigDiff {
+        deleted_threshold: o.deleted_threshold,
+        vacuum_min_vector_number: size(o.vacuum_min_vector_number),
+        default_segment_number: size(o.default_segment_number),
+        max_segment_size: size(o.max_segment_size),
+        memmap_threshold: size(o.memmap_threshold),
+        indexing_threshold: size(o.indexing_threshold),
+        flush_interval_sec: o.flush_interval_sec,
+        max_optimization_threads: threads,
+    })
+}
+
+// ---- info ----
+
+fn collection_info(info: CollectionInfo) -> pb::CollectionInfo {
+    let status = match info.status {
+        CollectionStatus::Green => pb::CollectionStatus::Green,
+        CollectionStatus::Yellow => pb::CollectionStatus::Yellow,
+        CollectionStatus::Grey => pb::CollectionStatus::Grey,
+        CollectionStatus::Red => pb::CollectionStatus::Red,
+    };
+    let optimizer_status = match info.optimizer_status {
+        grape_collection::info::OptimizerStatusInfo::Ok(_) => {
+            pb::OptimizerStatus { ok: true, error: String::new() }
+        }
+        grape_collection::info::OptimizerStatusInfo::Error { error } => {
+            pb::OptimizerStatus { ok: false, error }
+        }
+    };
+    let payload_schema = info
+        .payload_schema
+        .into_iter()
+        .map(|(key, v)| {
+            let data_type = v
+                .get("data_type")
+                .and_then(|t| t.as_str())
+                .map_or(pb::PayloadSchemaType::UnknownType, schema_type);
+            let points = v.get("points").and_then(serde_json::Value::as_u64);
+            (key, pb::PayloadSchemaInfo { data_type: data_type as i32, params: None, points })
+        })
+        .collect();
+    pb::CollectionInfo {
+        status: status as i32,
+        optimizer_status: Some(optimizer_status),
+        segments_count: info.segments_count as u64,
+        config: Some(collection_config(info.config)),
+        payload_schema,
+        points_count: Some(info.points_count as u64),
+        indexed_vectors_count: Some(info.indexed_vectors_count as u64),
+        warnings: Vec::new(),
+        update_queue: None,
+    }
+}
+
+fn schema_type(name: &str) -> pb::PayloadSchemaType {
+    use pb::PayloadSchemaType as T;
+    match name {
+        "keyword" => T::Keyword,
+        "integer" => T::Integer,
+        "float" => T::Float,
+        "geo" => T::Geo,
+        "text" => T::Text,
+        "bool" => T::Bool,
+        "datetime" => T::Datetime,
+        "uuid" => T::Uuid,
+        _ => T::UnknownType,
+    }
+}
+
+fn collection_config(c: CollectionConfig) -> pb::CollectionConfig {
+    let params = c.params;
+    pb::CollectionConfig {
+        params: Some(pb::CollectionParams {
+            shard_number: params.shard_number,
+            on_disk_payload: params.on_disk_payload,
+            vectors_config: Some(vectors_config_out(params.vectors)),
+            replication_factor: Some(params.replication_factor),
+            write_consistency_factor: Some(params.write_consistency_factor),
+            ..Default::default()
+        }),
+        hnsw_config: Some(hnsw_out(&c.hnsw_config)),
+        optimizer_config: Some(optimizers_out(&c.optimizer_config)),
+        wal_config: Some(wal_out(&c.wal_config)),
+        ..Default::default()
+    }
+}
+
+fn vectors_config_out(v: VectorsConfig) -> pb::VectorsConfig {
+    use pb::vectors_config::Config;
+    let config = match v {
+        VectorsConfig::Single(p) => Config::Params(vector_params_out(p)),
+        VectorsConfig::Multi(m) => Config::ParamsMap(pb::VectorParamsMap {
+            map: m.into_iter().map(|(k, p)| (k, vector_params_out(p))).collect(),
+        }),
+    };
+    pb::VectorsConfig { config: Some(config) }
+}
+
+fn vector_params_out(p: VectorParams) -> pb::VectorParams {
+    let distance = match p.distance {
+        Distance::Cosine => pb::Distance::Cosine,
+        Distance::Euclid => pb::Distance::Euclid,
+        Distance::Dot => pb::Distance::Dot,
+        Distance::Manhattan => pb::Distance::Manhattan,
+    };
+    let datatype = p.datatype.map(|d| match d {
+        Datatype::Float32 => pb::Datatype::Float32 as i32,
+        Datatype::Float16 => pb::Datatype::Float16 as i32,
+        Datatype::Uint8 => pb::Datatype::Uint8 as i32,
+    });
+    pb::VectorParams {
+        size: p.size as u64,
+        distance: distance as i32,
+        hnsw_config: p.hnsw_config.map(|h| pb::HnswConfigDiff {
+            m: h.m.map(|v| v as u64),
+            ef_construct: h.ef_construct.map(|v| v as u64),
+            full_scan_threshold: h.full_scan_threshold.map(|v| v as u64),
+            max_indexing_threads: h.max_indexing_threads.map(|v| v as u64),
+            on_disk: h.on_disk,
+            payload_m: h.payload_m.map(|v| v as u64),
+            ..Default::default()
+        }),
+        on_disk: p.on_disk,
+        datatype,
+        ..Default::default()
+    }
+}
+
+fn hnsw_out(h: &HnswConfig) -> pb::HnswConfigDiff {
+    pb::HnswConfigDiff {
+        m: Some(h.m as u64),
+        ef_construct: Some(h.ef_construct as u64),
+        full_scan_threshold: Some(h.full_scan_threshold as u64),
+        max_indexing_threads: Some(h.max_indexing_threads as u64),
+        on_disk: h.on_disk,
+        payload_m: h.payload_m.map(|v| v as u64),
+        ..Default::default()
+    }
+}
+
+fn optimizers_out(o: &OptimizersConfig) -> pb::OptimizersConfigDiff {
+    use pb::max_optimization_threads::{Setting, Variant};
+    let threads = match o.max_optimization_threads {
+        Some(n) => Variant::Value(n as u64),
+        None => Variant::Setting(Setting::Auto as i32),
+    };
+    pb::OptimizersConfigDiff {
+        deleted_threshold: Some(o.deleted_threshold),
+        vacuum_min_vector_number: Some(o.vacuum_min_vector_number as u64),
+        default_segment_number: Some(o.default_segment_number as u64),
+        max_segment_size: o.max_segment_size.map(|v| v as u64),
+        memmap_threshold: o.memmap_threshold.map(|v| v as u64),
+        indexing_threshold: o.indexing_threshold.map(|v| v as u64),
+        flush_interval_sec: Some(o.flush_interval_sec),
+        max_optimization_threads: Some(pb::MaxOptimizationThreads { variant: Some(threads) }),
+        ..Default::default()
+    }
+}
+
+fn wal_out(w: &WalConfig) -> pb::WalConfigDiff {
+    pb::WalConfigDiff {
+        wal_capacity_mb: Some(w.wal_capacity_mb as u64),
+        wal_segments_ahead: Some(w.wal_segments_ahead as u64),
+        ..Default::default()
+    }
+}
