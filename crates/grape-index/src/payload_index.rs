@@ -218,6 +218,15 @@ impl FieldIndex {
     }
 }
 
+/// Whether an index of `kind` holds `v` (the values [`FieldIndex::build`] indexes).
+pub fn indexes_value(kind: PayloadSchemaType, v: &Value) -> bool {
+    match kind {
+        PayloadSchemaType::Keyword | PayloadSchemaType::Uuid => v.is_string(),
+        PayloadSchemaType::Bool => v.is_boolean(),
+        _ => ordered_key(kind, v).is_some(),
+    }
+}
+
 /// The position of a value on the ordered axis of an integer, float or datetime index.
 fn ordered_key(kind: PayloadSchemaType, v: &Value) -> Option<f64> {
     match kind {
@@ -268,6 +277,8 @@ mod tests {
         // An integer match cannot be answered by a keyword index (point 2 would be missed).
         assert_eq!(idx.lookup_match(&m(json!({"value": 3}))), None);
         assert_eq!(idx.offsets_with_value(), &[0, 1, 3]);
+        assert!(indexes_value(PayloadSchemaType::Keyword, &json!("a")));
+        assert!(!indexes_value(PayloadSchemaType::Keyword, &json!(3)));
     }
 
     #[test]

@@ -266,12 +266,9 @@ impl ShardEngine {
                             .values()
                             .filter(|&&o| {
                                 data.payloads.get(o).ok().flatten().is_some_and(|p| {
-                                    let built = grape_index::payload_index::FieldIndex::build(
-                                        kind,
-                                        key,
-                                        std::iter::once((o, &p)),
-                                    );
-                                    !built.is_empty()
+                                    grape_types::filter::leaf_values(&p, key)
+                                        .into_iter()
+                                        .any(|v| grape_index::payload_index::indexes_value(kind, v))
                                 })
                             })
                             .count(),
