@@ -10,16 +10,19 @@ use std::time::Instant;
 use grape::filter::Condition;
 use grape::{
     Collection, CountRequest, Database, Error, Filter, Payload, PointId, PointStruct, Record, Result,
-    ScoredPoint, ScrollRequest, SearchParams, SearchRequest, UpdateResult, VectorOutput, WithPayload,
-    WithVector,
+    ScoredPoint, ScrollRequest, SearchParams, SearchRequest, SparseSearchRequest, SparseVector, UpdateResult,
+    Vector, VectorOutput, WithPayload, WithVector,
 };
 
 use crate::error::ApiError;
+pub use fusion::Fusion;
 
 pub mod facet;
+pub mod fusion;
 pub mod groups;
 pub mod matrix;
 pub mod order_by;
+mod sample;
 mod scan;
 pub mod scoring;
 
@@ -212,6 +215,7 @@ fn matching_ids(c: &Collection, filter: Filter) -> Result<Vec<PointId>> {
 #[derive(Debug, Clone, PartialEq)]
 pub enum VectorInput {
     Dense(Vec<f32>),
+    Sparse(SparseVector),
     Point(PointId),
 }
 
@@ -232,13 +236,16 @@ pub struct ContextPair {
 }
 
 /// The `query` of a Query API request. `Discover` ranks by the context pairs first, then by the
-/// similarity to `target`; `Context` looks for the zone where the pairs' positives overlap.
+/// similarity to `target`; `Context` looks for the zone where the pairs' positives overlap. `Fusion`
+/// combines the results of the prefetches; `Sample` picks random points.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryInput {
     Nearest(VectorInput),
     Recommend { positive: Vec<VectorInput>, negative: Vec<VectorInput>, strategy: RecommendStrategy },
     Discover { target: VectorInput, context: Vec<ContextPair> },
     Context(Vec<ContextPair>),
+    Fusion(Fusion),
+    Sample,
 }
 
 /// Where example point ids are looked up (Qdrant's `lookup_from`).
@@ -251,6 +258,9 @@ pub struct LookupLocation {
 /// One query against one collection: Qdrant's Query API request reduced to what Grape runs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PointsQuery {
+    /// Sub-queries whose results this query re-ranks or fuses (empty: the query runs over the
+    /// whole collection).
+    pub prefetch: Vec<Prefetch>,
     pub using: String,
     pub query: Option<QueryInput>,
     pub filter: Option<Filter>,
@@ -263,13 +273,139 @@ pub struct PointsQuery {
     pub lookup_from: Option<LookupLocation>,
 }
 
+/// A Query API prefetch: a query of its own (with its own prefetches) whose results feed its parent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prefetch {
+    pub prefetch: Vec<Prefetch>,
+    pub query: Option<QueryInput>,
+    pub using: String,
+    pub filter: Option<Filter>,
+    pub params: SearchParams,
+    pub score_threshold: Option<f32>,
+    /// Qdrant's default is 10.
+    pub limit: usize,
+    pub lookup_from: Option<LookupLocation>,
+}
+
+/// How deep prefetches may nest.
+pub const MAX_PREFETCH_DEPTH: usize = 16;
+
 /// Executes one query. Example points given by id are excluded from the results, as in Qdrant.
-/// Queries scored by several examples (recommend `best_score` / `sum_scores`, discover, context) run
-/// as an exact scan ([`scan`]).
+/// With prefetches, their results (computed first, each inheriting this query's filter) are fused or
+/// re-scored by `query`; without, `query` runs over the collection.
 pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<ScoredPoint>> {
     if q.limit == 0 {
         return Err(Error::bad_input("limit: must be at least 1"));
     }
+    if q.prefetch.is_empty() {
+        return run_base(db, c, q);
+    }
+    let sources = std::mem::take(&mut q.prefetch)
+        .into_iter()
+        .map(|p| run_prefetch(db, c, p, q.filter.as_ref(), 1))
+        .collect::<Result<Vec<_>>>()?;
+    merge_sources(db, c, q, sources)
+}
+
+fn run_prefetch(
+    db: &Database,
+    c: &Collection,
+    p: Prefetch,
+    parent_filter: Option<&Filter>,
+    depth: usize,
+) -> Result<Vec<ScoredPoint>> {
+    if depth > MAX_PREFETCH_DEPTH {
+        return Err(Error::bad_input(format!("prefetch: nested deeper than {MAX_PREFETCH_DEPTH} levels")));
+    }
+    if p.limit == 0 {
+        return Err(Error::bad_input("prefetch.limit: must be at least 1"));
+    }
+    let filter = Filter::merge(parent_filter, p.filter.as_ref());
+    let q = PointsQuery {
+        prefetch: Vec::new(),
+        using: p.using,
+        query: p.query,
+        filter,
+        params: p.params,
+        limit: p.limit,
+        offset: 0,
+        score_threshold: p.score_threshold,
+        with_payload: WithPayload::Enable(false),
+        with_vector: WithVector::Enable(false),
+        lookup_from: p.lookup_from,
+    };
+    if p.prefetch.is_empty() {
+        return run_base(db, c, q);
+    }
+    let sources = p
+        .prefetch
+        .into_iter()
+        .map(|inner| run_prefetch(db, c, inner, q.filter.as_ref(), depth + 1))
+        .collect::<Result<Vec<_>>>()?;
+    merge_sources(db, c, q, sources)
+}
+
+/// Applies `q.query` to the results of its prefetches: fusion, or re-scoring of the prefetched points.
+fn merge_sources(
+    db: &Database,
+    c: &Collection,
+    q: PointsQuery,
+    sources: Vec<Vec<ScoredPoint>>,
+) -> Result<Vec<ScoredPoint>> {
+    match &q.query {
+        None => Err(Error::bad_input("query: a query is required to combine the results of prefetches")),
+        Some(QueryInput::Fusion(fusion)) => {
+            let top = q.limit.saturating_add(q.offset);
+            let mut fused = fusion::fuse(fusion, sources, top)?;
+            if let Some(t) = q.score_threshold {
+                fused.retain(|p| p.score >= t);
+            }
+            let fused: Vec<ScoredPoint> = fused.into_iter().skip(q.offset).collect();
+            hydrate(c, fused, &q.with_payload, &q.with_vector)
+        }
+        Some(_) => {
+            let mut ids: Vec<PointId> = sources.iter().flatten().map(|p| p.id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            if ids.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut q = q;
+            let mut f = q.filter.take().unwrap_or_default();
+            f.must.get_or_insert_with(Vec::new).push(Condition::HasId { has_id: ids });
+            q.filter = Some(f);
+            run_base(db, c, q)
+        }
+    }
+}
+
+/// Attaches payloads and vectors to scored points (fused results carry neither).
+pub(crate) fn hydrate(
+    c: &Collection,
+    points: Vec<ScoredPoint>,
+    with_payload: &WithPayload,
+    with_vector: &WithVector,
+) -> Result<Vec<ScoredPoint>> {
+    if !with_payload.is_enabled() && !with_vector.is_enabled() {
+        return Ok(points);
+    }
+    let ids: Vec<PointId> = points.iter().map(|p| p.id).collect();
+    let mut records: std::collections::HashMap<PointId, Record> =
+        c.retrieve(&ids, with_payload, with_vector)?.into_iter().map(|r| (r.id, r)).collect();
+    Ok(points
+        .into_iter()
+        .filter_map(|mut p| {
+            // A point deleted since it was scored is dropped rather than returned without its data.
+            let r = records.remove(&p.id)?;
+            p.payload = r.payload;
+            p.vector = r.vector;
+            Some(p)
+        })
+        .collect())
+}
+
+/// A query over the whole collection (no prefetch).
+fn run_base(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<ScoredPoint>> {
     let Some(query) = q.query.take() else { return list_by_id(c, &q) };
     let (vector, examples) = match query {
         QueryInput::Nearest(input) => {
@@ -282,12 +418,17 @@ pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Ve
                 return Err(Error::bad_input("recommend: at least one positive example is required"));
             }
             let mut examples = Vec::new();
-            let pos =
-                positive.iter().map(|p| resolve(db, c, &q, p, &mut examples)).collect::<Result<Vec<_>>>()?;
-            let neg =
-                negative.iter().map(|n| resolve(db, c, &q, n, &mut examples)).collect::<Result<Vec<_>>>()?;
-            (average_vector_query(&pos, &neg)?, examples)
+            let mut dense = |input: &VectorInput| -> Result<Vec<f32>> {
+                dense_only(resolve(db, c, &q, input, &mut examples)?, "recommend")
+            };
+            let pos = positive.iter().map(&mut dense).collect::<Result<Vec<_>>>()?;
+            let neg = negative.iter().map(&mut dense).collect::<Result<Vec<_>>>()?;
+            (Vector::Dense(average_vector_query(&pos, &neg)?), examples)
         }
+        QueryInput::Fusion(_) => {
+            return Err(Error::bad_input("query: fusion combines the results of prefetches; none given"))
+        }
+        QueryInput::Sample => return sample::random(c, &q),
         custom => return scan::run_custom(db, c, q, custom),
     };
     let mut filter = q.filter;
@@ -296,17 +437,39 @@ pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Ve
         f.must_not.get_or_insert_with(Vec::new).push(Condition::HasId { has_id: examples });
         filter = Some(f);
     }
-    c.search(&SearchRequest {
-        using: q.using,
-        vector,
-        limit: q.limit,
-        offset: q.offset,
-        score_threshold: q.score_threshold,
-        params: q.params,
-        with_payload: q.with_payload,
-        with_vector: q.with_vector,
-        filter,
-    })
+    match vector {
+        Vector::Dense(vector) => c.search(&SearchRequest {
+            using: q.using,
+            vector,
+            limit: q.limit,
+            offset: q.offset,
+            score_threshold: q.score_threshold,
+            params: q.params,
+            with_payload: q.with_payload,
+            with_vector: q.with_vector,
+            filter,
+        }),
+        Vector::Sparse(vector) => c.search_sparse(&SparseSearchRequest {
+            using: q.using,
+            vector,
+            limit: q.limit,
+            offset: q.offset,
+            score_threshold: q.score_threshold,
+            with_payload: q.with_payload,
+            with_vector: q.with_vector,
+            filter,
+        }),
+    }
+}
+
+/// The dense vector of an example; sparse examples are refused by name (`what` is the query kind).
+pub(crate) fn dense_only(v: Vector, what: &str) -> Result<Vec<f32>> {
+    match v {
+        Vector::Dense(v) => Ok(v),
+        Vector::Sparse(_) => {
+            Err(Error::bad_input(format!("{what}: sparse vectors are not supported here yet")))
+        }
+    }
 }
 
 /// Qdrant's average-vector recommendation: avg(positive) + (avg(positive) - avg(negative)).
@@ -341,9 +504,10 @@ fn resolve(
     q: &PointsQuery,
     input: &VectorInput,
     examples: &mut Vec<PointId>,
-) -> Result<Vec<f32>> {
+) -> Result<Vector> {
     let id = match input {
-        VectorInput::Dense(v) => return Ok(v.clone()),
+        VectorInput::Dense(v) => return Ok(Vector::Dense(v.clone())),
+        VectorInput::Sparse(v) => return Ok(Vector::Sparse(v.clone())),
         VectorInput::Point(id) => *id,
     };
     examples.push(id);
@@ -359,9 +523,9 @@ fn resolve(
         .ok_or_else(|| Error::not_found(format!("Point {id} has no vector named `{name}`")))
 }
 
-fn vector_of(record: Record, name: &str) -> Option<Vec<f32>> {
+fn vector_of(record: Record, name: &str) -> Option<Vector> {
     match record.vector? {
-        VectorOutput::Single(v) if name.is_empty() => Some(v),
+        VectorOutput::Single(v) if name.is_empty() => Some(Vector::Dense(v)),
         VectorOutput::Single(_) => None,
         VectorOutput::Named(mut m) => m.remove(name),
     }

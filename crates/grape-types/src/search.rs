@@ -56,6 +56,41 @@ impl SearchRequest {
     }
 }
 
+/// Search by a sparse vector: every point sharing an index with the query, ranked by dot product.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SparseSearchRequest {
+    /// Which sparse vector to search.
+    pub using: String,
+    pub vector: crate::SparseVector,
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: usize,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub with_payload: WithPayload,
+    #[serde(default)]
+    pub with_vector: WithVector,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+}
+
+impl SparseSearchRequest {
+    pub fn new(using: impl Into<String>, vector: crate::SparseVector, limit: usize) -> Self {
+        SparseSearchRequest {
+            using: using.into(),
+            vector,
+            limit,
+            offset: 0,
+            score_threshold: None,
+            with_payload: WithPayload::default(),
+            with_vector: WithVector::default(),
+            filter: None,
+        }
+    }
+}
+
 /// Page through points in id order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -6,18 +6,20 @@
 //! the points passing the filter. Hits carry `version: 0` (scroll does not report versions).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
 use grape::filter::Condition;
 use grape::{
-    Collection, Database, Error, Filter, PointId, Result, ScoredPoint, ScrollRequest, VectorsConfig,
+    Collection, Database, Error, Filter, PointId, Result, ScoredPoint, ScrollRequest, Vector, VectorsConfig,
     WithPayload, WithVector,
 };
 use grape_collection::validate::prepare_query;
 use grape_index::distance::MetricKernel;
 
 use super::scoring::{CustomQuery, Pair};
-use super::{resolve, vector_of, ContextPair, PointsQuery, QueryInput, RecommendStrategy, VectorInput};
+use super::{
+    dense_only, resolve, vector_of, ContextPair, PointsQuery, QueryInput, RecommendStrategy, VectorInput,
+};
 
 /// Points read per scroll page while scanning.
 const PAGE: usize = 1024;
@@ -33,7 +35,7 @@ pub(super) fn run_custom(
     let config = c.config();
     let mut examples = Vec::new();
     let mut vector = |input: &VectorInput| -> Result<Vec<f32>> {
-        let v = resolve(db, c, &q, input, &mut examples)?;
+        let v = dense_only(resolve(db, c, &q, input, &mut examples)?, "this query")?;
         prepare_query(&config, &q.using, &v)
     };
     let mut vectors = |inputs: &[VectorInput]| inputs.iter().map(&mut vector).collect::<Result<Vec<_>>>();
@@ -63,7 +65,9 @@ pub(super) fn run_custom(
             }
             CustomQuery::Context(pairs(&mut vector, &context)?)
         }
-        QueryInput::Nearest(_) => return Err(Error::Internal("nearest is not a custom-scored query".into())),
+        QueryInput::Nearest(_) | QueryInput::Fusion(_) | QueryInput::Sample => {
+            return Err(Error::Internal("not a custom-scored query".into()))
+        }
     };
     let mut filter = q.filter;
     if !examples.is_empty() && q.lookup_from.is_none() {
@@ -134,7 +138,7 @@ pub(super) fn scan_top(
         let page = c.scroll(&req)?;
         for record in page.points {
             let id = record.id;
-            let Some(v) = vector_of(record, using) else { continue };
+            let Some(Vector::Dense(v)) = vector_of(record, using) else { continue };
             let score = query.score(|example| kernel.score(example, &v));
             if threshold.is_some_and(|t| score < t) {
                 continue;
@@ -160,19 +164,9 @@ pub(super) fn hydrate(
     with_payload: &WithPayload,
     with_vector: &WithVector,
 ) -> Result<Vec<ScoredPoint>> {
-    let bare =
-        |(id, score): (PointId, f32)| ScoredPoint { id, version: 0, score, payload: None, vector: None };
-    if !with_payload.is_enabled() && !with_vector.is_enabled() {
-        return Ok(hits.into_iter().map(bare).collect());
-    }
-    let ids: Vec<PointId> = hits.iter().map(|h| h.0).collect();
-    let mut records: HashMap<PointId, _> =
-        c.retrieve(&ids, with_payload, with_vector)?.into_iter().map(|r| (r.id, r)).collect();
-    Ok(hits
+    let bare: Vec<ScoredPoint> = hits
         .into_iter()
-        .filter_map(|hit| {
-            let record = records.remove(&hit.0)?;
-            Some(ScoredPoint { payload: record.payload, vector: record.vector, ..bare(hit) })
-        })
-        .collect())
+        .map(|(id, score)| ScoredPoint { id, version: 0, score, payload: None, vector: None })
+        .collect();
+    super::hydrate(c, bare, with_payload, with_vector)
 }

@@ -8,6 +8,7 @@ mod bitset;
 mod payloads;
 mod persist;
 mod search;
+mod sparse;
 mod vectors;
 
 use std::collections::BTreeMap;
@@ -18,7 +19,7 @@ use grape_index::payload_index::{intersect, union, FieldIndex};
 use grape_types::filter::Condition;
 use grape_types::{
     Error, Filter, NamedVectors, OpNum, Payload, PayloadFieldSchema, PayloadSchemaType, PointId, PointView,
-    Result,
+    Result, Vector,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -26,6 +27,7 @@ pub use bitset::BitSet;
 pub use payloads::PayloadStore;
 pub use persist::{open_segment, write_segment, SegmentFiles, VectorFileMeta};
 pub use search::SegmentSearch;
+pub use sparse::SparseVectors;
 pub use vectors::DenseVectors;
 
 /// Numeric id of a segment within its shard; also its directory name.
@@ -53,6 +55,8 @@ pub struct SegmentData {
     pub lookup: BTreeMap<PointId, u32>,
     pub deleted: BitSet,
     pub vectors: BTreeMap<String, DenseVectors>,
+    /// Sparse vectors by name (sealed segments hold their inverted index).
+    pub sparse: BTreeMap<String, SparseVectors>,
     pub graphs: BTreeMap<String, HnswGraph>,
     pub payloads: PayloadStore,
     /// Payload indexes of a sealed segment, built from its payloads when first needed (see
@@ -61,8 +65,11 @@ pub struct SegmentData {
 }
 
 impl SegmentData {
-    /// An empty appendable segment with the given vectors `(name, dim, distance)`.
-    pub fn appendable(vectors: impl IntoIterator<Item = (String, DenseVectors)>) -> Self {
+    /// An empty appendable segment with the given dense vector stores and sparse vector names.
+    pub fn appendable(
+        vectors: impl IntoIterator<Item = (String, DenseVectors)>,
+        sparse: impl IntoIterator<Item = String>,
+    ) -> Self {
         SegmentData {
             appendable: true,
             ids: Vec::new(),
@@ -70,6 +77,7 @@ impl SegmentData {
             lookup: BTreeMap::new(),
             deleted: BitSet::default(),
             vectors: vectors.into_iter().collect(),
+            sparse: sparse.into_iter().map(|n| (n, SparseVectors::default())).collect(),
             graphs: BTreeMap::new(),
             payloads: PayloadStore::Mutable(Vec::new()),
             field_indexes: Mutex::new(BTreeMap::new()),
@@ -96,18 +104,22 @@ impl SegmentData {
         self.lookup.get(id).copied()
     }
 
+    /// Whether the segment has all its indexes: an HNSW graph for every dense vector (sparse vectors
+    /// of a sealed segment are always indexed; a segment of sparse vectors only needs no graph).
     pub fn is_indexed(&self) -> bool {
-        !self.graphs.is_empty()
+        !self.appendable && self.vectors.keys().all(|name| self.graphs.contains_key(name))
     }
 
     /// Bytes of vector data (all named vectors), the unit of Qdrant's size thresholds.
     pub fn vector_bytes(&self) -> usize {
-        self.vectors.values().map(|v| v.data_bytes()).sum()
+        self.vectors.values().map(|v| v.data_bytes()).sum::<usize>()
+            + self.sparse.values().map(|v| v.data_bytes()).sum::<usize>()
     }
 
     pub fn ram_bytes(&self) -> usize {
         let ids = self.ids.len() * (std::mem::size_of::<PointId>() + 8) + self.lookup.len() * 48;
-        let vectors: usize = self.vectors.values().map(|v| v.ram_bytes()).sum();
+        let vectors: usize = self.vectors.values().map(|v| v.ram_bytes()).sum::<usize>()
+            + self.sparse.values().map(|v| v.ram_bytes()).sum::<usize>();
         let graphs: usize = self.graphs.values().map(|g| g.ram_bytes()).sum();
         let indexes: usize = self.field_indexes.lock().values().map(|i| i.ram_bytes()).sum();
         ids + vectors + graphs + indexes + self.payloads.ram_bytes() + self.deleted.words().len() * 8
@@ -235,12 +247,23 @@ impl SegmentData {
         self.payloads.get(offset)
     }
 
-    pub fn vectors_of(&self, offset: u32) -> NamedVectors {
-        self.vectors
+    /// The vectors of the point at `offset` (of the names `wanted` accepts), dense and sparse.
+    pub fn vectors_of_where(&self, offset: u32, wanted: impl Fn(&str) -> bool) -> NamedVectors {
+        let dense = self
+            .vectors
             .iter()
-            .filter(|(_, v)| v.has(offset))
-            .map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned()))
-            .collect()
+            .filter(|(name, v)| wanted(name) && v.has(offset))
+            .map(|(name, v)| (name.clone(), Vector::Dense(v.get_f32(offset).into_owned())));
+        let sparse = self
+            .sparse
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .filter_map(|(name, v)| v.get(offset).map(|row| (name.clone(), Vector::Sparse(row.clone()))));
+        dense.chain(sparse).collect()
+    }
+
+    pub fn vectors_of(&self, offset: u32) -> NamedVectors {
+        self.vectors_of_where(offset, |_| true)
     }
 
     fn require_appendable(&self) -> Result<()> {
@@ -263,7 +286,10 @@ impl SegmentData {
         self.require_appendable()?;
         let offset = self.ids.len() as u32;
         for (name, store) in &mut self.vectors {
-            store.push_opt(vectors.get(name).map(Vec::as_slice))?;
+            store.push_opt(vectors.get(name).and_then(Vector::as_dense))?;
+        }
+        for (name, store) in &mut self.sparse {
+            store.push_opt(vectors.get(name).and_then(Vector::as_sparse));
         }
         self.ids.push(id);
         self.versions.push(version);
@@ -282,7 +308,10 @@ impl SegmentData {
     ) -> Result<()> {
         self.require_appendable()?;
         for (name, store) in &mut self.vectors {
-            store.set_opt(offset, vectors.get(name).map(Vec::as_slice))?;
+            store.set_opt(offset, vectors.get(name).and_then(Vector::as_dense))?;
+        }
+        for (name, store) in &mut self.sparse {
+            store.set_opt(offset, vectors.get(name).and_then(Vector::as_sparse));
         }
         self.versions[offset as usize] = version;
         self.payloads.put(offset, payload)
@@ -365,5 +394,6 @@ impl PointView for SegmentPoint<'_> {
 
     fn has_vector(&self, name: &str) -> bool {
         self.data.vectors.get(name).is_some_and(|v| v.has(self.offset))
+            || self.data.sparse.get(name).is_some_and(|v| v.has(self.offset))
     }
 }

@@ -8,12 +8,13 @@ use grape_types::{Datatype, Distance, Error, PointId, Result};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{BitSet, DenseVectors, PayloadStore, SegmentData};
+use super::{BitSet, DenseVectors, PayloadStore, SegmentData, SparseVectors};
 use crate::files::{self, create_dir_durable};
 
 const META_MAGIC: &[u8; 8] = b"GRPSEGM\0";
 const IDS_MAGIC: &[u8; 8] = b"GRPIDS\0\0";
 const PAYLOAD_MAGIC: &[u8; 8] = b"GRPPAYL\0";
+const SPARSE_MAGIC: &[u8; 8] = b"GRPSPRS\0";
 const VERSION: u32 = 1;
 
 /// `meta.bin` of a segment (JSON body in a checked file).
@@ -21,6 +22,15 @@ const VERSION: u32 = 1;
 pub struct SegmentFiles {
     pub points: u64,
     pub vectors: Vec<VectorFileMeta>,
+    /// Sparse vector files (absent in segments written before sparse vectors existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sparse: Vec<SparseFileMeta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SparseFileMeta {
+    pub name: String,
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -87,7 +97,13 @@ pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<
             graph,
         });
     }
-    let meta = SegmentFiles { points: offsets.len() as u64, vectors: metas };
+    let mut sparse = Vec::new();
+    for (i, (name, store)) in data.sparse.iter().enumerate() {
+        let file = format!("sparse-{i}.bin");
+        files::write_checked(&dir.join(&file), SPARSE_MAGIC, VERSION, &store.encode(offsets))?;
+        sparse.push(SparseFileMeta { name: name.clone(), file });
+    }
+    let meta = SegmentFiles { points: offsets.len() as u64, vectors: metas, sparse };
     let body = serde_json::to_vec(&meta).map_err(|e| Error::Internal(format!("segment meta: {e}")))?;
     files::write_checked(&dir.join("meta.bin"), META_MAGIC, VERSION, &body)?;
     files::fsync_dir(dir)
@@ -129,6 +145,21 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
             graphs.insert(v.name.clone(), HnswGraph::load(&dir.join(g))?);
         }
     }
+    let mut sparse = BTreeMap::new();
+    for f in &meta.sparse {
+        let path = dir.join(&f.file);
+        let body = files::read_checked(&path, SPARSE_MAGIC, VERSION)?;
+        let store = SparseVectors::decode(&body, &path.display().to_string())?;
+        if store.len() != ids.len() {
+            return Err(Error::Corruption(format!(
+                "{}: holds {} rows, expected {}",
+                path.display(),
+                store.len(),
+                ids.len()
+            )));
+        }
+        sparse.insert(f.name.clone(), store);
+    }
     let lookup = ids
         .iter()
         .enumerate()
@@ -142,6 +173,7 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         lookup,
         deleted,
         vectors,
+        sparse,
         graphs,
         payloads,
         field_indexes: Default::default(),
