@@ -107,12 +107,11 @@ impl ShardEngine {
         let filter = req.filter.as_ref().map(|f| FilterCheck::with_schema(f, &schema));
         let guard = self.segments.read();
         let segments: Vec<&Arc<Segment>> = guard.0.all().filter(|s| s.data.read().live_count() > 0).collect();
-        let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
-        for (i, seg) in segments.iter().enumerate() {
+        // Segments are searched in parallel, as dense searches are.
+        let search_segment = |seg: &Arc<Segment>| -> Vec<(u32, f32)> {
             let data = seg.data.read();
-            let Some(store) = data.sparse.get(&req.using) else { continue };
-            let candidates = filter.as_ref().and_then(|f| data.candidates(f));
-            let found = match &candidates {
+            let Some(store) = data.sparse.get(&req.using) else { return Vec::new() };
+            match filter.as_ref().and_then(|f| data.candidates(f)) {
                 Some(c) => {
                     let check = if c.exact { None } else { filter.as_ref() };
                     let mut allowed = crate::segment::BitSet::default();
@@ -121,7 +120,16 @@ impl ShardEngine {
                 }
                 None => store
                     .search(&req.vector, top, &|o| !data.deleted.get(o) && data.passes(o, filter.as_ref())),
-            };
+            }
+        };
+        let per_segment: Vec<Vec<(u32, f32)>> = if segments.len() <= 1 {
+            segments.iter().map(|s| search_segment(s)).collect()
+        } else {
+            segments.par_iter().map(|s| search_segment(s)).collect()
+        };
+        let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
+        for (i, found) in per_segment.into_iter().enumerate() {
+            let data = segments[i].data.read();
             hits.extend(
                 found.into_iter().map(|(offset, score)| (score, data.ids[offset as usize], i, offset)),
             );
@@ -160,7 +168,7 @@ impl ShardEngine {
             for seg in set.all() {
                 let data = seg.data.read();
                 let Some(store) = data.sparse.get(name) else { continue };
-                let (n, d) = store.document_frequencies(indices, &|o| !data.deleted.get(o));
+                let (n, d) = store.document_frequencies(indices, &data.deleted);
                 docs += n;
                 df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
             }

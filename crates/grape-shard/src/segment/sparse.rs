@@ -14,11 +14,102 @@ use grape_types::{Error, Result, SparseVector};
 #[derive(Debug, Default)]
 pub struct SparseVectors {
     rows: Vec<Option<SparseVector>>,
-    postings: Option<HashMap<u32, Vec<(u32, f32)>>>,
+    postings: Option<HashMap<u32, Posting>>,
+    /// Rows that hold a vector (kept with the index; IDF needs it per query).
+    present: usize,
 }
+
+/// The points holding one index: `(offset, value)` in offset order, with the value range.
+#[derive(Debug, Default)]
+struct Posting {
+    entries: Vec<(u32, f32)>,
+    max: f32,
+    min: f32,
+}
+
+/// Touched points above which a search stops looking for a pruning threshold (computing one costs a
+/// pass over them).
+const PRUNE_CHECK_LIMIT: usize = 8192;
 
 /// Marks an absent row in the file encoding.
 const ABSENT: u32 = u32::MAX;
+
+/// Per-thread score accumulator of inverted-index searches, reused across queries.
+#[derive(Default)]
+struct Scratch {
+    scores: Vec<f32>,
+    /// Generation that last wrote each slot, and the current generation.
+    stamp: (Vec<u32>, u32),
+    touched: Vec<u32>,
+}
+
+impl Scratch {
+    /// Starts a query over `len` offsets: a new generation, an empty touched list.
+    fn start(&mut self, len: usize) -> (&mut [f32], (&mut [u32], u32), &mut Vec<u32>) {
+        if self.scores.len() < len {
+            self.scores.resize(len, 0.0);
+            self.stamp.0.resize(len, 0);
+        }
+        self.stamp.1 = self.stamp.1.wrapping_add(1);
+        if self.stamp.1 == 0 {
+            // After 2^32 queries the stamps could repeat: clear them once.
+            self.stamp.0.iter_mut().for_each(|s| *s = 0);
+            self.stamp.1 = 1;
+        }
+        self.touched.clear();
+        (&mut self.scores[..len], (&mut self.stamp.0[..len], self.stamp.1), &mut self.touched)
+    }
+}
+
+/// A candidate of [`best`], ordered so that the heap's top is the worst kept one.
+#[derive(PartialEq)]
+struct Kept(u32, f32);
+
+impl Eq for Kept {}
+
+impl Ord for Kept {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        // Better = higher score, then smaller offset; the max-heap keeps the worst on top.
+        other.1.total_cmp(&self.1).then(self.0.cmp(&other.0))
+    }
+}
+
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// The `top` best candidates that `accept` lets through, best first. `accept` (which may read a
+/// payload) runs only for candidates that would enter the current top.
+fn best(
+    candidates: impl Iterator<Item = (u32, f32)>,
+    top: usize,
+    accept: &dyn Fn(u32) -> bool,
+) -> Vec<(u32, f32)> {
+    if top == 0 {
+        return Vec::new();
+    }
+    let mut heap: std::collections::BinaryHeap<Kept> = std::collections::BinaryHeap::with_capacity(top + 1);
+    for (o, score) in candidates {
+        let cand = Kept(o, score);
+        if heap.len() == top && heap.peek().is_some_and(|worst| cand >= *worst) {
+            continue;
+        }
+        if !accept(o) {
+            continue;
+        }
+        heap.push(cand);
+        if heap.len() > top {
+            heap.pop();
+        }
+    }
+    heap.into_sorted_vec().into_iter().map(|Kept(o, s)| (o, s)).collect()
+}
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::new(Scratch::default());
+}
 
 impl SparseVectors {
     pub fn len(&self) -> usize {
@@ -50,21 +141,26 @@ impl SparseVectors {
 
     /// Builds the inverted index (a sealed segment's rows never change afterwards).
     pub fn build_index(&mut self) {
-        let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
+        let mut postings: HashMap<u32, Posting> = HashMap::new();
         for (offset, row) in self.rows.iter().enumerate() {
             for (&i, &v) in row.iter().flat_map(|r| r.indices.iter().zip(&r.values)) {
-                postings.entry(i).or_default().push((offset as u32, v));
+                postings.entry(i).or_default().entries.push((offset as u32, v));
             }
         }
-        postings.values_mut().for_each(|p| p.shrink_to_fit());
+        for p in postings.values_mut() {
+            p.entries.shrink_to_fit();
+            p.max = p.entries.iter().map(|e| e.1).fold(f32::NEG_INFINITY, f32::max);
+            p.min = p.entries.iter().map(|e| e.1).fold(f32::INFINITY, f32::min);
+        }
         self.postings = Some(postings);
+        self.present = self.rows.iter().filter(|r| r.is_some()).count();
     }
 
     pub fn ram_bytes(&self) -> usize {
         let rows: usize =
             self.rows.iter().map(|r| 56 + r.as_ref().map_or(0, |r| r.indices.capacity() * 8)).sum();
         let postings: usize =
-            self.postings.as_ref().map_or(0, |p| p.values().map(|l| 32 + l.capacity() * 8).sum());
+            self.postings.as_ref().map_or(0, |p| p.values().map(|l| 48 + l.entries.capacity() * 8).sum());
         rows + postings
     }
 
@@ -76,53 +172,101 @@ impl SparseVectors {
     /// Every point whose vector shares an index with `query` and which `accept` lets through, with
     /// its dot product: the top `top` by score (ties: smaller offset first), best first.
     pub fn search(&self, query: &SparseVector, top: usize, accept: &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> {
-        let mut hits: Vec<(u32, f32)> = match &self.postings {
-            Some(postings) => {
-                let mut scores: HashMap<u32, f32> = HashMap::new();
-                for (i, &qv) in query.indices.iter().zip(&query.values) {
-                    for &(offset, v) in postings.get(i).map_or(&[][..], Vec::as_slice) {
-                        *scores.entry(offset).or_insert(0.0) += qv * v;
+        match &self.postings {
+            Some(postings) => SCRATCH.with_borrow_mut(|scratch| {
+                let mut terms: Vec<(f32, &Posting)> = query
+                    .indices
+                    .iter()
+                    .zip(&query.values)
+                    .filter_map(|(i, &qv)| Some((qv, postings.get(i)?)))
+                    .collect();
+                // Pruning (below) is exact only when no contribution can be negative.
+                let prunable = terms.iter().all(|(qv, p)| *qv >= 0.0 && p.min >= 0.0);
+                let bound = |t: &(f32, &Posting)| t.0 * t.1.max;
+                if prunable {
+                    terms.sort_by(|a, b| bound(b).total_cmp(&bound(a)));
+                }
+                // Accumulate into a dense array (touched offsets listed once): postings of common
+                // indices are long, and an array beats a hash map by far there. The array is reused
+                // across queries; a generation stamp per slot says whether it belongs to this query.
+                let (scores, stamp, touched) = scratch.start(self.rows.len());
+                let generation = stamp.1;
+                let mut highest = f32::NEG_INFINITY;
+                for (k, &(qv, p)) in terms.iter().enumerate() {
+                    for &(offset, v) in &p.entries {
+                        let o = offset as usize;
+                        if stamp.0[o] != generation {
+                            stamp.0[o] = generation;
+                            scores[o] = 0.0;
+                            touched.push(offset);
+                        }
+                        scores[o] += qv * v;
+                        highest = highest.max(scores[o]);
+                    }
+                    // MaxScore: once the `top`-th best partial score exceeds what the remaining
+                    // indices could add at most, a point not touched yet cannot enter the top; the
+                    // remaining postings then only update the touched points (by binary search).
+                    let rest = &terms[k + 1..];
+                    if !prunable
+                        || rest.is_empty()
+                        || touched.len() < top
+                        || touched.len() > PRUNE_CHECK_LIMIT
+                    {
+                        continue;
+                    }
+                    let partial = best(touched.iter().map(|&o| (o, scores[o as usize])), top, accept);
+                    let remaining: f32 = rest.iter().map(bound).sum();
+                    if partial.len() == top && partial[top - 1].1 > remaining {
+                        for &(qv, p) in rest {
+                            for &o in touched.iter() {
+                                if let Ok(j) = p.entries.binary_search_by_key(&o, |e| e.0) {
+                                    scores[o as usize] += qv * p.entries[j].1;
+                                }
+                            }
+                        }
+                        break;
                     }
                 }
-                scores.into_iter().filter(|&(o, _)| accept(o)).collect()
-            }
-            None => self
-                .rows
-                .iter()
-                .enumerate()
-                .filter_map(|(o, r)| Some((o as u32, query.dot(r.as_ref()?)?)))
-                .filter(|&(o, _)| accept(o))
-                .collect(),
-        };
-        let by_score = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-        if hits.len() > top && top > 0 {
-            hits.select_nth_unstable_by(top - 1, by_score);
-            hits.truncate(top);
+                best(touched.iter().map(|&o| (o, scores[o as usize])), top, accept)
+            }),
+            None => best(
+                self.rows.iter().enumerate().filter_map(|(o, r)| Some((o as u32, query.dot(r.as_ref()?)?))),
+                top,
+                accept,
+            ),
         }
-        hits.sort_by(by_score);
-        hits.truncate(top);
-        hits
     }
 
-    /// For IDF: how many offsets `live` accepts have a vector, and for each of `indices` how many of
-    /// them contain it.
-    pub fn document_frequencies(&self, indices: &[u32], live: &dyn Fn(u32) -> bool) -> (u64, Vec<u64>) {
-        let docs = (0..self.rows.len() as u32).filter(|&o| self.has(o) && live(o)).count() as u64;
-        let df = indices
-            .iter()
-            .map(|i| match &self.postings {
-                Some(p) => p.get(i).map_or(0, |l| l.iter().filter(|(o, _)| live(*o)).count() as u64),
-                None => self
-                    .rows
+    /// For IDF: how many offsets outside `deleted` have a vector, and for each of `indices` how many
+    /// of them contain it. With the index this costs one lookup per index plus a pass over the deleted
+    /// offsets (usually few), not a pass over the points.
+    pub fn document_frequencies(&self, indices: &[u32], deleted: &super::BitSet) -> (u64, Vec<u64>) {
+        let contains = |o: u32, i: &u32| self.get(o).is_some_and(|r| r.indices.binary_search(i).is_ok());
+        match &self.postings {
+            Some(postings) => {
+                let dead: Vec<u32> = deleted.ones().filter(|&o| self.has(o)).collect();
+                let docs = (self.present - dead.len()) as u64;
+                let df = indices
                     .iter()
-                    .enumerate()
-                    .filter(|(o, r)| {
-                        r.as_ref().is_some_and(|r| r.indices.binary_search(i).is_ok()) && live(*o as u32)
+                    .map(|i| {
+                        let all = postings.get(i).map_or(0, |p| p.entries.len());
+                        (all - dead.iter().filter(|&&o| contains(o, i)).count()) as u64
                     })
-                    .count() as u64,
-            })
-            .collect();
-        (docs, df)
+                    .collect();
+                (docs, df)
+            }
+            None => {
+                let live = |o: u32| self.has(o) && !deleted.get(o);
+                let docs = (0..self.rows.len() as u32).filter(|&o| live(o)).count() as u64;
+                let df = indices
+                    .iter()
+                    .map(|i| {
+                        (0..self.rows.len() as u32).filter(|&o| live(o) && contains(o, i)).count() as u64
+                    })
+                    .collect();
+                (docs, df)
+            }
+        }
     }
 
     /// File body of the rows at `offsets` (they become offsets `0..`): `u64 count`, then per row
@@ -175,7 +319,7 @@ impl SparseVectors {
         if pos != body.len() {
             return Err(bad("trailing bytes"));
         }
-        let mut store = SparseVectors { rows, postings: None };
+        let mut store = SparseVectors { rows, postings: None, present: 0 };
         store.build_index();
         Ok(store)
     }
@@ -223,13 +367,57 @@ mod tests {
                     prop_assert!((g.1 - w.1).abs() < 1e-4, "{:?} vs {:?}", got, want);
                 }
             }
-            let (docs, df) = indexed.document_frequencies(&query.indices, &|_| true);
-            prop_assert_eq!(docs as usize, rows.iter().filter(|r| r.is_some()).count());
-            for (i, d) in query.indices.iter().zip(df) {
-                prop_assert_eq!(d as usize, rows.iter().flatten().filter(|r| r.indices.contains(i)).count());
+            // Document frequencies with every third offset deleted, with and without the index.
+            let mut deleted = crate::segment::BitSet::default();
+            (0..rows.len() as u32).filter(|o| o % 3 == 0).for_each(|o| deleted.set(o));
+            let live_rows: Vec<&SparseVector> =
+                rows.iter().enumerate().filter(|(o, _)| o % 3 != 0).filter_map(|(_, r)| r.as_ref()).collect();
+            for s in [&store, &indexed] {
+                let (docs, df) = s.document_frequencies(&query.indices, &deleted);
+                prop_assert_eq!(docs as usize, live_rows.len());
+                for (i, d) in query.indices.iter().zip(df) {
+                    prop_assert_eq!(d as usize, live_rows.iter().filter(|r| r.indices.contains(i)).count());
+                }
             }
             indexed.build_index();
             prop_assert_eq!(indexed.len(), rows.len());
+        }
+    }
+
+    proptest! {
+        /// Non-negative values (where the search prunes): many rows over few indices, so common
+        /// indices have long postings; the pruned search equals the oracle.
+        #[test]
+        fn pruned_search_equals_the_oracle(
+            seed in any::<u64>(),
+            n in 50usize..400,
+            q in proptest::collection::btree_map(0u32..12, 0.0f32..3.0, 1..8),
+            top in 1usize..12,
+        ) {
+            use rand::{Rng, SeedableRng};
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let rows: Vec<Option<SparseVector>> = (0..n)
+                .map(|_| {
+                    let m: std::collections::BTreeMap<u32, f32> =
+                        (0..rng.gen_range(1..6)).map(|_| (rng.gen_range(0..12), rng.gen_range(0.0f32..2.0))).collect();
+                    (!rng.gen_bool(0.1)).then(|| SparseVector::new(m.keys().copied().collect(), m.values().copied().collect()))
+                })
+                .collect();
+            let query = SparseVector::new(q.keys().copied().collect(), q.values().copied().collect());
+            let mut store = SparseVectors::default();
+            rows.iter().for_each(|r| store.push_opt(r.as_ref()));
+            store.build_index();
+            let accept = |o: u32| o % 5 != 2;
+            let got = store.search(&query, top, &accept);
+            let mut oracle: Vec<(u32, f32)> = rows.iter().enumerate()
+                .filter_map(|(o, r)| Some((o as u32, query.dot(r.as_ref()?)?)))
+                .filter(|&(o, _)| accept(o)).collect();
+            oracle.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            oracle.truncate(top);
+            prop_assert_eq!(got.len(), oracle.len());
+            for (g, w) in got.iter().zip(&oracle) {
+                prop_assert!((g.1 - w.1).abs() < 1e-3, "{:?} vs {:?}", got, oracle);
+            }
         }
     }
 

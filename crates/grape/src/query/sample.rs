@@ -1,6 +1,6 @@
 //! `query: {"sample": "random"}`: points picked uniformly at random among those passing the filter.
 
-use grape::{Collection, PointId, Result, ScoredPoint, ScrollRequest, WithPayload, WithVector};
+use crate::{Collection, PointId, Result, ScoredPoint, ScrollRequest, WithPayload, WithVector};
 use rand::seq::SliceRandom;
 
 use super::PointsQuery;

@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 
-use grape::{Error, PointId, Result, ScoredPoint};
+use crate::{Error, PointId, Result, ScoredPoint};
 
 /// The default RRF constant `k`.
 pub const DEFAULT_RRF_K: u32 = 2;

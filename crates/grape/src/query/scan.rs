@@ -8,13 +8,13 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use grape::filter::Condition;
-use grape::{
+use crate::{
     Collection, Database, Error, Filter, PointId, Result, ScoredPoint, ScrollRequest, Vector, VectorsConfig,
     WithPayload, WithVector,
 };
 use grape_collection::validate::prepare_query;
 use grape_index::distance::MetricKernel;
+use grape_types::filter::Condition;
 
 use super::scoring::{CustomQuery, Pair};
 use super::{
