@@ -256,3 +256,70 @@ def test_hybrid_bad_input(pair):
         )
     assert e.value.status_code == 400
     assert b"more than once" in e.value.content
+
+
+def build_multi(client: QdrantClient, name: str, seed: int, n: int = 200, sealed: bool = False) -> random.Random:
+    """A collection with a dense vector and two multivectors (cosine and Euclid, MaxSim)."""
+    rng = random.Random(seed)
+    client.create_collection(
+        name,
+        vectors_config={
+            "dense": models.VectorParams(size=DIM, distance=models.Distance.DOT),
+            "mc": models.VectorParams(
+                size=4,
+                distance=models.Distance.COSINE,
+                multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+            ),
+            "me": models.VectorParams(
+                size=3,
+                distance=models.Distance.EUCLID,
+                multivector_config=models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM),
+            ),
+        },
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=2) if sealed else None,
+    )
+    points = []
+    for i in range(n):
+        vectors: dict = {"dense": dense(rng)}
+        if rng.random() < 0.9:
+            vectors["mc"] = [[rng.gauss(0, 1) for _ in range(4)] for _ in range(rng.randint(1, 5))]
+        if rng.random() < 0.9:
+            vectors["me"] = [[rng.gauss(0, 1) for _ in range(3)] for _ in range(rng.randint(1, 4))]
+        points.append(models.PointStruct(id=i, vector=vectors, payload={"city": rng.choice(CITIES)}))
+    for start in range(0, n, 50):
+        client.upsert(name, points[start : start + 50], wait=True)
+    if sealed:
+        assert wait_collection_green(client, name).status == models.CollectionStatus.GREEN
+    return rng
+
+
+@pytest.mark.parametrize("sealed", [False, True])
+def test_multivectors_match_local_mode(pair, sealed):
+    grape, local, name = pair
+    rng = build_multi(grape, name, 51, sealed=sealed)
+    build_multi(local, name, 51)
+    for _ in range(12):
+        mq = [[rng.gauss(0, 1) for _ in range(4)] for _ in range(rng.randint(1, 3))]
+        eq = [[rng.gauss(0, 1) for _ in range(3)] for _ in range(rng.randint(1, 3))]
+        both(grape, local, name, "maxsim cosine", query=mq, using="mc", limit=7, query_filter=random_filter(rng))
+        both(grape, local, name, "maxsim euclid", query=eq, using="me", limit=5)
+        # The usual late-interaction pattern: dense candidates re-ranked by the multivector.
+        both(
+            grape,
+            local,
+            name,
+            "rerank",
+            prefetch=models.Prefetch(query=dense(rng), using="dense", limit=30),
+            query=mq,
+            using="mc",
+            limit=6,
+        )
+    got = {p.id: p.vector for p in grape.retrieve(name, ids=list(range(20)), with_vectors=["me"])}
+    want = {p.id: p.vector for p in local.retrieve(name, ids=list(range(20)), with_vectors=["me"])}
+    for pid, w in want.items():
+        if w and "me" in w:
+            assert len(got[pid]["me"]) == len(w["me"]), pid
+            for g_row, w_row in zip(got[pid]["me"], w["me"]):
+                assert g_row == pytest.approx(w_row, rel=1e-6), pid
+        else:
+            assert not got[pid], pid

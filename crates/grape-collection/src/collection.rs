@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
-    CollectionConfig, CountRequest, Error, Filter, Modifier, OpNum, Operation, Payload, PointId, PointStruct,
-    Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest, SparseSearchRequest,
-    SparseVector, UpdateCollection, WithPayload, WithVector,
+    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, OpNum, Operation, Payload,
+    PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest,
+    SparseSearchRequest, SparseVector, UpdateCollection, WithPayload, WithVector,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -368,6 +368,36 @@ impl Collection {
         let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
         all.sort_by(|a, b| compare_scored(a, b, false));
         Ok(all.into_iter().skip(req.offset).take(req.limit).collect())
+    }
+
+    /// Search by a multivector (MaxSim, exact). Scores follow the metric's convention.
+    pub fn search_multi(&self, req: &MultiSearchRequest) -> Result<Vec<ScoredPoint>> {
+        if req.limit == 0 {
+            return Err(Error::bad_input("limit: must be at least 1"));
+        }
+        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        let mut prepared = req.clone();
+        let distance = {
+            let config = self.config.read();
+            prepared.vector = validate::prepare_multi(&config, &req.using, req.vector.clone())?;
+            config.params.vectors.get(&req.using).map(|p| p.distance)
+        };
+        if self.shards.len() == 1 {
+            return self.shards[0].engine().search_multi(&prepared);
+        }
+        prepared.limit = req.limit.saturating_add(req.offset);
+        prepared.offset = 0;
+        let per_shard =
+            self.shards.par_iter().map(|s| s.engine().search_multi(&prepared)).collect::<Result<Vec<_>>>()?;
+        let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
+        let smaller_is_better = distance.is_some_and(|d| d.is_distance_like());
+        all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
+        Ok(all.into_iter().skip(req.offset).take(req.limit).collect())
+    }
+
+    /// Whether `name` is a multivector.
+    pub fn is_multivector(&self, name: &str) -> bool {
+        self.config.read().params.vectors.get(name).is_some_and(|p| p.is_multi())
     }
 
     /// Multiplies each query value by the inverse document frequency of its index among the live

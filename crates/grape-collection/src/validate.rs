@@ -61,6 +61,11 @@ fn prepare_stored(config: &CollectionConfig, name: &str, v: Vector) -> Result<Ve
                 )));
             }
             let params = check_vector(config, name, &v)?;
+            if params.is_multi() {
+                return Err(Error::bad_input(format!(
+                    "vector {name:?} is a multivector: give it as an array of vectors"
+                )));
+            }
             match params.datatype() {
                 // uint8 rows cannot hold a unit vector; cosine divides by their norm when scoring.
                 Datatype::Uint8 => check_uint8(name, &v)?,
@@ -69,6 +74,7 @@ fn prepare_stored(config: &CollectionConfig, name: &str, v: Vector) -> Result<Ve
             }
             Ok(Vector::Dense(v))
         }
+        Vector::Multi(rows) => prepare_multi(config, name, rows).map(Vector::Multi),
         Vector::Sparse(v) => {
             if config.sparse(name).is_none() {
                 return Err(match config.params.vectors.get(name) {
@@ -79,6 +85,34 @@ fn prepare_stored(config: &CollectionConfig, name: &str, v: Vector) -> Result<Ve
             Ok(Vector::Sparse(v.validated(&format!("sparse vector {name:?}"))?))
         }
     }
+}
+
+/// Checks a multivector (stored or query) for the vector `name`: a multivector configuration, at least
+/// one row, every row of the configured size and finite; cosine rows are normalised.
+pub fn prepare_multi(
+    config: &CollectionConfig,
+    name: &str,
+    mut rows: Vec<Vec<f32>>,
+) -> Result<Vec<Vec<f32>>> {
+    let params = config.params.vectors.get(name).ok_or_else(|| match config.sparse(name) {
+        Some(_) => Error::bad_input(format!("vector {name:?} is a sparse vector, got a multivector")),
+        None => VectorsConfig::missing(name),
+    })?;
+    if !params.is_multi() {
+        return Err(Error::bad_input(format!(
+            "vector {name:?} is a single dense vector, got a multivector (configure multivector_config)"
+        )));
+    }
+    if rows.is_empty() {
+        return Err(Error::bad_input(format!("multivector {name:?} must hold at least one vector")));
+    }
+    for row in rows.iter_mut() {
+        check_vector(config, name, row)?;
+        if params.distance == Distance::Cosine {
+            normalize(row);
+        }
+    }
+    Ok(rows)
 }
 
 /// Validates a sparse query vector for the sparse vector `name` and returns it sorted by index.

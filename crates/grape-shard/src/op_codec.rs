@@ -163,6 +163,7 @@ mod tests {
                 BTreeMap::from([
                     ("d".to_string(), Vector::Dense(vec![0.5])),
                     ("s".to_string(), Vector::Sparse(SparseVector::new(vec![1, 9], vec![0.1, 0.2]))),
+                    ("m".to_string(), Vector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0]])),
                 ]),
             )],
         };

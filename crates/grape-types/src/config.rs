@@ -29,11 +29,41 @@ pub struct VectorParams {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datatype: Option<Datatype>,
+    /// Set for a multivector: each point holds several vectors of `size`, scored by late interaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<MultiVectorConfig>,
+}
+
+/// Qdrant's `multivector_config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MultiVectorConfig {
+    pub comparator: MultiVectorComparator,
+}
+
+/// How a query multivector is compared with a stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MultiVectorComparator {
+    /// Sum over the query's vectors of the best similarity to any stored vector (ColBERT's MaxSim).
+    MaxSim,
 }
 
 impl VectorParams {
     pub fn new(size: usize, distance: Distance) -> Self {
-        VectorParams { size, distance, hnsw_config: None, on_disk: None, datatype: None }
+        VectorParams {
+            size,
+            distance,
+            hnsw_config: None,
+            on_disk: None,
+            datatype: None,
+            multivector_config: None,
+        }
+    }
+
+    pub fn is_multi(&self) -> bool {
+        self.multivector_config.is_some()
     }
 
     pub fn datatype(&self) -> Datatype {
@@ -54,6 +84,12 @@ impl VectorParams {
         }
         if let Some(h) = &self.hnsw_config {
             h.validate()?;
+        }
+        if self.is_multi() && self.datatype == Some(Datatype::Uint8) {
+            return Err(Error::bad_input(format!(
+                "vectors{}: uint8 multivectors are not supported",
+                if name.is_empty() { String::new() } else { format!(".{name}") }
+            )));
         }
         Ok(())
     }

@@ -27,8 +27,9 @@ pub mod sparse;
 pub use alias::{AliasDescription, AliasOperation};
 pub use config::{
     CollectionConfig, CollectionParams, CreateCollection, Datatype, HnswConfig, HnswConfigDiff,
-    OptimizersConfig, OptimizersConfigDiff, SparseIndexParams, SparseVectorParams, UpdateCollection,
-    VectorParams, VectorParamsDiff, VectorsConfig, WalConfig, WalConfigDiff,
+    MultiVectorComparator, MultiVectorConfig, OptimizersConfig, OptimizersConfigDiff, SparseIndexParams,
+    SparseVectorParams, UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig, WalConfig,
+    WalConfigDiff,
 };
 pub use distance::Distance;
 pub use error::{Error, Result};
@@ -41,7 +42,8 @@ pub use point::{
 };
 pub use point_id::PointId;
 pub use search::{
-    CountRequest, ScrollRequest, ScrollResult, SearchParams, SearchRequest, SparseSearchRequest,
+    CountRequest, MultiSearchRequest, NamedVectorSearch, ScrollRequest, ScrollResult, SearchParams,
+    SearchRequest, SparseSearchRequest,
 };
 pub use sparse::{Modifier, SparseVector};
 

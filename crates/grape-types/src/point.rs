@@ -12,22 +12,26 @@ pub const DEFAULT_VECTOR_NAME: &str = "";
 /// A point's JSON payload: always an object at the top level.
 pub type Payload = serde_json::Map<String, serde_json::Value>;
 
-/// One vector of a point: dense (a JSON array) or sparse (`{indices, values}`).
+/// One vector of a point: dense (a JSON array), sparse (`{indices, values}`) or a multivector (an
+/// array of dense vectors, scored by late interaction).
 ///
-/// JSON tells the two apart by shape (Qdrant's form); binary encodings (the WAL's postcard), which
-/// cannot look ahead, get an explicit variant tag instead.
+/// JSON tells them apart by shape (Qdrant's form); binary encodings (the WAL's postcard), which
+/// cannot look ahead, get an explicit variant tag instead (0 dense, 1 sparse, 2 multi).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Vector {
     Dense(Vec<f32>),
     Sparse(SparseVector),
+    Multi(Vec<Vec<f32>>),
 }
 
-/// The JSON form of [`Vector`].
+/// The JSON form of [`Vector`]. (`Multi` is tried before `Sparse`: serde would also read an array of two
+/// arrays as the struct `{indices, values}`, field by field.)
 #[derive(Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 enum VectorJson {
     Dense(Vec<f32>),
+    Multi(Vec<Vec<f32>>),
     Sparse(SparseVector),
 }
 
@@ -36,6 +40,7 @@ enum VectorJson {
 enum VectorBin {
     Dense(Vec<f32>),
     Sparse(SparseVector),
+    Multi(Vec<Vec<f32>>),
 }
 
 impl Serialize for Vector {
@@ -43,8 +48,10 @@ impl Serialize for Vector {
         match (self, s.is_human_readable()) {
             (Vector::Dense(v), true) => v.serialize(s),
             (Vector::Sparse(v), true) => v.serialize(s),
+            (Vector::Multi(v), true) => v.serialize(s),
             (Vector::Dense(v), false) => s.serialize_newtype_variant("Vector", 0, "Dense", v),
             (Vector::Sparse(v), false) => s.serialize_newtype_variant("Vector", 1, "Sparse", v),
+            (Vector::Multi(v), false) => s.serialize_newtype_variant("Vector", 2, "Multi", v),
         }
     }
 }
@@ -55,11 +62,13 @@ impl<'de> Deserialize<'de> for Vector {
             Ok(match VectorJson::deserialize(d)? {
                 VectorJson::Dense(v) => Vector::Dense(v),
                 VectorJson::Sparse(v) => Vector::Sparse(v),
+                VectorJson::Multi(v) => Vector::Multi(v),
             })
         } else {
             Ok(match VectorBin::deserialize(d)? {
                 VectorBin::Dense(v) => Vector::Dense(v),
                 VectorBin::Sparse(v) => Vector::Sparse(v),
+                VectorBin::Multi(v) => Vector::Multi(v),
             })
         }
     }
@@ -80,14 +89,21 @@ impl Vector {
     pub fn as_dense(&self) -> Option<&[f32]> {
         match self {
             Vector::Dense(v) => Some(v),
-            Vector::Sparse(_) => None,
+            _ => None,
         }
     }
 
     pub fn as_sparse(&self) -> Option<&SparseVector> {
         match self {
             Vector::Sparse(v) => Some(v),
-            Vector::Dense(_) => None,
+            _ => None,
+        }
+    }
+
+    pub fn as_multi(&self) -> Option<&[Vec<f32>]> {
+        match self {
+            Vector::Multi(v) => Some(v),
+            _ => None,
         }
     }
 }
@@ -336,6 +352,10 @@ mod tests {
         .unwrap();
         let named = p.vectors.into_named();
         assert_eq!(named["s"], Vector::Sparse(SparseVector::new(vec![3], vec![0.5])));
+        // Two rows are a multivector, not `{indices, values}` read field by field.
+        let p: PointStruct =
+            serde_json::from_value(json!({"id": 1, "vector": {"m": [[1.0, 2.0], [3.0, 4.0]]}})).unwrap();
+        assert_eq!(p.vectors.into_named()["m"], Vector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0]]));
         assert_eq!(named["d"], Vector::Dense(vec![1.0]));
         let p: PointStruct =
             serde_json::from_value(json!({"id": 1, "vector": {"a": [1.0]}, "payload": {"k": 1}})).unwrap();

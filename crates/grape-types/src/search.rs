@@ -57,12 +57,18 @@ impl SearchRequest {
 }
 
 /// Search by a sparse vector: every point sharing an index with the query, ranked by dot product.
+pub type SparseSearchRequest = NamedVectorSearch<crate::SparseVector>;
+
+/// Search by a multivector (rows of the vector's size): points ranked by MaxSim, exactly.
+pub type MultiSearchRequest = NamedVectorSearch<Vec<Vec<f32>>>;
+
+/// Search of a named vector that is not a single dense vector (sparse vectors, multivectors).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct SparseSearchRequest {
-    /// Which sparse vector to search.
+pub struct NamedVectorSearch<V> {
+    /// Which vector to search.
     pub using: String,
-    pub vector: crate::SparseVector,
+    pub vector: V,
     pub limit: usize,
     #[serde(default)]
     pub offset: usize,
@@ -76,9 +82,9 @@ pub struct SparseSearchRequest {
     pub filter: Option<Filter>,
 }
 
-impl SparseSearchRequest {
-    pub fn new(using: impl Into<String>, vector: crate::SparseVector, limit: usize) -> Self {
-        SparseSearchRequest {
+impl<V> NamedVectorSearch<V> {
+    pub fn new(using: impl Into<String>, vector: V, limit: usize) -> Self {
+        NamedVectorSearch {
             using: using.into(),
             vector,
             limit,

@@ -147,6 +147,12 @@ fn vector_output(v: grape::Vector) -> pb::VectorOutput {
             indices: Some(pb::SparseIndices { data: s.indices }),
             ..Default::default()
         },
+        // Likewise a multivector: its rows concatenated in `data`, their number in `vectors_count`.
+        grape::Vector::Multi(rows) => pb::VectorOutput {
+            vectors_count: Some(rows.len() as u32),
+            data: rows.concat(),
+            ..Default::default()
+        },
     }
 }
 

@@ -396,8 +396,9 @@ pub struct SearchBatchBody {
 pub enum VectorInputWire {
     Dense(Vec<f32>),
     Id(PointId),
-    Sparse(SparseVector),
+    // Before `Sparse`, which serde would also read from an array of two arrays.
     Multi(Vec<Vec<f32>>),
+    Sparse(SparseVector),
 }
 
 impl VectorInputWire {
@@ -406,7 +407,7 @@ impl VectorInputWire {
             VectorInputWire::Dense(v) => Ok(VectorInput::Dense(v)),
             VectorInputWire::Id(id) => Ok(VectorInput::Point(id)),
             VectorInputWire::Sparse(v) => Ok(VectorInput::Sparse(v)),
-            VectorInputWire::Multi(_) => Err(ApiError::unsupported("multivectors")),
+            VectorInputWire::Multi(v) => Ok(VectorInput::Multi(v)),
         }
     }
 }

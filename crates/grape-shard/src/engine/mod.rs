@@ -20,7 +20,7 @@ use grape_types::{CollectionConfig, Distance, Error, OpNum, Result};
 use parking_lot::{Mutex, RwLock};
 
 use crate::manifest::Manifest;
-use crate::segment::{open_segment, BitSet, DenseVectors, Segment, SegmentData, SegmentId};
+use crate::segment::{open_segment, BitSet, DenseVectors, MultiVectors, Segment, SegmentData, SegmentId};
 
 pub use read::{SearchHit, SegmentStats};
 
@@ -69,8 +69,19 @@ pub(crate) fn empty_segment(config: &CollectionConfig) -> SegmentData {
         .params
         .vectors
         .iter()
+        .filter(|(_, p)| !p.is_multi())
         .map(|(name, p)| (name.to_string(), DenseVectors::new(p.size, p.distance, p.datatype())));
-    SegmentData::appendable(dense, config.params.sparse_vectors.iter().flatten().map(|(n, _)| n.clone()))
+    let multi = config
+        .params
+        .vectors
+        .iter()
+        .filter(|(_, p)| p.is_multi())
+        .map(|(name, p)| (name.to_string(), MultiVectors::new(p.size, p.distance)));
+    SegmentData::appendable(
+        dense,
+        config.params.sparse_vectors.iter().flatten().map(|(n, _)| n.clone()),
+        multi,
+    )
 }
 
 impl ShardEngine {
@@ -163,8 +174,12 @@ fn check_vectors_match(config: &CollectionConfig, data: &SegmentData, id: Segmen
         }
     }
     for (name, p) in config.params.vectors.iter() {
-        match data.vectors.get(name) {
-            Some(v) if v.dim() == p.size && v.distance() == p.distance => {}
+        let stored = match p.is_multi() {
+            true => data.multi.get(name).map(|m| (m.dim(), m.distance())),
+            false => data.vectors.get(name).map(|v| (v.dim(), v.distance())),
+        };
+        match stored {
+            Some((dim, distance)) if dim == p.size && distance == p.distance => {}
             _ => {
                 return Err(Error::Corruption(format!(
                     "segment {id} does not store vector {name:?} as the collection config describes"

@@ -4,15 +4,20 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use grape_index::distance::MetricKernel;
 use grape_index::ScoredOffset;
 use grape_types::{
-    Distance, Filter, PointId, Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest,
-    SparseSearchRequest, VectorOutput, VectorsConfig, WithPayload, WithVector,
+    Distance, Filter, MultiSearchRequest, NamedVectorSearch, PointId, Record, Result, ScoredPoint,
+    ScrollRequest, ScrollResult, SearchRequest, SparseSearchRequest, VectorOutput, VectorsConfig,
+    WithPayload, WithVector,
 };
 use rayon::prelude::*;
 
 use super::ShardEngine;
 use crate::segment::{FilterCheck, Segment, SegmentData, SegmentSearch};
+
+/// The per-segment part of a search: `(segment, top, accept) -> (offset, internal score)`, best first.
+type SegmentSearchFn<'a> = dyn Fn(&SegmentData, usize, &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> + Sync + 'a;
 
 /// A search hit inside a shard, before payloads and vectors are attached.
 #[derive(Debug, Clone, Copy)]
@@ -99,6 +104,32 @@ impl ShardEngine {
     /// Points sharing an index with the sparse query `req.vector` (validated, sorted, and already
     /// weighted by IDF when the vector's modifier asks for it), by dot product.
     pub fn search_sparse(&self, req: &SparseSearchRequest) -> Result<Vec<ScoredPoint>> {
+        self.search_named(req, Distance::Dot, &|data, top, accept| {
+            data.sparse.get(&req.using).map_or_else(Vec::new, |store| store.search(&req.vector, top, accept))
+        })
+    }
+
+    /// Points having the multivector `req.using`, by MaxSim against `req.vector` (validated rows,
+    /// normalised for cosine), exactly. Scores follow the metric's convention.
+    pub fn search_multi(&self, req: &MultiSearchRequest) -> Result<Vec<ScoredPoint>> {
+        let (_, distance) = self.vector_params(&req.using)?;
+        let kernel = MetricKernel::new(distance);
+        self.search_named(req, distance, &|data, top, accept| {
+            let Some(store) = data.multi.get(&req.using) else { return Vec::new() };
+            let scored =
+                (0..store.len() as u32).filter_map(|o| Some((o, store.max_sim(&kernel, &req.vector, o)?)));
+            crate::segment::best(scored, top, accept)
+        })
+    }
+
+    /// A search whose per-segment part is `search_segment(data, top, accept)` (internal scores, best
+    /// first); segments run in parallel and merge as dense searches do.
+    fn search_named<V>(
+        &self,
+        req: &NamedVectorSearch<V>,
+        distance: Distance,
+        search_segment: &SegmentSearchFn<'_>,
+    ) -> Result<Vec<ScoredPoint>> {
         let top = req.limit.saturating_add(req.offset);
         let schema = match &req.filter {
             Some(_) => self.config.read().payload_schema.clone(),
@@ -107,25 +138,25 @@ impl ShardEngine {
         let filter = req.filter.as_ref().map(|f| FilterCheck::with_schema(f, &schema));
         let guard = self.segments.read();
         let segments: Vec<&Arc<Segment>> = guard.0.all().filter(|s| s.data.read().live_count() > 0).collect();
-        // Segments are searched in parallel, as dense searches are.
-        let search_segment = |seg: &Arc<Segment>| -> Vec<(u32, f32)> {
+        let run = |seg: &Arc<Segment>| -> Vec<(u32, f32)> {
             let data = seg.data.read();
-            let Some(store) = data.sparse.get(&req.using) else { return Vec::new() };
             match filter.as_ref().and_then(|f| data.candidates(f)) {
                 Some(c) => {
                     let check = if c.exact { None } else { filter.as_ref() };
                     let mut allowed = crate::segment::BitSet::default();
                     c.offsets.iter().for_each(|&o| allowed.set(o));
-                    store.search(&req.vector, top, &|o| allowed.get(o) && data.passes(o, check))
+                    search_segment(&data, top, &|o| allowed.get(o) && data.passes(o, check))
                 }
-                None => store
-                    .search(&req.vector, top, &|o| !data.deleted.get(o) && data.passes(o, filter.as_ref())),
+                None => {
+                    search_segment(&data, top, &|o| !data.deleted.get(o) && data.passes(o, filter.as_ref()))
+                }
             }
         };
+        // Segments are searched in parallel, as dense searches are.
         let per_segment: Vec<Vec<(u32, f32)>> = if segments.len() <= 1 {
-            segments.iter().map(|s| search_segment(s)).collect()
+            segments.iter().map(|s| run(s)).collect()
         } else {
-            segments.par_iter().map(|s| search_segment(s)).collect()
+            segments.par_iter().map(|s| run(s)).collect()
         };
         let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
         for (i, found) in per_segment.into_iter().enumerate() {
@@ -138,7 +169,8 @@ impl ShardEngine {
         let mut seen = HashSet::new();
         let mut out = Vec::with_capacity(req.limit);
         for (score, id, seg, offset) in hits {
-            if req.score_threshold.is_some_and(|t| !Distance::Dot.passes_threshold(score, t)) {
+            let score = distance.postprocess(score);
+            if req.score_threshold.is_some_and(|t| !distance.passes_threshold(score, t)) {
                 break;
             }
             if !seen.insert(id) || seen.len() <= req.offset {

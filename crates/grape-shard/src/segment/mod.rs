@@ -5,6 +5,7 @@
 //! sealed segment is copied to the appendable segment and deleted from the sealed one.
 
 mod bitset;
+mod multi;
 mod payloads;
 mod persist;
 mod search;
@@ -24,10 +25,11 @@ use grape_types::{
 use parking_lot::{Mutex, RwLock};
 
 pub use bitset::BitSet;
+pub use multi::MultiVectors;
 pub use payloads::PayloadStore;
 pub use persist::{open_segment, write_segment, SegmentFiles, VectorFileMeta};
 pub use search::SegmentSearch;
-pub use sparse::SparseVectors;
+pub use sparse::{best, SparseVectors};
 pub use vectors::DenseVectors;
 
 /// Numeric id of a segment within its shard; also its directory name.
@@ -57,6 +59,8 @@ pub struct SegmentData {
     pub vectors: BTreeMap<String, DenseVectors>,
     /// Sparse vectors by name (sealed segments hold their inverted index).
     pub sparse: BTreeMap<String, SparseVectors>,
+    /// Multivectors by name.
+    pub multi: BTreeMap<String, MultiVectors>,
     pub graphs: BTreeMap<String, HnswGraph>,
     pub payloads: PayloadStore,
     /// Payload indexes of a sealed segment, built from its payloads when first needed (see
@@ -69,6 +73,7 @@ impl SegmentData {
     pub fn appendable(
         vectors: impl IntoIterator<Item = (String, DenseVectors)>,
         sparse: impl IntoIterator<Item = String>,
+        multi: impl IntoIterator<Item = (String, MultiVectors)>,
     ) -> Self {
         SegmentData {
             appendable: true,
@@ -78,6 +83,7 @@ impl SegmentData {
             deleted: BitSet::default(),
             vectors: vectors.into_iter().collect(),
             sparse: sparse.into_iter().map(|n| (n, SparseVectors::default())).collect(),
+            multi: multi.into_iter().collect(),
             graphs: BTreeMap::new(),
             payloads: PayloadStore::Mutable(Vec::new()),
             field_indexes: Mutex::new(BTreeMap::new()),
@@ -114,12 +120,14 @@ impl SegmentData {
     pub fn vector_bytes(&self) -> usize {
         self.vectors.values().map(|v| v.data_bytes()).sum::<usize>()
             + self.sparse.values().map(|v| v.data_bytes()).sum::<usize>()
+            + self.multi.values().map(|v| v.data_bytes()).sum::<usize>()
     }
 
     pub fn ram_bytes(&self) -> usize {
         let ids = self.ids.len() * (std::mem::size_of::<PointId>() + 8) + self.lookup.len() * 48;
         let vectors: usize = self.vectors.values().map(|v| v.ram_bytes()).sum::<usize>()
-            + self.sparse.values().map(|v| v.ram_bytes()).sum::<usize>();
+            + self.sparse.values().map(|v| v.ram_bytes()).sum::<usize>()
+            + self.multi.values().map(|v| v.ram_bytes()).sum::<usize>();
         let graphs: usize = self.graphs.values().map(|g| g.ram_bytes()).sum();
         let indexes: usize = self.field_indexes.lock().values().map(|i| i.ram_bytes()).sum();
         ids + vectors + graphs + indexes + self.payloads.ram_bytes() + self.deleted.words().len() * 8
@@ -259,7 +267,12 @@ impl SegmentData {
             .iter()
             .filter(|(name, _)| wanted(name))
             .filter_map(|(name, v)| v.get(offset).map(|row| (name.clone(), Vector::Sparse(row.clone()))));
-        dense.chain(sparse).collect()
+        let multi = self
+            .multi
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .filter_map(|(name, v)| v.get(offset).map(|rows| (name.clone(), Vector::Multi(rows))));
+        dense.chain(sparse).chain(multi).collect()
     }
 
     pub fn vectors_of(&self, offset: u32) -> NamedVectors {
@@ -291,6 +304,9 @@ impl SegmentData {
         for (name, store) in &mut self.sparse {
             store.push_opt(vectors.get(name).and_then(Vector::as_sparse));
         }
+        for (name, store) in &mut self.multi {
+            store.push_opt(vectors.get(name).and_then(Vector::as_multi))?;
+        }
         self.ids.push(id);
         self.versions.push(version);
         self.payloads.put(offset, payload)?;
@@ -312,6 +328,9 @@ impl SegmentData {
         }
         for (name, store) in &mut self.sparse {
             store.set_opt(offset, vectors.get(name).and_then(Vector::as_sparse));
+        }
+        for (name, store) in &mut self.multi {
+            store.set_opt(offset, vectors.get(name).and_then(Vector::as_multi))?;
         }
         self.versions[offset as usize] = version;
         self.payloads.put(offset, payload)
@@ -395,5 +414,6 @@ impl PointView for SegmentPoint<'_> {
     fn has_vector(&self, name: &str) -> bool {
         self.data.vectors.get(name).is_some_and(|v| v.has(self.offset))
             || self.data.sparse.get(name).is_some_and(|v| v.has(self.offset))
+            || self.data.multi.get(name).is_some_and(|v| v.has(self.offset))
     }
 }

@@ -82,7 +82,7 @@ impl PartialOrd for Kept {
 
 /// The `top` best candidates that `accept` lets through, best first. `accept` (which may read a
 /// payload) runs only for candidates that would enter the current top.
-fn best(
+pub fn best(
     candidates: impl Iterator<Item = (u32, f32)>,
     top: usize,
     accept: &dyn Fn(u32) -> bool,

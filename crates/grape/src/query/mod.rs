@@ -19,8 +19,9 @@ use grape_types::filter::Condition;
 pub use fusion::Fusion;
 
 use crate::{
-    Collection, Database, Error, Filter, PointId, Record, Result, ScoredPoint, ScrollRequest, SearchParams,
-    SearchRequest, SparseSearchRequest, SparseVector, Vector, VectorOutput, WithPayload, WithVector,
+    Collection, Database, Error, Filter, MultiSearchRequest, PointId, Record, Result, ScoredPoint,
+    ScrollRequest, SearchParams, SearchRequest, SparseSearchRequest, SparseVector, Vector, VectorOutput,
+    WithPayload, WithVector,
 };
 
 /// A vector given by value or by the id of a stored point.
@@ -28,6 +29,7 @@ use crate::{
 pub enum VectorInput {
     Dense(Vec<f32>),
     Sparse(SparseVector),
+    Multi(Vec<Vec<f32>>),
     Point(PointId),
 }
 
@@ -249,7 +251,22 @@ fn run_base(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<Sco
         f.must_not.get_or_insert_with(Vec::new).push(Condition::HasId { has_id: examples });
         filter = Some(f);
     }
+    // A single dense query against a multivector is a multivector of one row.
+    let vector = match vector {
+        Vector::Dense(v) if c.is_multivector(&q.using) => Vector::Multi(vec![v]),
+        other => other,
+    };
     match vector {
+        Vector::Multi(vector) => c.search_multi(&MultiSearchRequest {
+            using: q.using,
+            vector,
+            limit: q.limit,
+            offset: q.offset,
+            score_threshold: q.score_threshold,
+            with_payload: q.with_payload,
+            with_vector: q.with_vector,
+            filter,
+        }),
         Vector::Dense(vector) => c.search(&SearchRequest {
             using: q.using,
             vector,
@@ -281,6 +298,7 @@ pub fn dense_only(v: Vector, what: &str) -> Result<Vec<f32>> {
         Vector::Sparse(_) => {
             Err(Error::bad_input(format!("{what}: sparse vectors are not supported here yet")))
         }
+        Vector::Multi(_) => Err(Error::bad_input(format!("{what}: multivectors are not supported here yet"))),
     }
 }
 
@@ -320,6 +338,7 @@ fn resolve(
     let id = match input {
         VectorInput::Dense(v) => return Ok(Vector::Dense(v.clone())),
         VectorInput::Sparse(v) => return Ok(Vector::Sparse(v.clone())),
+        VectorInput::Multi(v) => return Ok(Vector::Multi(v.clone())),
         VectorInput::Point(id) => *id,
     };
     examples.push(id);
