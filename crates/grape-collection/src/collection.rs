@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
-    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, OpNum, Operation, Payload,
-    PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest,
-    SparseSearchRequest, SparseVector, UpdateCollection, WithPayload, WithVector,
+    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch, OpNum,
+    Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest, ScrollResult,
+    SearchRequest, SparseSearchRequest, SparseVector, UpdateCollection, WithPayload, WithVector,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -355,19 +355,7 @@ impl Collection {
         if modifier == Modifier::Idf {
             prepared.vector = self.weight_by_idf(&req.using, prepared.vector);
         }
-        if self.shards.len() == 1 {
-            return self.shards[0].engine().search_sparse(&prepared);
-        }
-        prepared.limit = req.limit.saturating_add(req.offset);
-        prepared.offset = 0;
-        let per_shard = self
-            .shards
-            .par_iter()
-            .map(|s| s.engine().search_sparse(&prepared))
-            .collect::<Result<Vec<_>>>()?;
-        let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
-        all.sort_by(|a, b| compare_scored(a, b, false));
-        Ok(all.into_iter().skip(req.offset).take(req.limit).collect())
+        self.fan_out(prepared, false, |engine, r| engine.search_sparse(r))
     }
 
     /// Search by a multivector (MaxSim, exact). Scores follow the metric's convention.
@@ -382,17 +370,31 @@ impl Collection {
             prepared.vector = validate::prepare_multi(&config, &req.using, req.vector.clone())?;
             config.params.vectors.get(&req.using).map(|p| p.distance)
         };
+        self.fan_out(prepared, distance.is_some_and(|d| d.is_distance_like()), |engine, r| {
+            engine.search_multi(r)
+        })
+    }
+
+    /// Runs a prepared named-vector search on every shard (each returns its best `limit + offset`)
+    /// and merges the answers.
+    fn fan_out<V: Sync>(
+        &self,
+        mut req: NamedVectorSearch<V>,
+        smaller_is_better: bool,
+        search: impl Fn(&grape_shard::engine::ShardEngine, &NamedVectorSearch<V>) -> Result<Vec<ScoredPoint>>
+            + Sync,
+    ) -> Result<Vec<ScoredPoint>> {
         if self.shards.len() == 1 {
-            return self.shards[0].engine().search_multi(&prepared);
+            return search(self.shards[0].engine(), &req);
         }
-        prepared.limit = req.limit.saturating_add(req.offset);
-        prepared.offset = 0;
+        let (limit, offset) = (req.limit, req.offset);
+        req.limit = limit.saturating_add(offset);
+        req.offset = 0;
         let per_shard =
-            self.shards.par_iter().map(|s| s.engine().search_multi(&prepared)).collect::<Result<Vec<_>>>()?;
+            self.shards.par_iter().map(|s| search(s.engine(), &req)).collect::<Result<Vec<_>>>()?;
         let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
-        let smaller_is_better = distance.is_some_and(|d| d.is_distance_like());
         all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
-        Ok(all.into_iter().skip(req.offset).take(req.limit).collect())
+        Ok(all.into_iter().skip(offset).take(limit).collect())
     }
 
     /// Whether `name` is a multivector.

@@ -19,9 +19,8 @@ use grape_types::filter::Condition;
 pub use fusion::Fusion;
 
 use crate::{
-    Collection, Database, Error, Filter, MultiSearchRequest, PointId, Record, Result, ScoredPoint,
-    ScrollRequest, SearchParams, SearchRequest, SparseSearchRequest, SparseVector, Vector, VectorOutput,
-    WithPayload, WithVector,
+    Collection, Database, Error, Filter, NamedVectorSearch, PointId, Record, Result, ScoredPoint,
+    ScrollRequest, SearchParams, SearchRequest, SparseVector, Vector, VectorOutput, WithPayload, WithVector,
 };
 
 /// A vector given by value or by the id of a stored point.
@@ -245,7 +244,7 @@ fn run_base(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<Sco
         QueryInput::Sample => return sample::random(c, &q),
         custom => return scan::run_custom(db, c, q, custom),
     };
-    let mut filter = q.filter;
+    let mut filter = q.filter.take();
     if !examples.is_empty() && q.lookup_from.is_none() {
         let mut f = filter.unwrap_or_default();
         f.must_not.get_or_insert_with(Vec::new).push(Condition::HasId { has_id: examples });
@@ -257,16 +256,8 @@ fn run_base(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<Sco
         other => other,
     };
     match vector {
-        Vector::Multi(vector) => c.search_multi(&MultiSearchRequest {
-            using: q.using,
-            vector,
-            limit: q.limit,
-            offset: q.offset,
-            score_threshold: q.score_threshold,
-            with_payload: q.with_payload,
-            with_vector: q.with_vector,
-            filter,
-        }),
+        Vector::Multi(vector) => c.search_multi(&named_search(&q, vector, filter)),
+        Vector::Sparse(vector) => c.search_sparse(&named_search(&q, vector, filter)),
         Vector::Dense(vector) => c.search(&SearchRequest {
             using: q.using,
             vector,
@@ -278,16 +269,19 @@ fn run_base(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<Sco
             with_vector: q.with_vector,
             filter,
         }),
-        Vector::Sparse(vector) => c.search_sparse(&SparseSearchRequest {
-            using: q.using,
-            vector,
-            limit: q.limit,
-            offset: q.offset,
-            score_threshold: q.score_threshold,
-            with_payload: q.with_payload,
-            with_vector: q.with_vector,
-            filter,
-        }),
+    }
+}
+
+fn named_search<V>(q: &PointsQuery, vector: V, filter: Option<Filter>) -> NamedVectorSearch<V> {
+    NamedVectorSearch {
+        using: q.using.clone(),
+        vector,
+        limit: q.limit,
+        offset: q.offset,
+        score_threshold: q.score_threshold,
+        with_payload: q.with_payload.clone(),
+        with_vector: q.with_vector.clone(),
+        filter,
     }
 }
 
