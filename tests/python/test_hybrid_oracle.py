@@ -323,3 +323,67 @@ def test_multivectors_match_local_mode(pair, sealed):
                 assert g_row == pytest.approx(w_row, rel=1e-6), pid
         else:
             assert not got[pid], pid
+
+
+@pytest.mark.parametrize("strategy", list(models.RecommendStrategy))
+def test_sparse_and_multi_examples_match_local_mode(pair, strategy):
+    """Recommend (every strategy), discover and context over sparse vectors (with and without IDF) and
+    multivectors, examples given by value and by point id."""
+    grape, local, name = pair
+    rng = build(grape, name, 61)
+    build(local, name, 61)
+    having = {
+        key: [p.id for p in local.retrieve(name, ids=list(range(240)), with_vectors=[key]) if p.vector]
+        for key in ("text", "bm")
+    }
+    for _ in range(6):
+        using = rng.choice(["text", "bm"])
+        ids = rng.sample(having[using], 3)
+        positive = [ids[0], sparse(rng)]
+        negative = [ids[1]] if rng.random() < 0.7 else []
+        both(
+            grape,
+            local,
+            name,
+            f"sparse recommend {strategy}",
+            query=models.RecommendQuery(
+                recommend=models.RecommendInput(positive=positive, negative=negative, strategy=strategy)
+            ),
+            using=using,
+            limit=8,
+        )
+        pairs = [models.ContextPair(positive=sparse(rng), negative=ids[2])]
+        both(
+            grape,
+            local,
+            name,
+            "sparse discover",
+            query=models.DiscoverQuery(discover=models.DiscoverInput(target=sparse(rng), context=pairs)),
+            using=using,
+            limit=6,
+        )
+        both(grape, local, name, "sparse context", query=models.ContextQuery(context=pairs), using=using, limit=6)
+
+
+@pytest.mark.parametrize("strategy", list(models.RecommendStrategy))
+def test_multivector_examples_match_local_mode(pair, strategy):
+    grape, local, name = pair
+    rng = build_multi(grape, name, 71)
+    build_multi(local, name, 71)
+    having = [p.id for p in local.retrieve(name, ids=list(range(200)), with_vectors=["mc"]) if p.vector]
+    for _ in range(5):
+        ids = rng.sample(having, 2)
+        mq = [[rng.gauss(0, 1) for _ in range(4)] for _ in range(2)]
+        both(
+            grape,
+            local,
+            name,
+            f"multi recommend {strategy}",
+            query=models.RecommendQuery(
+                recommend=models.RecommendInput(positive=[ids[0], mq], negative=[ids[1]], strategy=strategy)
+            ),
+            using="mc",
+            limit=6,
+        )
+    pairs = [models.ContextPair(positive=having[0], negative=having[1])]
+    both(grape, local, name, "multi context", query=models.ContextQuery(context=pairs), using="mc", limit=6)

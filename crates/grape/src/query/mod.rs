@@ -231,12 +231,10 @@ fn run_base(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<Sco
                 return Err(Error::bad_input("recommend: at least one positive example is required"));
             }
             let mut examples = Vec::new();
-            let mut dense = |input: &VectorInput| -> Result<Vec<f32>> {
-                dense_only(resolve(db, c, &q, input, &mut examples)?, "recommend")
-            };
-            let pos = positive.iter().map(&mut dense).collect::<Result<Vec<_>>>()?;
-            let neg = negative.iter().map(&mut dense).collect::<Result<Vec<_>>>()?;
-            (Vector::Dense(average_vector_query(&pos, &neg)?), examples)
+            let mut resolved = |input: &VectorInput| resolve(db, c, &q, input, &mut examples);
+            let pos = positive.iter().map(&mut resolved).collect::<Result<Vec<_>>>()?;
+            let neg = negative.iter().map(&mut resolved).collect::<Result<Vec<_>>>()?;
+            (average_vector_query(pos, neg)?, examples)
         }
         QueryInput::Fusion(_) => {
             return Err(Error::bad_input("query: fusion combines the results of prefetches; none given"))
@@ -296,8 +294,51 @@ pub fn dense_only(v: Vector, what: &str) -> Result<Vec<f32>> {
     }
 }
 
-/// Qdrant's average-vector recommendation: avg(positive) + (avg(positive) - avg(negative)).
-fn average_vector_query(pos: &[Vec<f32>], neg: &[Vec<f32>]) -> Result<Vec<f32>> {
+/// Qdrant's average-vector recommendation: `avg(positive) + (avg(positive) - avg(negative))` for dense and
+/// sparse examples (sparse: over the union of indices, a missing index counting 0); for multivectors,
+/// the positive examples' rows together with the negative examples' rows negated.
+fn average_vector_query(pos: Vec<Vector>, neg: Vec<Vector>) -> Result<Vector> {
+    let kind_mismatch = || Error::bad_input("recommend: examples must all be of the vector's kind");
+    match &pos[0] {
+        Vector::Dense(_) => {
+            let dense = |vs: Vec<Vector>| {
+                vs.into_iter().map(|v| dense_only(v, "recommend")).collect::<Result<Vec<_>>>()
+            };
+            Ok(Vector::Dense(average_dense(&dense(pos)?, &dense(neg)?)?))
+        }
+        Vector::Sparse(_) => {
+            let sparse = |vs: Vec<Vector>| -> Result<Vec<SparseVector>> {
+                vs.into_iter()
+                    .map(|v| match v {
+                        Vector::Sparse(s) => s.validated("recommend example"),
+                        _ => Err(kind_mismatch()),
+                    })
+                    .collect()
+            };
+            let (pos, neg) = (sparse(pos)?, sparse(neg)?);
+            let p = sparse_average(&pos);
+            if neg.is_empty() {
+                return Ok(Vector::Sparse(p));
+            }
+            let n = sparse_average(&neg);
+            Ok(Vector::Sparse(sparse_combine(&p, &n, |p, n| p + p - n)))
+        }
+        Vector::Multi(_) => {
+            let mut rows = Vec::new();
+            for v in pos {
+                let Vector::Multi(r) = v else { return Err(kind_mismatch()) };
+                rows.extend(r);
+            }
+            for v in neg {
+                let Vector::Multi(r) = v else { return Err(kind_mismatch()) };
+                rows.extend(r.into_iter().map(|row| row.into_iter().map(|x| -x).collect::<Vec<f32>>()));
+            }
+            Ok(Vector::Multi(rows))
+        }
+    }
+}
+
+fn average_dense(pos: &[Vec<f32>], neg: &[Vec<f32>]) -> Result<Vec<f32>> {
     let avg = |vs: &[Vec<f32>]| -> Result<Vec<f32>> {
         let dim = vs[0].len();
         let mut out = vec![0.0f32; dim];
@@ -319,6 +360,47 @@ fn average_vector_query(pos: &[Vec<f32>], neg: &[Vec<f32>]) -> Result<Vec<f32>> 
         return Err(Error::DimensionMismatch { expected: p.len(), got: n.len() });
     }
     Ok(p.iter().zip(&n).map(|(p, n)| p + (p - n)).collect())
+}
+
+/// Index-wise `op(a, b)` over the union of the indices of two sorted sparse vectors (0 where missing).
+fn sparse_combine(a: &SparseVector, b: &SparseVector, op: impl Fn(f32, f32) -> f32) -> SparseVector {
+    let (mut i, mut j) = (0, 0);
+    let mut out = SparseVector::default();
+    while i < a.len() || j < b.len() {
+        let (index, x, y) = match (a.indices.get(i), b.indices.get(j)) {
+            (Some(&ai), Some(&bj)) if ai == bj => {
+                i += 1;
+                j += 1;
+                (ai, a.values[i - 1], b.values[j - 1])
+            }
+            (Some(&ai), Some(&bj)) if ai < bj => {
+                i += 1;
+                (ai, a.values[i - 1], 0.0)
+            }
+            (Some(&ai), None) => {
+                i += 1;
+                (ai, a.values[i - 1], 0.0)
+            }
+            (_, Some(&bj)) => {
+                j += 1;
+                (bj, 0.0, b.values[j - 1])
+            }
+            (None, None) => unreachable!("the loop runs while one side has entries"),
+        };
+        out.indices.push(index);
+        out.values.push(op(x, y));
+    }
+    out
+}
+
+/// The mean of sparse vectors (sum over the union of indices, divided by their number).
+fn sparse_average(vs: &[SparseVector]) -> SparseVector {
+    let mut sum = SparseVector::default();
+    for v in vs {
+        sum = sparse_combine(&sum, v, |a, b| a + b);
+    }
+    sum.values.iter_mut().for_each(|x| *x /= vs.len() as f32);
+    sum
 }
 
 /// The vector of an input: given, or read from a stored point (in `lookup_from` when set).
