@@ -59,8 +59,9 @@ struct Row {
     qps: f64,
     p50_ms: f64,
     p99_ms: f64,
-    /// CPU time of the querying thread per query (user + system, from /proc/thread-self/stat): less
-    /// disturbed than wall-clock QPS when other processes share the machine.
+    /// CPU time of the whole process per query (user + system over all threads, from /proc/self/stat;
+    /// the engine searches segments on several threads): less disturbed than wall-clock QPS when other
+    /// processes share the machine.
     cpu_ms_per_query: f64,
     /// Recall@k against the dense exact neighbours (for the dense-only row, the HNSW recall); the
     /// `-wide` rows return the prefetch limit, so their figure is recall@prefetch of the top k.
@@ -88,9 +89,9 @@ struct Report {
     build_s: f64,
 }
 
-/// CPU seconds used by the calling thread so far (clock ticks of 1/100 s).
-fn thread_cpu_s() -> f64 {
-    let stat = fs::read_to_string("/proc/thread-self/stat").unwrap_or_default();
+/// CPU seconds used by this process so far, all threads (clock ticks of 1/100 s).
+fn process_cpu_s() -> f64 {
+    let stat = fs::read_to_string("/proc/self/stat").unwrap_or_default();
     // Fields after the parenthesised command name: state is field 3, utime 14, stime 15.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -262,7 +263,7 @@ pub fn run(args: &HybridArgs) -> Result<()> {
         for _ in 0..args.passes {
             let mut lat: Vec<Duration> = Vec::with_capacity(queries.len());
             let mut found = 0usize;
-            let cpu_started = thread_cpu_s();
+            let cpu_started = process_cpu_s();
             let started = Instant::now();
             for (i, q) in queries.iter().enumerate() {
                 let t = Instant::now();
@@ -275,7 +276,7 @@ pub fn run(args: &HybridArgs) -> Result<()> {
                     .count();
             }
             let qps = queries.len() as f64 / started.elapsed().as_secs_f64();
-            let cpu_ms_per_query = (thread_cpu_s() - cpu_started) * 1000.0 / queries.len() as f64;
+            let cpu_ms_per_query = (process_cpu_s() - cpu_started) * 1000.0 / queries.len() as f64;
             lat.sort();
             let row = Row {
                 kind,

@@ -1,6 +1,8 @@
 //! The gRPC API through the official Rust client (`qdrant-client`) against a real `grape serve`
 //! process: collections, aliases, writes, retrieval, search and query checked against a brute-force
-//! oracle, scroll and count with a filter, payload operations, error codes and API keys.
+//! oracle, scroll and count with a filter, payload operations, error codes and API keys; sparse vectors
+//! (with IDF), multivectors, prefetch with RRF / DBSF fusion, recommend and query batches checked
+//! against brute force and fusion by hand.
 
 use std::collections::BTreeMap;
 use std::net::TcpListener;
@@ -10,11 +12,15 @@ use std::time::{Duration, Instant};
 
 use qdrant_client::qdrant::point_id::PointIdOptions;
 use qdrant_client::qdrant::{
-    ClearPayloadPointsBuilder, Condition, CountPointsBuilder, CreateAliasBuilder, CreateCollectionBuilder,
-    DeletePayloadPointsBuilder, DeletePointsBuilder, Distance, Filter, GetPointsBuilder, PointId,
-    PointStruct, PointsIdsList, Query, QueryPointsBuilder, ScalarQuantizationBuilder, ScrollPointsBuilder,
-    SearchBatchPointsBuilder, SearchParamsBuilder, SearchPointsBuilder, SetPayloadPointsBuilder,
-    UpsertPointsBuilder, Vector, VectorParamsBuilder,
+    vector_output, vectors_config, ClearPayloadPointsBuilder, Condition, CountPointsBuilder,
+    CreateAliasBuilder, CreateCollectionBuilder, DeletePayloadPointsBuilder, DeletePointsBuilder, Distance,
+    Filter, Fusion, GetPointsBuilder, Modifier, MultiVectorComparator, MultiVectorConfig,
+    MultiVectorConfigBuilder, NamedVectors, PointId, PointStruct, PointsIdsList, PrefetchQueryBuilder, Query,
+    QueryBatchPointsBuilder, QueryPointsBuilder, RecommendInputBuilder, RecommendStrategy, RrfBuilder,
+    ScalarQuantizationBuilder, ScoredPoint, ScrollPointsBuilder, SearchBatchPointsBuilder,
+    SearchParamsBuilder, SearchPointsBuilder, SetPayloadPointsBuilder, SparseIndexConfigBuilder,
+    SparseIndices, SparseVectorParamsBuilder, SparseVectorsConfigBuilder, UpsertPointsBuilder, Vector,
+    VectorInput, VectorParamsBuilder, VectorsConfigBuilder,
 };
 use qdrant_client::{Payload, Qdrant, QdrantError};
 use serde_json::json;
@@ -69,17 +75,21 @@ impl Drop for Server {
     }
 }
 
-/// Deterministic pseudo-random vectors (no dependency on a generator crate's stream).
-fn vector(seed: u64) -> Vec<f32> {
+/// A deterministic pseudo-random stream (xorshift; no dependency on a generator crate's stream).
+fn stream(seed: u64) -> impl FnMut() -> u64 {
     let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15).wrapping_add(1);
-    (0..DIM)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x % 2000) as f32 / 1000.0 - 1.0
-        })
-        .collect()
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
+/// Deterministic pseudo-random vectors with components in [-1, 1).
+fn vector(seed: u64) -> Vec<f32> {
+    let mut next = stream(seed);
+    (0..DIM).map(|_| (next() % 2000) as f32 / 1000.0 - 1.0).collect()
 }
 
 fn group(i: u64) -> &'static str {
@@ -323,7 +333,7 @@ async fn official_client_scenario() {
     let sparse = PointStruct::new(1, Vector::new_sparse(vec![1u32], vec![0.5]), Payload::new());
     let e = client.upsert_points(UpsertPointsBuilder::new("c", vec![sparse]).wait(true)).await.unwrap_err();
     let text = message(e);
-    assert!(text.contains("sparse"), "{text}");
+    assert!(text.contains("Sparse vector must be named"), "{text}");
     let e = client
         .create_collection(
             CreateCollectionBuilder::new("q")
@@ -368,4 +378,373 @@ async fn api_keys_guard_rpcs() {
         reply.into_inner().status,
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
+}
+
+// ---- sparse vectors, multivectors and the Query API ----
+
+const HYBRID_POINTS: u64 = 300;
+const SPARSE_DIM: u64 = 40;
+const MULTI_DIM: usize = 4;
+
+type Sparse = (Vec<u32>, Vec<f32>);
+
+/// A sparse vector with 2..8 positive values, its indices in no particular order.
+fn sparse(seed: u64) -> Sparse {
+    let mut next = stream(seed + 1_000_000);
+    let n = 2 + (next() % 6) as usize;
+    let mut indices = Vec::new();
+    while indices.len() < n {
+        let index = (next() % SPARSE_DIM) as u32;
+        if !indices.contains(&index) {
+            indices.push(index);
+        }
+    }
+    let values = indices.iter().map(|_| (next() % 1000 + 1) as f32 / 500.0).collect();
+    (indices, values)
+}
+
+/// The sparse vector as the server stores it: sorted by index.
+fn sorted(v: Sparse) -> Sparse {
+    let mut pairs: Vec<(u32, f32)> = v.0.into_iter().zip(v.1).collect();
+    pairs.sort_by_key(|p| p.0);
+    pairs.into_iter().unzip()
+}
+
+/// A multivector of 1..3 rows.
+fn multi(seed: u64) -> Vec<Vec<f32>> {
+    let mut next = stream(seed + 2_000_000);
+    let rows = 1 + next() % 3;
+    (0..rows).map(|_| (0..MULTI_DIM).map(|_| (next() % 2000) as f32 / 1000.0 - 1.0).collect()).collect()
+}
+
+/// The dot product over shared indices, each query value scaled by `weight(index)`; `None` when no index
+/// is shared (such a point is no match).
+fn sparse_dot(query: &Sparse, point: &Sparse, weight: &dyn Fn(u32) -> f32) -> Option<f32> {
+    let mut score = None;
+    for (qi, qv) in query.0.iter().zip(&query.1) {
+        if let Some(pos) = point.0.iter().position(|i| i == qi) {
+            *score.get_or_insert(0.0) += qv * weight(*qi) * point.1[pos];
+        }
+    }
+    score
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// ColBERT's MaxSim: for each query row, its best dot product with a stored row, summed.
+fn max_sim(query: &[Vec<f32>], point: &[Vec<f32>]) -> f32 {
+    query.iter().map(|q| point.iter().map(|p| dot(q, p)).fold(f32::NEG_INFINITY, f32::max)).sum()
+}
+
+/// The best `k`, best first (ties by id).
+fn top(mut scored: Vec<(u64, f32)>, k: usize) -> Vec<(u64, f32)> {
+    scored.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    scored.truncate(k);
+    scored
+}
+
+/// Sums per-list scores per point; equal sums keep the order of first appearance (list by list).
+fn fuse_by_hand(lists: Vec<Vec<(u64, f64)>>, limit: usize) -> Vec<(u64, f32)> {
+    let mut order: Vec<(u64, f64)> = Vec::new();
+    for (id, score) in lists.into_iter().flatten() {
+        match order.iter_mut().find(|e| e.0 == id) {
+            Some(e) => e.1 += score,
+            None => order.push((id, score)),
+        }
+    }
+    order.sort_by(|a, b| b.1.total_cmp(&a.1)); // stable
+    order.into_iter().take(limit).map(|(id, s)| (id, s as f32)).collect()
+}
+
+/// Reciprocal rank fusion: 0-based position `p` in a list of weight `w` earns `1 / ((p + 1) / w + k - 1)`
+/// (with k = 2 and w = 1: `1 / (p + 2)`).
+fn rrf(lists: &[Vec<(u64, f32)>], k: f64, weights: &[f64], limit: usize) -> Vec<(u64, f32)> {
+    let scored = lists
+        .iter()
+        .zip(weights)
+        .map(|(list, &w)| {
+            list.iter()
+                .enumerate()
+                .map(|(p, &(id, _))| (id, 1.0 / ((p as f64 + 1.0) / w + k - 1.0)))
+                .collect()
+        })
+        .collect();
+    fuse_by_hand(scored, limit)
+}
+
+/// Distribution-based score fusion: per list `(s - (mean - 3σ)) / 6σ` with σ the sample standard
+/// deviation; a list of one point or of equal scores maps to 0.5.
+fn dbsf(lists: &[Vec<(u64, f32)>], limit: usize) -> Vec<(u64, f32)> {
+    let scored = lists
+        .iter()
+        .map(|list| {
+            let n = list.len() as f64;
+            let scores: Vec<f64> = list.iter().map(|p| p.1 as f64).collect();
+            let mean = scores.iter().sum::<f64>() / n;
+            let variance = scores.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0);
+            let sd = variance.sqrt();
+            list.iter()
+                .zip(&scores)
+                .map(|(p, s)| {
+                    let normalized = if list.len() <= 1 || variance == 0.0 {
+                        0.5
+                    } else {
+                        (s - (mean - 3.0 * sd)) / (6.0 * sd)
+                    };
+                    (p.0, normalized)
+                })
+                .collect()
+        })
+        .collect();
+    fuse_by_hand(scored, limit)
+}
+
+fn hits(points: &[ScoredPoint]) -> Vec<(u64, f32)> {
+    points.iter().map(|h| (num(&h.id), h.score)).collect()
+}
+
+/// Point `i`'s vectors as the official client builds them (the `vector` oneof).
+fn named_vectors(i: u64) -> NamedVectors {
+    let (indices, values) = sparse(i);
+    NamedVectors::default()
+        .add_vector("dense", Vector::new_dense(vector(i)))
+        .add_vector("multi", Vector::new_multi(multi(i)))
+        .add_vector("sparse", Vector::new_sparse(indices.clone(), values.clone()))
+        .add_vector("idf", Vector::new_sparse(indices, values))
+}
+
+/// Point `i`'s vectors in the deprecated fields older clients send: `data` alone (dense), with
+/// `indices` (sparse), with `vectors_count` (a multivector's rows concatenated).
+#[allow(deprecated)]
+fn deprecated_named_vectors(i: u64) -> NamedVectors {
+    let (indices, values) = sparse(i);
+    let old_sparse = Vector {
+        data: values,
+        indices: Some(SparseIndices { data: indices }),
+        vectors_count: None,
+        vector: None,
+    };
+    let rows = multi(i);
+    let old_multi =
+        Vector { vectors_count: Some(rows.len() as u32), data: rows.concat(), indices: None, vector: None };
+    NamedVectors::default()
+        .add_vector("dense", Vector { data: vector(i), indices: None, vectors_count: None, vector: None })
+        .add_vector("multi", old_multi)
+        .add_vector("sparse", old_sparse.clone())
+        .add_vector("idf", old_sparse)
+}
+
+#[tokio::test]
+async fn sparse_multivector_and_hybrid_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = server.client(None);
+    const N: u64 = HYBRID_POINTS;
+
+    // A dense vector, a multivector (max_sim) and two sparse vectors (one weighted by IDF), over gRPC.
+    let mut dense = VectorsConfigBuilder::default();
+    dense.add_named_vector_params("dense", VectorParamsBuilder::new(DIM as u64, Distance::Cosine));
+    dense.add_named_vector_params(
+        "multi",
+        VectorParamsBuilder::new(MULTI_DIM as u64, Distance::Dot)
+            .multivector_config(MultiVectorConfigBuilder::new(MultiVectorComparator::MaxSim)),
+    );
+    let mut sparse_config = SparseVectorsConfigBuilder::default();
+    sparse_config.add_named_vector_params(
+        "sparse",
+        SparseVectorParamsBuilder::default()
+            .index(SparseIndexConfigBuilder::default().full_scan_threshold(5000u64)),
+    );
+    sparse_config
+        .add_named_vector_params("idf", SparseVectorParamsBuilder::default().modifier(Modifier::Idf));
+    client
+        .create_collection(
+            CreateCollectionBuilder::new("h").vectors_config(dense).sparse_vectors_config(sparse_config),
+        )
+        .await
+        .unwrap();
+    let params = client.collection_info("h").await.unwrap().result.unwrap().config.unwrap().params.unwrap();
+    let sparse_params = params.sparse_vectors_config.unwrap().map;
+    assert_eq!(sparse_params["idf"].modifier, Some(Modifier::Idf as i32));
+    assert_eq!(sparse_params["sparse"].index.and_then(|i| i.full_scan_threshold), Some(5000));
+    let Some(vectors_config::Config::ParamsMap(dense_params)) = params.vectors_config.and_then(|c| c.config)
+    else {
+        panic!("named vectors expected")
+    };
+    assert_eq!(
+        dense_params.map["multi"].multivector_config,
+        Some(MultiVectorConfig { comparator: MultiVectorComparator::MaxSim as i32 })
+    );
+
+    // Upsert all three kinds; every 50th point in the deprecated fields.
+    let points: Vec<PointStruct> = (0..N)
+        .map(|i| {
+            let vectors = if i % 50 == 0 { deprecated_named_vectors(i) } else { named_vectors(i) };
+            PointStruct::new(i, vectors, Payload::new())
+        })
+        .collect();
+    client.upsert_points(UpsertPointsBuilder::new("h", points).wait(true)).await.unwrap();
+
+    // Retrieve: the vectors come back in the oneof, sparse sorted by index.
+    let got = client
+        .get_points(GetPointsBuilder::new("h", vec![7.into(), 50.into()]).with_vectors(true))
+        .await
+        .unwrap()
+        .result;
+    assert_eq!(got.len(), 2);
+    for p in &got {
+        let i = num(&p.id);
+        let vectors = p.vectors.as_ref().unwrap();
+        let Some(vector_output::Vector::Sparse(s)) = vectors.get_vector_by_name("sparse") else {
+            panic!("sparse vector of {i}: {vectors:?}")
+        };
+        assert_eq!((s.indices, s.values), sorted(sparse(i)), "point {i}");
+        let Some(vector_output::Vector::MultiDense(m)) = vectors.get_vector_by_name("multi") else {
+            panic!("multivector of {i}: {vectors:?}")
+        };
+        assert_eq!(m.vectors.into_iter().map(|r| r.data).collect::<Vec<_>>(), multi(i), "point {i}");
+        let Some(vector_output::Vector::Dense(d)) = vectors.get_vector_by_name("dense") else {
+            panic!("dense vector of {i}: {vectors:?}")
+        };
+        assert_eq!(d.data.len(), DIM);
+    }
+
+    // Sparse queries equal the brute-force dot product (Query API and legacy search with sparse_indices).
+    let sq = sparse(100_000);
+    let sparse_top =
+        |k| top((0..N).filter_map(|i| Some((i, sparse_dot(&sq, &sparse(i), &|_| 1.0)?))).collect(), k);
+    let sparse_query = || Query::new_nearest(VectorInput::new_sparse(sq.0.clone(), sq.1.clone()));
+    let want_sparse = sparse_top(10);
+    assert_eq!(want_sparse.len(), 10, "enough points share an index with the query");
+    let got = client
+        .query(QueryPointsBuilder::new("h").query(sparse_query()).using("sparse").limit(10))
+        .await
+        .unwrap();
+    assert_same_hits(&hits(&got.result), &want_sparse);
+    let legacy = client
+        .search_points(
+            SearchPointsBuilder::new("h", sq.1.clone(), 10)
+                .vector_name("sparse")
+                .sparse_indices(sq.0.clone()),
+        )
+        .await
+        .unwrap();
+    assert_same_hits(&hits(&legacy.result), &want_sparse);
+
+    // IDF: each query value weighted by ln((n - df + 0.5) / (df + 0.5) + 1) of its index.
+    let idf: BTreeMap<u32, f32> =
+        sq.0.iter()
+            .map(|&index| {
+                let df = (0..N).filter(|&i| sparse(i).0.contains(&index)).count() as f64;
+                (index, ((N as f64 - df + 0.5) / (df + 0.5) + 1.0).ln() as f32)
+            })
+            .collect();
+    let want_idf =
+        top((0..N).filter_map(|i| Some((i, sparse_dot(&sq, &sparse(i), &|x| idf[&x])?))).collect(), 10);
+    let got = client
+        .query(QueryPointsBuilder::new("h").query(sparse_query()).using("idf").limit(10))
+        .await
+        .unwrap();
+    assert_same_hits(&hits(&got.result), &want_idf);
+
+    // Multivector MaxSim equals brute force.
+    let mq = multi(100_001);
+    let want_multi = top((0..N).map(|i| (i, max_sim(&mq, &multi(i)))).collect(), 10);
+    let multi_query = || Query::new_nearest(VectorInput::new_multi(mq.clone()));
+    let got = client
+        .query(QueryPointsBuilder::new("h").query(multi_query()).using("multi").limit(10))
+        .await
+        .unwrap();
+    assert_same_hits(&hits(&got.result), &want_multi);
+
+    // Hybrid: dense and sparse prefetches fused, equal to fusion by hand over the brute-force lists.
+    let dq = vector(100_002);
+    let lists = [oracle(&dq, 0..N, 20), sparse_top(20)];
+    assert_eq!((lists[0].len(), lists[1].len()), (20, 20));
+    let hybrid = |fusion: Query| {
+        QueryPointsBuilder::new("h")
+            .add_prefetch(
+                PrefetchQueryBuilder::default()
+                    .query(Query::new_nearest(dq.clone()))
+                    .using("dense")
+                    .limit(20u64),
+            )
+            .add_prefetch(PrefetchQueryBuilder::default().query(sparse_query()).using("sparse").limit(20u64))
+            .query(fusion)
+            .limit(10)
+    };
+    let got = client.query(hybrid(Query::new_fusion(Fusion::Rrf))).await.unwrap();
+    assert_same_hits(&hits(&got.result), &rrf(&lists, 2.0, &[1.0, 1.0], 10));
+    let got = client.query(hybrid(Query::new_rrf(RrfBuilder::with_k(60)))).await.unwrap();
+    assert_same_hits(&hits(&got.result), &rrf(&lists, 60.0, &[1.0, 1.0], 10));
+    let got =
+        client.query(hybrid(Query::new_rrf(RrfBuilder::with_k(5).weights(vec![3.0, 1.0])))).await.unwrap();
+    assert_same_hits(&hits(&got.result), &rrf(&lists, 5.0, &[3.0, 1.0], 10));
+    let want_dbsf = dbsf(&lists, 10);
+    let got = client.query(hybrid(Query::new_fusion(Fusion::Dbsf))).await.unwrap();
+    assert_same_hits(&hits(&got.result), &want_dbsf);
+
+    // QueryBatch answers each query as Query does.
+    let batch = client
+        .query_batch(QueryBatchPointsBuilder::new(
+            "h",
+            vec![
+                QueryPointsBuilder::new("h").query(sparse_query()).using("sparse").limit(10).build(),
+                QueryPointsBuilder::new("h").query(multi_query()).using("multi").limit(10).build(),
+                hybrid(Query::new_fusion(Fusion::Dbsf)).build(),
+            ],
+        ))
+        .await
+        .unwrap()
+        .result;
+    assert_eq!(batch.len(), 3);
+    assert_same_hits(&hits(&batch[0].result), &want_sparse);
+    assert_same_hits(&hits(&batch[1].result), &want_multi);
+    assert_same_hits(&hits(&batch[2].result), &want_dbsf);
+
+    // Recommend by point id with best_score on the sparse vector: with one positive example the score
+    // is the similarity to it; the example itself is excluded.
+    let recommend =
+        RecommendInputBuilder::default().add_positive(3u64).strategy(RecommendStrategy::BestScore);
+    let got = client
+        .query(QueryPointsBuilder::new("h").query(Query::new_recommend(recommend)).using("sparse").limit(10))
+        .await
+        .unwrap()
+        .result;
+    assert!(got.iter().all(|p| num(&p.id) != 3), "the example is excluded");
+    let example = sparse(3);
+    let want = top(
+        (0..N)
+            .filter(|&i| i != 3)
+            .map(|i| (i, sparse_dot(&example, &sparse(i), &|_| 1.0).unwrap_or(0.0)))
+            .collect(),
+        10,
+    );
+    assert_eq!(
+        hits(&got).iter().map(|h| h.0).collect::<Vec<_>>(),
+        want.iter().map(|h| h.0).collect::<Vec<_>>()
+    );
+
+    // Bad input is INVALID_ARGUMENT.
+    let uneven = || VectorInput::new_sparse(vec![1u32, 2], vec![0.5]);
+    let bad = NamedVectors::default().add_vector("sparse", Vector::new_sparse(vec![1u32, 2], vec![0.5]));
+    let e = client
+        .upsert_points(
+            UpsertPointsBuilder::new("h", vec![PointStruct::new(1, bad, Payload::new())]).wait(true),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), tonic::Code::InvalidArgument);
+    let e = client
+        .query(QueryPointsBuilder::new("h").query(Query::new_nearest(uneven())).using("sparse"))
+        .await
+        .unwrap_err();
+    assert_eq!(code(e), tonic::Code::InvalidArgument);
+    let e =
+        client.query(QueryPointsBuilder::new("h").query(Query::new_fusion(Fusion::Rrf))).await.unwrap_err();
+    assert_eq!(code(e), tonic::Code::InvalidArgument);
+    let e = client.query(hybrid(Query::new_rrf(RrfBuilder::with_k(2).weights(vec![1.0])))).await.unwrap_err();
+    assert_eq!(code(e), tonic::Code::InvalidArgument, "one weight for two prefetches");
 }

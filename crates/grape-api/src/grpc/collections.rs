@@ -5,8 +5,9 @@ use std::time::Instant;
 
 use grape::{
     AliasOperation, CollectionConfig, CollectionInfo, CollectionStatus, CreateCollection, Datatype, Distance,
-    HnswConfig, HnswConfigDiff, OptimizersConfig, OptimizersConfigDiff, VectorParams, VectorsConfig,
-    WalConfig, WalConfigDiff,
+    HnswConfig, HnswConfigDiff, Modifier, MultiVectorComparator, MultiVectorConfig, OptimizersConfig,
+    OptimizersConfigDiff, SparseIndexParams, SparseVectorParams, VectorParams, VectorsConfig, WalConfig,
+    WalConfigDiff,
 };
 use grape_proto::qdrant as pb;
 use grape_proto::qdrant::collections_server::Collections;
@@ -140,9 +141,6 @@ fn create_collection(req: pb::CreateCollection) -> Result<CreateCollection, Stat
     if req.quantization_config.is_some() {
         return Err(unsupported("quantization_config (quantization)"));
     }
-    if req.sparse_vectors_config.is_some() {
-        return Err(unsupported("sparse_vectors_config (sparse vectors)"));
-    }
     if req.strict_mode_config.is_some() {
         return Err(unsupported("strict_mode_config (strict mode)"));
     }
@@ -166,6 +164,7 @@ fn create_collection(req: pb::CreateCollection) -> Result<CreateCollection, Stat
         None => VectorsConfig::Multi(BTreeMap::new()),
     };
     let mut create = CreateCollection::new(vectors);
+    create.sparse_vectors = req.sparse_vectors_config.map(sparse_vectors_config).transpose()?;
     create.shard_number = req.shard_number;
     create.replication_factor = req.replication_factor;
     create.write_consistency_factor = req.write_consistency_factor;
@@ -180,9 +179,6 @@ fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
     if p.quantization_config.is_some() {
         return Err(unsupported("vectors_config quantization_config (quantization)"));
     }
-    if p.multivector_config.is_some() {
-        return Err(unsupported("multivector_config (multi-vectors)"));
-    }
     no_memory(p.memory)?;
     let distance = match pb::Distance::try_from(p.distance) {
         Ok(pb::Distance::Cosine) => Distance::Cosine,
@@ -191,23 +187,59 @@ fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
         Ok(pb::Distance::Manhattan) => Distance::Manhattan,
         _ => return Err(invalid(format!("vectors_config: unknown distance {}", p.distance))),
     };
-    let datatype = match p.datatype.map(pb::Datatype::try_from) {
-        None | Some(Ok(pb::Datatype::Default)) => None,
-        Some(Ok(pb::Datatype::Float32)) => Some(Datatype::Float32),
-        Some(Ok(pb::Datatype::Float16)) => Some(Datatype::Float16),
-        Some(Ok(pb::Datatype::Uint8)) => Some(Datatype::Uint8),
-        Some(Ok(pb::Datatype::Turbo4)) => return Err(unsupported("datatype Turbo4")),
-        Some(Err(_)) => return Err(invalid("vectors_config: unknown datatype")),
-    };
+    let multivector_config =
+        match p.multivector_config.map(|m| pb::MultiVectorComparator::try_from(m.comparator)) {
+            None => None,
+            Some(Ok(pb::MultiVectorComparator::MaxSim)) => {
+                Some(MultiVectorConfig { comparator: MultiVectorComparator::MaxSim })
+            }
+            Some(Err(_)) => return Err(invalid("multivector_config: unknown comparator")),
+        };
     let size = usize::try_from(p.size).map_err(|_| invalid("vectors_config: size too large"))?;
     Ok(VectorParams {
         size,
         distance,
         hnsw_config: p.hnsw_config.map(hnsw_diff).transpose()?,
         on_disk: p.on_disk,
-        datatype,
-        multivector_config: None,
+        datatype: datatype(p.datatype, "vectors_config")?,
+        multivector_config,
     })
+}
+
+fn datatype(d: Option<i32>, what: &str) -> Result<Option<Datatype>, Status> {
+    match d.map(pb::Datatype::try_from) {
+        None | Some(Ok(pb::Datatype::Default)) => Ok(None),
+        Some(Ok(pb::Datatype::Float32)) => Ok(Some(Datatype::Float32)),
+        Some(Ok(pb::Datatype::Float16)) => Ok(Some(Datatype::Float16)),
+        Some(Ok(pb::Datatype::Uint8)) => Ok(Some(Datatype::Uint8)),
+        Some(Ok(pb::Datatype::Turbo4)) => Err(unsupported("datatype Turbo4")),
+        Some(Err(_)) => Err(invalid(format!("{what}: unknown datatype"))),
+    }
+}
+
+fn sparse_vectors_config(c: pb::SparseVectorConfig) -> Result<BTreeMap<String, SparseVectorParams>, Status> {
+    c.map.into_iter().map(|(name, p)| Ok((name, sparse_vector_params(p)?))).collect()
+}
+
+fn sparse_vector_params(p: pb::SparseVectorParams) -> Result<SparseVectorParams, Status> {
+    let index = match p.index {
+        Some(i) => {
+            no_memory(i.memory)?;
+            Some(SparseIndexParams {
+                full_scan_threshold: size(i.full_scan_threshold),
+                on_disk: i.on_disk,
+                datatype: datatype(i.datatype, "sparse_vectors_config")?,
+            })
+        }
+        None => None,
+    };
+    let modifier = match p.modifier.map(pb::Modifier::try_from) {
+        None => None,
+        Some(Ok(pb::Modifier::None)) => Some(Modifier::None),
+        Some(Ok(pb::Modifier::Idf)) => Some(Modifier::Idf),
+        Some(Err(_)) => return Err(invalid("sparse_vectors_config: unknown modifier")),
+    };
+    Ok(SparseVectorParams { index, modifier })
 }
 
 fn no_memory(memory: Option<i32>) -> Result<(), Status> {
@@ -332,6 +364,7 @@ fn collection_config(c: CollectionConfig) -> pb::CollectionConfig {
             shard_number: params.shard_number,
             on_disk_payload: params.on_disk_payload,
             vectors_config: Some(vectors_config_out(params.vectors)),
+            sparse_vectors_config: params.sparse_vectors.map(sparse_vectors_config_out),
             replication_factor: Some(params.replication_factor),
             write_consistency_factor: Some(params.write_consistency_factor),
             ..Default::default()
@@ -361,11 +394,6 @@ fn vector_params_out(p: VectorParams) -> pb::VectorParams {
         Distance::Dot => pb::Distance::Dot,
         Distance::Manhattan => pb::Distance::Manhattan,
     };
-    let datatype = p.datatype.map(|d| match d {
-        Datatype::Float32 => pb::Datatype::Float32 as i32,
-        Datatype::Float16 => pb::Datatype::Float16 as i32,
-        Datatype::Uint8 => pb::Datatype::Uint8 as i32,
-    });
     pb::VectorParams {
         size: p.size as u64,
         distance: distance as i32,
@@ -379,9 +407,39 @@ fn vector_params_out(p: VectorParams) -> pb::VectorParams {
             ..Default::default()
         }),
         on_disk: p.on_disk,
-        datatype,
+        datatype: p.datatype.map(datatype_out),
+        multivector_config: p.multivector_config.map(|m| pb::MultiVectorConfig {
+            comparator: match m.comparator {
+                MultiVectorComparator::MaxSim => pb::MultiVectorComparator::MaxSim as i32,
+            },
+        }),
         ..Default::default()
     }
+}
+
+fn datatype_out(d: Datatype) -> i32 {
+    let d = match d {
+        Datatype::Float32 => pb::Datatype::Float32,
+        Datatype::Float16 => pb::Datatype::Float16,
+        Datatype::Uint8 => pb::Datatype::Uint8,
+    };
+    d as i32
+}
+
+fn sparse_vectors_config_out(m: BTreeMap<String, SparseVectorParams>) -> pb::SparseVectorConfig {
+    let params = |p: SparseVectorParams| pb::SparseVectorParams {
+        index: p.index.map(|i| pb::SparseIndexConfig {
+            full_scan_threshold: i.full_scan_threshold.map(|v| v as u64),
+            on_disk: i.on_disk,
+            datatype: i.datatype.map(datatype_out),
+            memory: None,
+        }),
+        modifier: p.modifier.map(|m| match m {
+            Modifier::None => pb::Modifier::None as i32,
+            Modifier::Idf => pb::Modifier::Idf as i32,
+        }),
+    };
+    pb::SparseVectorConfig { map: m.into_iter().map(|(k, p)| (k, params(p))).collect() }
 }
 
 fn hnsw_out(h: &HnswConfig) -> pb::HnswConfigDiff {

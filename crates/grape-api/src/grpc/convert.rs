@@ -3,12 +3,16 @@
 use std::collections::HashMap;
 
 use grape::point::PayloadSelector;
-use grape::{Payload, PointId, Record, ScoredPoint, VectorOutput, VectorStruct, WithPayload, WithVector};
+use grape::{
+    Payload, PointId, Record, ScoredPoint, VectorOutput, VectorStruct, WithPayload, WithVector,
+    DEFAULT_VECTOR_NAME,
+};
 use grape_proto::qdrant as pb;
 use serde_json::Value;
 use tonic::Status;
 
 use super::{invalid, unsupported};
+use crate::service::VectorInput;
 
 // ---- payload values ----
 
@@ -93,34 +97,72 @@ pub(super) fn point_id_json(id: pb::PointId) -> Result<Value, Status> {
 
 // ---- vectors ----
 
-/// A dense vector from a client's `Vector` (the `dense` variant or the older `data` field).
-pub(super) fn dense_vector(v: pb::Vector) -> Result<Vec<f32>, Status> {
+pub(super) fn sparse_vector(v: pb::SparseVector) -> grape::SparseVector {
+    grape::SparseVector::new(v.indices, v.values)
+}
+
+pub(super) fn multi_dense(v: pb::MultiDenseVector) -> Vec<Vec<f32>> {
+    v.vectors.into_iter().map(|row| row.data).collect()
+}
+
+/// The rows of a multivector sent in the deprecated form: `data` holds `count` rows concatenated.
+fn multi_rows(data: Vec<f32>, count: u32) -> Result<Vec<Vec<f32>>, Status> {
+    let count = count as usize;
+    if count == 0 || data.is_empty() || !data.len().is_multiple_of(count) {
+        return Err(invalid(format!(
+            "Unable to convert to multi-dense vector: {} values do not make {count} vectors of equal size",
+            data.len()
+        )));
+    }
+    Ok(data.chunks(data.len() / count).map(<[f32]>::to_vec).collect())
+}
+
+/// A vector as a client sends it: the `vector` oneof, or the deprecated fields (`data` alone is dense,
+/// with `indices` sparse, with `vectors_count` a multivector of that many rows).
+pub(super) fn vector(v: pb::Vector) -> Result<grape::Vector, Status> {
     use pb::vector::Vector as V;
     match v.vector {
-        Some(V::Dense(d)) => Ok(d.data),
-        Some(V::Sparse(_)) => Err(unsupported("sparse vectors")),
-        Some(V::MultiDense(_)) => Err(unsupported("multi-vectors")),
+        Some(V::Dense(d)) => Ok(grape::Vector::Dense(d.data)),
+        Some(V::Sparse(s)) => Ok(grape::Vector::Sparse(sparse_vector(s))),
+        Some(V::MultiDense(m)) => Ok(grape::Vector::Multi(multi_dense(m))),
         Some(V::Document(_) | V::Image(_) | V::Object(_)) => {
             Err(unsupported("inference (document, image, object)"))
         }
-        None if v.indices.is_some() => Err(unsupported("sparse vectors")),
-        None if v.vectors_count.is_some_and(|n| n > 1) => Err(unsupported("multi-vectors")),
-        None => Ok(v.data),
+        None => match (v.indices, v.vectors_count) {
+            (Some(indices), _) => Ok(grape::Vector::Sparse(grape::SparseVector::new(indices.data, v.data))),
+            (None, Some(count)) => Ok(grape::Vector::Multi(multi_rows(v.data, count)?)),
+            (None, None) => Ok(grape::Vector::Dense(v.data)),
+        },
     }
 }
 
 pub(super) fn vectors(v: Option<pb::Vectors>) -> Result<VectorStruct, Status> {
     use pb::vectors::VectorsOptions;
     match v.and_then(|v| v.vectors_options) {
-        Some(VectorsOptions::Vector(v)) => Ok(VectorStruct::Single(dense_vector(v)?)),
+        // The unnamed vector: dense, or a multivector (stored under the default name).
+        Some(VectorsOptions::Vector(v)) => match vector(v)? {
+            grape::Vector::Dense(d) => Ok(VectorStruct::Single(d)),
+            grape::Vector::Sparse(_) => Err(invalid("Sparse vector must be named")),
+            multi => Ok(VectorStruct::Named([(DEFAULT_VECTOR_NAME.to_owned(), multi)].into())),
+        },
         Some(VectorsOptions::Vectors(named)) => Ok(VectorStruct::Named(
-            named
-                .vectors
-                .into_iter()
-                .map(|(k, v)| Ok((k, grape::Vector::Dense(dense_vector(v)?))))
-                .collect::<Result<_, Status>>()?,
+            named.vectors.into_iter().map(|(k, v)| Ok((k, vector(v)?))).collect::<Result<_, Status>>()?,
         )),
         None => Ok(VectorStruct::Named(Default::default())),
+    }
+}
+
+/// A vector of the Query API: by value (dense, sparse, multivector) or by a stored point's id.
+pub(super) fn vector_input(v: pb::VectorInput) -> Result<VectorInput, Status> {
+    use pb::vector_input::Variant as V;
+    match v.variant.ok_or_else(|| invalid("VectorInput: a vector or a point id is required"))? {
+        V::Id(id) => Ok(VectorInput::Point(point_id(id)?)),
+        V::Dense(d) => Ok(VectorInput::Dense(d.data)),
+        V::Sparse(s) => Ok(VectorInput::Sparse(sparse_vector(s))),
+        V::MultiDense(m) => Ok(VectorInput::Multi(multi_dense(m))),
+        V::Document(_) | V::Image(_) | V::Object(_) => {
+            Err(unsupported("inference (document, image, object)"))
+        }
     }
 }
 
@@ -130,39 +172,38 @@ pub(super) fn point(p: pb::PointStruct) -> Result<grape::PointStruct, Status> {
     Ok(grape::PointStruct { id, vectors: vectors(p.vectors)?, payload })
 }
 
-fn dense_output(data: Vec<f32>) -> pb::VectorOutput {
-    pb::VectorOutput {
-        vector: Some(pb::vector_output::Vector::Dense(pb::DenseVector { data })),
-        ..Default::default()
-    }
-}
-
+/// A stored vector in the `vector` oneof only: Qdrant (since 1.16) leaves the deprecated `data`,
+/// `indices` and `vectors_count` empty, and the official clients read the oneof first.
 fn vector_output(v: grape::Vector) -> pb::VectorOutput {
-    match v {
-        grape::Vector::Dense(data) => dense_output(data),
-        // The sparse oneof member is not declared yet (its message is opaque); the older fields
-        // `data` + `indices`, which clients still read, carry the vector.
-        grape::Vector::Sparse(s) => pb::VectorOutput {
-            data: s.values,
-            indices: Some(pb::SparseIndices { data: s.indices }),
-            ..Default::default()
-        },
-        // Likewise a multivector: its rows concatenated in `data`, their number in `vectors_count`.
-        grape::Vector::Multi(rows) => pb::VectorOutput {
-            vectors_count: Some(rows.len() as u32),
-            data: rows.concat(),
-            ..Default::default()
-        },
-    }
+    use pb::vector_output::Vector as V;
+    let vector = match v {
+        grape::Vector::Dense(data) => V::Dense(pb::DenseVector { data }),
+        grape::Vector::Sparse(s) => V::Sparse(pb::SparseVector { values: s.values, indices: s.indices }),
+        grape::Vector::Multi(rows) => V::MultiDense(pb::MultiDenseVector {
+            vectors: rows.into_iter().map(|data| pb::DenseVector { data }).collect(),
+        }),
+    };
+    pb::VectorOutput { vector: Some(vector), ..Default::default() }
 }
 
 pub(super) fn vectors_output(v: VectorOutput) -> pb::VectorsOutput {
     use pb::vectors_output::VectorsOptions;
     let options = match v {
-        VectorOutput::Single(data) => VectorsOptions::Vector(dense_output(data)),
-        VectorOutput::Named(named) => VectorsOptions::Vectors(pb::NamedVectorsOutput {
-            vectors: named.into_iter().map(|(k, v)| (k, vector_output(v))).collect(),
-        }),
+        VectorOutput::Single(data) => VectorsOptions::Vector(vector_output(grape::Vector::Dense(data))),
+        VectorOutput::Named(named) => {
+            let alone = named.len() == 1;
+            let mut vectors: HashMap<String, pb::VectorOutput> =
+                named.into_iter().map(|(k, v)| (k, vector_output(v))).collect();
+            // An unnamed multivector alone is the point's vector, as Qdrant answers it.
+            match vectors.remove(DEFAULT_VECTOR_NAME) {
+                Some(v) if alone => VectorsOptions::Vector(v),
+                Some(v) => {
+                    vectors.insert(DEFAULT_VECTOR_NAME.to_owned(), v);
+                    VectorsOptions::Vectors(pb::NamedVectorsOutput { vectors })
+                }
+                None => VectorsOptions::Vectors(pb::NamedVectorsOutput { vectors }),
+            }
+        }
     };
     pb::VectorsOutput { vectors_options: Some(options) }
 }
@@ -266,13 +307,91 @@ mod tests {
         assert_eq!(point_id(pb::PointId::default()).unwrap_err().code(), tonic::Code::InvalidArgument);
     }
 
+    fn rows(v: grape::Vector) -> Vec<Vec<f32>> {
+        match v {
+            grape::Vector::Multi(rows) => rows,
+            other => panic!("expected a multivector, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn vectors_of_unbuilt_kinds_are_refused_by_name() {
+    fn vectors_in_the_oneof_and_in_the_deprecated_fields() {
         let dense = pb::Vector { data: vec![1.0, 2.0], ..Default::default() };
-        assert_eq!(dense_vector(dense).unwrap(), vec![1.0, 2.0]);
-        let sparse = pb::Vector { vector: Some(pb::vector::Vector::Sparse(vec![])), ..Default::default() };
-        let e = dense_vector(sparse).unwrap_err();
+        assert_eq!(vector(dense).unwrap(), grape::Vector::Dense(vec![1.0, 2.0]));
+        let sparse = pb::Vector {
+            vector: Some(pb::vector::Vector::Sparse(pb::SparseVector {
+                values: vec![0.5],
+                indices: vec![9],
+            })),
+            ..Default::default()
+        };
+        assert_eq!(
+            vector(sparse).unwrap(),
+            grape::Vector::Sparse(grape::SparseVector::new(vec![9], vec![0.5]))
+        );
+        let old_sparse = pb::Vector {
+            data: vec![0.5, 0.25],
+            indices: Some(pb::SparseIndices { data: vec![9, 1] }),
+            ..Default::default()
+        };
+        assert_eq!(
+            vector(old_sparse).unwrap(),
+            grape::Vector::Sparse(grape::SparseVector::new(vec![9, 1], vec![0.5, 0.25]))
+        );
+        let multi = pb::Vector {
+            vector: Some(pb::vector::Vector::MultiDense(pb::MultiDenseVector {
+                vectors: vec![
+                    pb::DenseVector { data: vec![1.0, 2.0] },
+                    pb::DenseVector { data: vec![3.0, 4.0] },
+                ],
+            })),
+            ..Default::default()
+        };
+        assert_eq!(rows(vector(multi).unwrap()), vec![vec![1.0, 2.0], vec![3.0, 4.0]]);
+        let old_multi = pb::Vector {
+            data: vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+            vectors_count: Some(3),
+            ..Default::default()
+        };
+        assert_eq!(rows(vector(old_multi).unwrap()), vec![vec![1.0, 2.0], vec![3.0, 4.0], vec![5.0, 6.0]]);
+        for (data, count) in [(vec![1.0, 2.0, 3.0], 2), (vec![1.0], 0), (vec![], 1)] {
+            let bad = pb::Vector { data, vectors_count: Some(count), ..Default::default() };
+            assert_eq!(vector(bad).unwrap_err().code(), tonic::Code::InvalidArgument);
+        }
+    }
+
+    #[test]
+    fn unnamed_vectors() {
+        let unnamed = |v: pb::vector::Vector| {
+            vectors(Some(pb::Vectors {
+                vectors_options: Some(pb::vectors::VectorsOptions::Vector(pb::Vector {
+                    vector: Some(v),
+                    ..Default::default()
+                })),
+            }))
+        };
+        let sparse =
+            unnamed(pb::vector::Vector::Sparse(pb::SparseVector { values: vec![1.0], indices: vec![1] }));
+        assert!(sparse.unwrap_err().message().contains("must be named"));
+        let multi = pb::MultiDenseVector { vectors: vec![pb::DenseVector { data: vec![1.0] }] };
+        let VectorStruct::Named(named) = unnamed(pb::vector::Vector::MultiDense(multi)).unwrap() else {
+            panic!("an unnamed multivector is stored under the default name")
+        };
+        assert_eq!(named[DEFAULT_VECTOR_NAME], grape::Vector::Multi(vec![vec![1.0]]));
+        // It comes back as the point's unnamed vector.
+        let out = vectors_output(VectorOutput::Named(named));
+        let Some(pb::vectors_output::VectorsOptions::Vector(v)) = out.vectors_options else {
+            panic!("expected an unnamed vector: {out:?}")
+        };
+        assert!(v.data.is_empty() && v.vectors_count.is_none(), "only the oneof is filled, as Qdrant does");
+        assert!(matches!(v.vector, Some(pb::vector_output::Vector::MultiDense(_))));
+    }
+
+    #[test]
+    fn inference_is_refused_by_name() {
+        let doc = pb::Vector { vector: Some(pb::vector::Vector::Document(vec![])), ..Default::default() };
+        let e = vector(doc).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        assert!(e.message().contains("sparse"), "{}", e.message());
+        assert!(e.message().contains("inference"), "{}", e.message());
     }
 }

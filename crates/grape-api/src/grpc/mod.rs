@@ -1,8 +1,8 @@
 //! Qdrant's gRPC API (tonic): `qdrant.Qdrant`, `qdrant.Collections`, `qdrant.Points` (the RPCs declared
 //! in `grape-proto`; others answer UNIMPLEMENTED) and the standard `grpc.health.v1.Health`.
 //!
-//! Handlers only convert proto messages to the service layer's types ([`convert`], [`filter`]) and
-//! delegate to [`Service`], as the REST handlers do. Errors become gRPC codes through the same
+//! Handlers only convert proto messages to the service layer's types ([`convert`], [`filter`],
+//! [`query`]) and delegate to [`Service`], as the REST handlers do. Errors become gRPC codes through the same
 //! [`ApiError`] the REST front end uses. Fields of features Grape does not build are refused with
 //! INVALID_ARGUMENT naming the feature, never ignored.
 
@@ -10,6 +10,7 @@ mod collections;
 mod convert;
 mod filter;
 mod points;
+mod query;
 
 use std::future::Future;
 use std::sync::Arc;

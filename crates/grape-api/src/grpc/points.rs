@@ -2,24 +2,23 @@
 
 use std::time::Instant;
 
-use grape::{ScrollRequest, DEFAULT_VECTOR_NAME};
+use grape::ScrollRequest;
 use grape_proto::qdrant as pb;
 use grape_proto::qdrant::points_server::Points;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
     map_to_payload, no_shard_keys, point, point_ids, proto_point_id, retrieved_point, scored_point,
-    search_params, update_result, with_payload, with_vector,
+    update_result, with_payload, with_vector,
 };
 use super::filter::filter;
+use super::query::{points_query, search_query};
 use super::{elapsed, invalid, status, unsupported, Access, State};
-use crate::service::{
-    self, LookupLocation, PointsQuery, PointsSelector, QueryInput, UpdateOperation, VectorInput,
-};
+use crate::service::{self, PointsSelector, UpdateOperation};
 
 type Reply<T> = Result<Response<T>, Status>;
 
-/// Default page size of scroll and of the Query API, as Qdrant's.
+/// Default page size of scroll, as Qdrant's.
 const DEFAULT_LIMIT: u64 = 10;
 
 impl State {
@@ -46,61 +45,6 @@ fn selector(s: Option<pb::PointsSelector>) -> Result<PointsSelector, Status> {
         Some(S::Filter(f)) => Ok(PointsSelector::Filter(filter(Some(f))?.unwrap_or_default())),
         None => Err(invalid("points selector: one of points or filter is required")),
     }
-}
-
-fn usize_of(v: u64) -> usize {
-    usize::try_from(v).unwrap_or(usize::MAX)
-}
-
-/// A legacy search as a Query API nearest-vector query.
-fn search_query(s: pb::SearchPoints) -> Result<PointsQuery, Status> {
-    no_shard_keys(&s.shard_key_selector)?;
-    if s.sparse_indices.is_some() {
-        return Err(unsupported("sparse_indices (sparse vectors)"));
-    }
-    Ok(PointsQuery {
-        prefetch: Vec::new(),
-        using: s.vector_name.unwrap_or_else(|| DEFAULT_VECTOR_NAME.to_owned()),
-        query: Some(QueryInput::Nearest(VectorInput::Dense(s.vector))),
-        filter: filter(s.filter)?,
-        params: search_params(s.params)?,
-        limit: usize_of(s.limit),
-        offset: usize_of(s.offset.unwrap_or(0)),
-        score_threshold: s.score_threshold,
-        with_payload: with_payload(s.with_payload, false),
-        with_vector: with_vector(s.with_vectors),
-        lookup_from: None,
-    })
-}
-
-fn query_input(q: Option<pb::Query>) -> Result<Option<QueryInput>, Status> {
-    use pb::query::Variant as Q;
-    let Some(variant) = q.and_then(|q| q.variant) else { return Ok(None) };
-    let input = match variant {
-        Q::Nearest(v) => v,
-        Q::Recommend(_) => return Err(unsupported("query `recommend` over gRPC")),
-        Q::Discover(_) => return Err(unsupported("query `discover` over gRPC")),
-        Q::Context(_) => return Err(unsupported("query `context` over gRPC")),
-        Q::OrderBy(_) => return Err(unsupported("query `order_by` over gRPC")),
-        Q::Fusion(_) => return Err(unsupported("query `fusion`")),
-        Q::Sample(_) => return Err(unsupported("query `sample`")),
-        Q::Formula(_) => return Err(unsupported("query `formula`")),
-        Q::NearestWithMmr(_) => return Err(unsupported("query `nearest` with `mmr`")),
-        Q::Rrf(_) => return Err(unsupported("query `rrf`")),
-        Q::RelevanceFeedback(_) => return Err(unsupported("query `relevance_feedback`")),
-    };
-    use pb::vector_input::Variant as V;
-    let vector =
-        match input.variant.ok_or_else(|| invalid("query.nearest: a vector or point id is required"))? {
-            V::Id(id) => VectorInput::Point(super::convert::point_id(id)?),
-            V::Dense(d) => VectorInput::Dense(d.data),
-            V::Sparse(_) => return Err(unsupported("sparse vectors")),
-            V::MultiDense(_) => return Err(unsupported("multi-vectors")),
-            V::Document(_) | V::Image(_) | V::Object(_) => {
-                return Err(unsupported("inference (document, image, object)"))
-            }
-        };
-    Ok(Some(QueryInput::Nearest(vector)))
 }
 
 #[tonic::async_trait]
@@ -282,33 +226,27 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
-        if !req.prefetch.is_empty() {
-            return Err(unsupported("prefetch over gRPC"));
-        }
-        let lookup_from = match req.lookup_from {
-            Some(l) => {
-                no_shard_keys(&l.shard_key_selector)?;
-                Some(LookupLocation { collection: l.collection_name, vector: l.vector_name })
-            }
-            None => None,
-        };
-        let query = PointsQuery {
-            prefetch: Vec::new(),
-            using: req.using.unwrap_or_else(|| DEFAULT_VECTOR_NAME.to_owned()),
-            query: query_input(req.query)?,
-            filter: filter(req.filter)?,
-            params: search_params(req.params)?,
-            limit: usize_of(req.limit.unwrap_or(DEFAULT_LIMIT)),
-            offset: usize_of(req.offset.unwrap_or(0)),
-            score_threshold: req.score_threshold,
-            with_payload: with_payload(req.with_payload, false),
-            with_vector: with_vector(req.with_vectors),
-            lookup_from,
-        };
-        let mut results = self.service.query_batch(req.collection_name, vec![query]).await.map_err(status)?;
+        let collection = req.collection_name.clone();
+        let query = points_query(req)?;
+        let mut results = self.service.query_batch(collection, vec![query]).await.map_err(status)?;
         Ok(Response::new(pb::QueryResponse {
             result: results.pop().unwrap_or_default().into_iter().map(scored_point).collect(),
+            time: elapsed(start),
+        }))
+    }
+
+    async fn query_batch(&self, request: Request<pb::QueryBatchPoints>) -> Reply<pb::QueryBatchResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        // As in Qdrant, the batch's collection is the one queried; each query's own name is not read.
+        let queries = req.query_points.into_iter().map(points_query).collect::<Result<Vec<_>, _>>()?;
+        let results = self.service.query_batch(req.collection_name, queries).await.map_err(status)?;
+        Ok(Response::new(pb::QueryBatchResponse {
+            result: results
+                .into_iter()
+                .map(|hits| pb::BatchResult { result: hits.into_iter().map(scored_point).collect() })
+                .collect(),
             time: elapsed(start),
         }))
     }

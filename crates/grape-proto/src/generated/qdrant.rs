@@ -78,11 +78,45 @@ pub struct VectorParams {
     pub on_disk: ::core::option::Option<bool>,
     #[prost(enumeration = "Datatype", optional, tag = "6")]
     pub datatype: ::core::option::Option<i32>,
-    /// opaque MultiVectorConfig
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub multivector_config: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "7")]
+    pub multivector_config: ::core::option::Option<MultiVectorConfig>,
     #[prost(enumeration = "Memory", optional, tag = "8")]
     pub memory: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MultiVectorConfig {
+    #[prost(enumeration = "MultiVectorComparator", tag = "1")]
+    pub comparator: i32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SparseIndexConfig {
+    #[prost(uint64, optional, tag = "1")]
+    pub full_scan_threshold: ::core::option::Option<u64>,
+    #[prost(bool, optional, tag = "2")]
+    pub on_disk: ::core::option::Option<bool>,
+    #[prost(enumeration = "Datatype", optional, tag = "3")]
+    pub datatype: ::core::option::Option<i32>,
+    #[prost(enumeration = "Memory", optional, tag = "4")]
+    pub memory: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SparseVectorParams {
+    #[prost(message, optional, tag = "1")]
+    pub index: ::core::option::Option<SparseIndexConfig>,
+    #[prost(enumeration = "Modifier", optional, tag = "2")]
+    pub modifier: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SparseVectorConfig {
+    #[prost(map = "string, message", tag = "1")]
+    pub map: ::std::collections::HashMap<
+        ::prost::alloc::string::String,
+        SparseVectorParams,
+    >,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -305,9 +339,8 @@ pub struct CreateCollection {
     pub quantization_config: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
     #[prost(enumeration = "ShardingMethod", optional, tag = "15")]
     pub sharding_method: ::core::option::Option<i32>,
-    /// opaque SparseVectorConfig
-    #[prost(bytes = "vec", optional, tag = "16")]
-    pub sparse_vectors_config: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "16")]
+    pub sparse_vectors_config: ::core::option::Option<SparseVectorConfig>,
     /// opaque StrictModeConfig
     #[prost(bytes = "vec", optional, tag = "17")]
     pub strict_mode_config: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
@@ -350,9 +383,8 @@ pub struct CollectionParams {
     pub read_fan_out_factor: ::core::option::Option<u32>,
     #[prost(enumeration = "ShardingMethod", optional, tag = "9")]
     pub sharding_method: ::core::option::Option<i32>,
-    /// opaque SparseVectorConfig
-    #[prost(bytes = "vec", optional, tag = "10")]
-    pub sparse_vectors_config: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "10")]
+    pub sparse_vectors_config: ::core::option::Option<SparseVectorConfig>,
     #[prost(uint64, optional, tag = "11")]
     pub read_fan_out_delay_ms: ::core::option::Option<u64>,
     /// opaque PayloadStorageParams
@@ -562,6 +594,58 @@ impl Memory {
             "Cold" => Some(Self::Cold),
             "Cached" => Some(Self::Cached),
             "Pinned" => Some(Self::Pinned),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum MultiVectorComparator {
+    MaxSim = 0,
+}
+impl MultiVectorComparator {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::MaxSim => "MaxSim",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "MaxSim" => Some(Self::MaxSim),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Modifier {
+    None = 0,
+    /// inverse document frequency
+    Idf = 1,
+}
+impl Modifier {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::None => "None",
+            Self::Idf => "Idf",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "None" => Some(Self::None),
+            "Idf" => Some(Self::Idf),
             _ => None,
         }
     }
@@ -1807,7 +1891,7 @@ pub struct SparseIndices {
     pub data: ::prost::alloc::vec::Vec<u32>,
 }
 /// A vector as a client sends it. `data` is the older form of a dense vector (still sent by some
-/// clients); `indices` / `vectors_count` beside it made it sparse / multi-dense.
+/// clients); `indices` / `vectors_count` beside it made it sparse / multi-dense (rows concatenated).
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Vector {
@@ -1827,12 +1911,10 @@ pub mod vector {
     pub enum Vector {
         #[prost(message, tag = "101")]
         Dense(super::DenseVector),
-        /// opaque SparseVector
-        #[prost(bytes, tag = "102")]
-        Sparse(::prost::alloc::vec::Vec<u8>),
-        /// opaque MultiDenseVector
-        #[prost(bytes, tag = "103")]
-        MultiDense(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "102")]
+        Sparse(super::SparseVector),
+        #[prost(message, tag = "103")]
+        MultiDense(super::MultiDenseVector),
         /// opaque Document (inference)
         #[prost(bytes, tag = "104")]
         Document(::prost::alloc::vec::Vec<u8>),
@@ -1844,6 +1926,8 @@ pub mod vector {
         Object(::prost::alloc::vec::Vec<u8>),
     }
 }
+/// A stored vector as Grape sends it: in the `vector` oneof only, as Qdrant does since 1.16 (the older
+/// fields 1..3 stay declared for their numbers).
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct VectorOutput {
@@ -1863,12 +1947,10 @@ pub mod vector_output {
     pub enum Vector {
         #[prost(message, tag = "101")]
         Dense(super::DenseVector),
-        /// opaque SparseVector
-        #[prost(bytes, tag = "102")]
-        Sparse(::prost::alloc::vec::Vec<u8>),
-        /// opaque MultiDenseVector
-        #[prost(bytes, tag = "103")]
-        MultiDense(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "102")]
+        Sparse(super::SparseVector),
+        #[prost(message, tag = "103")]
+        MultiDense(super::MultiDenseVector),
     }
 }
 #[allow(clippy::all)]
@@ -1876,6 +1958,20 @@ pub mod vector_output {
 pub struct DenseVector {
     #[prost(float, repeated, tag = "1")]
     pub data: ::prost::alloc::vec::Vec<f32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SparseVector {
+    #[prost(float, repeated, tag = "1")]
+    pub values: ::prost::alloc::vec::Vec<f32>,
+    #[prost(uint32, repeated, tag = "2")]
+    pub indices: ::prost::alloc::vec::Vec<u32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MultiDenseVector {
+    #[prost(message, repeated, tag = "1")]
+    pub vectors: ::prost::alloc::vec::Vec<DenseVector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1892,12 +1988,10 @@ pub mod vector_input {
         Id(super::PointId),
         #[prost(message, tag = "2")]
         Dense(super::DenseVector),
-        /// opaque SparseVector
-        #[prost(bytes, tag = "3")]
-        Sparse(::prost::alloc::vec::Vec<u8>),
-        /// opaque MultiDenseVector
-        #[prost(bytes, tag = "4")]
-        MultiDense(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "3")]
+        Sparse(super::SparseVector),
+        #[prost(message, tag = "4")]
+        MultiDense(super::MultiDenseVector),
         /// opaque Document
         #[prost(bytes, tag = "5")]
         Document(::prost::alloc::vec::Vec<u8>),
@@ -2260,6 +2354,47 @@ pub struct CountResult {
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
+pub struct RecommendInput {
+    #[prost(message, repeated, tag = "1")]
+    pub positive: ::prost::alloc::vec::Vec<VectorInput>,
+    #[prost(message, repeated, tag = "2")]
+    pub negative: ::prost::alloc::vec::Vec<VectorInput>,
+    #[prost(enumeration = "RecommendStrategy", optional, tag = "3")]
+    pub strategy: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ContextInputPair {
+    #[prost(message, optional, tag = "1")]
+    pub positive: ::core::option::Option<VectorInput>,
+    #[prost(message, optional, tag = "2")]
+    pub negative: ::core::option::Option<VectorInput>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DiscoverInput {
+    #[prost(message, optional, tag = "1")]
+    pub target: ::core::option::Option<VectorInput>,
+    #[prost(message, optional, tag = "2")]
+    pub context: ::core::option::Option<ContextInput>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ContextInput {
+    #[prost(message, repeated, tag = "1")]
+    pub pairs: ::prost::alloc::vec::Vec<ContextInputPair>,
+}
+/// Reciprocal rank fusion with its parameters (weights: one per prefetch).
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Rrf {
+    #[prost(uint32, optional, tag = "1")]
+    pub k: ::core::option::Option<u32>,
+    #[prost(float, repeated, tag = "2")]
+    pub weights: ::prost::alloc::vec::Vec<f32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Query {
     #[prost(oneof = "query::Variant", tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11")]
     pub variant: ::core::option::Option<query::Variant>,
@@ -2271,15 +2406,12 @@ pub mod query {
     pub enum Variant {
         #[prost(message, tag = "1")]
         Nearest(super::VectorInput),
-        /// opaque RecommendInput
-        #[prost(bytes, tag = "2")]
-        Recommend(::prost::alloc::vec::Vec<u8>),
-        /// opaque DiscoverInput
-        #[prost(bytes, tag = "3")]
-        Discover(::prost::alloc::vec::Vec<u8>),
-        /// opaque ContextInput
-        #[prost(bytes, tag = "4")]
-        Context(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "2")]
+        Recommend(super::RecommendInput),
+        #[prost(message, tag = "3")]
+        Discover(super::DiscoverInput),
+        #[prost(message, tag = "4")]
+        Context(super::ContextInput),
         /// opaque OrderBy
         #[prost(bytes, tag = "5")]
         OrderBy(::prost::alloc::vec::Vec<u8>),
@@ -2293,9 +2425,8 @@ pub mod query {
         /// opaque NearestInputWithMmr
         #[prost(bytes, tag = "9")]
         NearestWithMmr(::prost::alloc::vec::Vec<u8>),
-        /// opaque Rrf
-        #[prost(bytes, tag = "10")]
-        Rrf(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "10")]
+        Rrf(super::Rrf),
         /// opaque RelevanceFeedbackInput
         #[prost(bytes, tag = "11")]
         RelevanceFeedback(::prost::alloc::vec::Vec<u8>),
@@ -2303,12 +2434,31 @@ pub mod query {
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PrefetchQuery {
+    #[prost(message, repeated, tag = "1")]
+    pub prefetch: ::prost::alloc::vec::Vec<PrefetchQuery>,
+    #[prost(message, optional, tag = "2")]
+    pub query: ::core::option::Option<Query>,
+    #[prost(string, optional, tag = "3")]
+    pub using: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(message, optional, tag = "4")]
+    pub filter: ::core::option::Option<Filter>,
+    #[prost(message, optional, tag = "5")]
+    pub params: ::core::option::Option<SearchParams>,
+    #[prost(float, optional, tag = "6")]
+    pub score_threshold: ::core::option::Option<f32>,
+    #[prost(uint64, optional, tag = "7")]
+    pub limit: ::core::option::Option<u64>,
+    #[prost(message, optional, tag = "8")]
+    pub lookup_from: ::core::option::Option<LookupLocation>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct QueryPoints {
     #[prost(string, tag = "1")]
     pub collection_name: ::prost::alloc::string::String,
-    /// opaque PrefetchQuery
-    #[prost(bytes = "vec", repeated, tag = "2")]
-    pub prefetch: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, repeated, tag = "2")]
+    pub prefetch: ::prost::alloc::vec::Vec<PrefetchQuery>,
     #[prost(message, optional, tag = "3")]
     pub query: ::core::option::Option<Query>,
     #[prost(string, optional, tag = "4")]
@@ -2339,9 +2489,29 @@ pub struct QueryPoints {
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
+pub struct QueryBatchPoints {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(message, repeated, tag = "2")]
+    pub query_points: ::prost::alloc::vec::Vec<QueryPoints>,
+    #[prost(message, optional, tag = "3")]
+    pub read_consistency: ::core::option::Option<ReadConsistency>,
+    #[prost(uint64, optional, tag = "4")]
+    pub timeout: ::core::option::Option<u64>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct QueryResponse {
     #[prost(message, repeated, tag = "1")]
     pub result: ::prost::alloc::vec::Vec<ScoredPoint>,
+    #[prost(double, tag = "2")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct QueryBatchResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub result: ::prost::alloc::vec::Vec<BatchResult>,
     #[prost(double, tag = "2")]
     pub time: f64,
 }
@@ -2597,6 +2767,36 @@ impl Sample {
     pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
         match value {
             "Random" => Some(Self::Random),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum RecommendStrategy {
+    AverageVector = 0,
+    BestScore = 1,
+    SumScores = 2,
+}
+impl RecommendStrategy {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::AverageVector => "AverageVector",
+            Self::BestScore => "BestScore",
+            Self::SumScores => "SumScores",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "AverageVector" => Some(Self::AverageVector),
+            "BestScore" => Some(Self::BestScore),
+            "SumScores" => Some(Self::SumScores),
             _ => None,
         }
     }
@@ -2965,6 +3165,27 @@ pub mod points_client {
             req.extensions_mut().insert(GrpcMethod::new("qdrant.Points", "Query"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn query_batch(
+            &mut self,
+            request: impl tonic::IntoRequest<super::QueryBatchPoints>,
+        ) -> std::result::Result<
+            tonic::Response<super::QueryBatchResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static("/qdrant.Points/QueryBatch");
+            let mut req = request.into_request();
+            req.extensions_mut().insert(GrpcMethod::new("qdrant.Points", "QueryBatch"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -3049,6 +3270,13 @@ pub mod points_server {
             &self,
             request: tonic::Request<super::QueryPoints>,
         ) -> std::result::Result<tonic::Response<super::QueryResponse>, tonic::Status>;
+        async fn query_batch(
+            &self,
+            request: tonic::Request<super::QueryBatchPoints>,
+        ) -> std::result::Result<
+            tonic::Response<super::QueryBatchResponse>,
+            tonic::Status,
+        >;
     }
     #[derive(Debug)]
     pub struct PointsServer<T> {
@@ -3631,6 +3859,49 @@ pub mod points_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = QuerySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Points/QueryBatch" => {
+                    #[allow(non_camel_case_types)]
+                    struct QueryBatchSvc<T: Points>(pub Arc<T>);
+                    impl<T: Points> tonic::server::UnaryService<super::QueryBatchPoints>
+                    for QueryBatchSvc<T> {
+                        type Response = super::QueryBatchResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::QueryBatchPoints>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Points>::query_batch(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = QueryBatchSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
