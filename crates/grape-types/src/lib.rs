@@ -21,6 +21,7 @@ pub mod operation;
 pub mod payload_schema;
 pub mod point;
 pub mod point_id;
+pub mod quantization;
 pub mod search;
 
 pub use alias::{AliasDescription, AliasOperation};
@@ -39,6 +40,7 @@ pub use point::{
     WithVector, DEFAULT_VECTOR_NAME,
 };
 pub use point_id::PointId;
+pub use quantization::{QuantizationConfig, QuantizationConfigDiff, QuantizationSearchParams};
 pub use search::{CountRequest, ScrollRequest, ScrollResult, SearchParams, SearchRequest};
 
 /// Monotonic sequence number of an applied [`Operation`] within one shard.
