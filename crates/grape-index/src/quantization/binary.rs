@@ -178,7 +178,6 @@ struct QueryPlane {
     sum: f32,
     /// `levels` rows of `words_bytes(plane.bits)` bytes: bit `k` of every quantized component.
     bits: Vec<u8>,
-    levels: usize,
 }
 
 enum Mode {
@@ -240,7 +239,7 @@ fn quantize_plane(q: &[f32], plane: Plane, levels: usize) -> QueryPlane {
             }
         }
     }
-    QueryPlane { plane, lo, step, sum, bits, levels }
+    QueryPlane { plane, lo, step, sum, bits }
 }
 
 impl QueryScorer for BinaryQueryScorer<'_> {
@@ -255,9 +254,7 @@ impl QueryScorer for BinaryQueryScorer<'_> {
                     let row = words_bytes(qp.plane.bits);
                     let b = &x[qp.plane.start..qp.plane.start + row];
                     let ones = self.kernels.popcount(b) as f32;
-                    let weighted: u32 = (0..qp.levels)
-                        .map(|k| self.kernels.and_popcount(&qp.bits[k * row..(k + 1) * row], b) << k)
-                        .sum();
+                    let weighted = self.kernels.weighted_and_popcount(&qp.bits, b);
                     let dot_b = qp.lo * ones + qp.step * weighted as f32;
                     qp.plane.weight * (2.0 * dot_b - qp.sum)
                 })
@@ -266,8 +263,24 @@ impl QueryScorer for BinaryQueryScorer<'_> {
     }
 
     fn score_many(&self, points: &[u32], out: &mut [f32]) {
-        for &p in points {
-            crate::distance::prefetch(self.rows.row(p));
+        // A scan's consecutive rows, with every plane weighted 1: one Hamming distance over whole rows
+        // (padding bits are zero on both sides), `sum_j (n_j - 2 h_j) = n - 2 h`, in one kernel call.
+        if let (Mode::Bits(q), Some(&first)) = (&self.mode, points.first()) {
+            if self.planes.iter().all(|p| p.weight == 1.0) && super::consecutive(points) {
+                let bits: usize = self.planes.iter().map(|p| p.bits).sum();
+                let mut ham = vec![0u32; points.len()];
+                self.kernels.xor_popcount_rows(q, self.rows.span(first, points.len()), &mut ham);
+                for (o, h) in out.iter_mut().zip(ham) {
+                    *o = bits as f32 - 2.0 * h as f32;
+                }
+                return;
+            }
+        }
+        // Rows of a scan are consecutive (the hardware prefetcher follows); a graph's are scattered.
+        if !super::consecutive(points) {
+            for &p in points {
+                crate::distance::prefetch(self.rows.row(p));
+            }
         }
         for (o, &p) in out.iter_mut().zip(points) {
             *o = self.score(p);

@@ -138,8 +138,10 @@ impl QueryScorer for Int8QueryScorer<'_> {
     }
 
     fn score_many(&self, points: &[u32], out: &mut [f32]) {
-        for &p in points {
-            crate::distance::prefetch_all(self.rows.row(p));
+        if !super::consecutive(points) {
+            for &p in points {
+                crate::distance::prefetch_all(self.rows.row(p));
+            }
         }
         for (o, &p) in out.iter_mut().zip(points) {
             *o = self.score(p);

@@ -70,6 +70,11 @@ pub(crate) fn sample_rows(source: &dyn VectorRows, max_values: usize, mut f: imp
     }
 }
 
+/// Whether `points` are consecutive offsets (an exact scan), which need no software prefetch.
+fn consecutive(points: &[u32]) -> bool {
+    points.windows(2).all(|w| w[0].checked_add(1) == Some(w[1]))
+}
+
 /// Code rows of one quantized vector, all of one length.
 pub enum Codes {
     Ram(Vec<u8>),
@@ -102,6 +107,13 @@ pub struct CodeRows<'a> {
 }
 
 impl<'a> CodeRows<'a> {
+    /// The bytes of `n` consecutive rows from `first`.
+    #[inline]
+    pub fn span(&self, first: u32, n: usize) -> &'a [u8] {
+        let start = first as usize * self.len;
+        &self.bytes[start..start + n * self.len]
+    }
+
     #[inline]
     pub fn row(&self, offset: u32) -> &'a [u8] {
         let start = offset as usize * self.len;

@@ -196,8 +196,10 @@ impl QueryScorer for ProductQueryScorer<'_> {
     }
 
     fn score_many(&self, points: &[u32], out: &mut [f32]) {
-        for &p in points {
-            crate::distance::prefetch(self.rows.row(p));
+        if !super::consecutive(points) {
+            for &p in points {
+                crate::distance::prefetch(self.rows.row(p));
+            }
         }
         for (o, &p) in out.iter_mut().zip(points) {
             *o = self.score(p);

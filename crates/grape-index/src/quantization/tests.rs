@@ -83,7 +83,7 @@ proptest! {
                 let e = p.step / 2.0;
                 let bound = match distance {
                     Distance::Dot | Distance::Cosine => dim as f32 * (4.0 * e + e * e),
-                    Distance::Euclid => dim as f32 * (8.0 * e + 4.0 * e * e),
+                    Distance::Euclid => dim as f32 * (16.0 * e + 4.0 * e * e),
                     Distance::Manhattan => dim as f32 * 2.0 * e,
                 } + 1e-3;
                 let got = scorer.score(i as u32);
@@ -110,6 +110,13 @@ proptest! {
             let scorer = qv.query_scorer(&q);
             let mut qcode = vec![0u8; qv.code_len()];
             p.encode(&q, &mut qcode);
+            // A scan's block of consecutive rows scores as the rows one by one.
+            let all: Vec<u32> = (0..rows.len() as u32).collect();
+            let mut many = vec![0f32; all.len()];
+            scorer.score_many(&all, &mut many);
+            for (&i, m) in all.iter().zip(&many) {
+                prop_assert_eq!(*m, scorer.score(i), "{}/{} score_many", enc, qenc);
+            }
             let centred = matches!(distance, Distance::Euclid | Distance::Manhattan);
             let qc: Vec<f32> = q.iter().zip(&p.mean).map(|(x, m)| if centred { x - m } else { *x }).collect();
             for i in 0..rows.len() as u32 {
@@ -210,6 +217,17 @@ fn recall_with_rescoring_per_method() {
         let recall = hits as f64 / (k * queries.len()) as f64;
         assert!(recall >= min_recall, "{json}: recall {recall} < {min_recall}");
     }
+}
+
+#[test]
+fn consecutive_offsets() {
+    assert!(consecutive(&[]) && consecutive(&[7]) && consecutive(&[3, 4, 5]));
+    assert!(
+        !consecutive(&[5, 4, 3])
+            && !consecutive(&[3, 5, 4])
+            && !consecutive(&[1, 3])
+            && !consecutive(&[4, 4])
+    );
 }
 
 #[test]

@@ -148,22 +148,36 @@ impl SegmentData {
         let mut ids = Vec::with_capacity(CHUNK);
         let mut scores = vec![0f32; CHUNK];
         let n = self.len() as u32;
+        // Every offset counts: no per-point checks (a scan of quantized codes is bound by them).
+        let every = filter.is_none() && self.deleted.count() == 0 && store.absent().count() == 0;
+        // The heap's worst score once full; offsets rise, so a tie with it never enters.
+        let mut worst = f32::NEG_INFINITY;
         let mut start = 0u32;
         while start < n {
+            let end = n.min(start + CHUNK as u32);
             ids.clear();
-            ids.extend(
-                (start..n.min(start + CHUNK as u32))
-                    .filter(|&o| !self.deleted.get(o) && store.has(o) && self.passes(o, filter)),
-            );
-            start += CHUNK as u32;
+            if every {
+                ids.extend(start..end);
+            } else {
+                ids.extend(
+                    (start..end).filter(|&o| !self.deleted.get(o) && store.has(o) && self.passes(o, filter)),
+                );
+            }
+            start = end;
             scorer.score_many(&ids, &mut scores[..ids.len()]);
             for (&offset, &score) in ids.iter().zip(&scores) {
+                if heap.len() == top && score <= worst {
+                    continue;
+                }
                 let cand = ScoredOffset { offset, score };
                 if heap.len() < top {
                     heap.push(Reverse(cand));
-                } else if heap.peek().is_some_and(|Reverse(worst)| cand > *worst) {
+                } else if heap.peek().is_some_and(|Reverse(w)| cand > *w) {
                     heap.pop();
                     heap.push(Reverse(cand));
+                }
+                if heap.len() == top {
+                    worst = heap.peek().map_or(f32::NEG_INFINITY, |Reverse(w)| w.score);
                 }
             }
         }

@@ -29,6 +29,23 @@ macro_rules! bits_kernel {
 bits_kernel!(xor_popcount, veorq_u8, scalar::xor_popcount);
 bits_kernel!(and_popcount, vandq_u8, scalar::and_popcount);
 
+pub fn xor_popcount_rows(q: &[u8], rows: &[u8], out: &mut [u32]) {
+    if q.is_empty() {
+        out.fill(0);
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(q.len())) {
+        *o = xor_popcount(q, row);
+    }
+}
+
+pub fn weighted_and_popcount(q: &[u8], b: &[u8]) -> u32 {
+    if b.is_empty() {
+        return 0;
+    }
+    q.chunks_exact(b.len()).enumerate().map(|(k, plane)| and_popcount(plane, b) << k).sum()
+}
+
 pub fn popcount(a: &[u8]) -> u32 {
     let mut total = 0u32;
     let mut i = 0;

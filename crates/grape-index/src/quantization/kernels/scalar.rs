@@ -49,3 +49,23 @@ pub fn l2_u8(a: &[u8], b: &[u8]) -> u32 {
 pub fn l1_u8(a: &[u8], b: &[u8]) -> u32 {
     a.iter().zip(b).map(|(&x, &y)| u32::from(x.abs_diff(y))).sum()
 }
+
+/// `sum_k popcount(q_k & b) << k` over the bit planes `q_k` of `q` (`q` holds whole planes of `b.len()`
+/// bytes): the dot product of a row of bits with a query quantized to unsigned levels.
+pub fn weighted_and_popcount(q: &[u8], b: &[u8]) -> u32 {
+    if b.is_empty() {
+        return 0;
+    }
+    q.chunks_exact(b.len()).enumerate().map(|(k, plane)| and_popcount(plane, b) << k).sum()
+}
+
+/// Hamming distance of `q` to each row of `rows` (consecutive rows of `q.len()` bytes) into `out`.
+pub fn xor_popcount_rows(q: &[u8], rows: &[u8], out: &mut [u32]) {
+    if q.is_empty() {
+        out.fill(0);
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(q.len())) {
+        *o = xor_popcount(q, row);
+    }
+}

@@ -33,6 +33,35 @@ bits_kernel!(and_popcount, &, scalar::and_popcount);
 /// # Safety
 /// The CPU must support POPCNT (see [`available`]).
 #[target_feature(enable = "popcnt")]
+pub unsafe fn xor_popcount_rows(q: &[u8], rows: &[u8], out: &mut [u32]) {
+    if q.is_empty() {
+        out.fill(0);
+        return;
+    }
+    for (o, row) in out.iter_mut().zip(rows.chunks_exact(q.len())) {
+        // SAFETY: the caller guarantees POPCNT, which is all `xor_popcount` needs.
+        *o = unsafe { xor_popcount(q, row) };
+    }
+}
+
+/// # Safety
+/// The CPU must support POPCNT (see [`available`]).
+#[target_feature(enable = "popcnt")]
+pub unsafe fn weighted_and_popcount(q: &[u8], b: &[u8]) -> u32 {
+    if b.is_empty() {
+        return 0;
+    }
+    let mut total = 0;
+    for (k, plane) in q.chunks_exact(b.len()).enumerate() {
+        // SAFETY: the caller guarantees POPCNT, which is all `and_popcount` needs.
+        total += unsafe { and_popcount(plane, b) } << k;
+    }
+    total
+}
+
+/// # Safety
+/// The CPU must support POPCNT (see [`available`]).
+#[target_feature(enable = "popcnt")]
 pub unsafe fn popcount(a: &[u8]) -> u32 {
     let n = a.len() / 8 * 8;
     let whole: u32 = a[..n]
