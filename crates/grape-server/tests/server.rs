@@ -296,6 +296,11 @@ fn quantization_config_and_search_params() {
         Some(json!({"query": query, "limit": 3, "params": params})),
     );
     assert_eq!(found["points"].as_array().unwrap().len(), 3);
+    let metrics = s.client.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains(r#"collection_vector_data_bytes{collection="q",kind="vectors",place="ram"} 1600"#),
+        "{metrics}"
+    );
 }
 
 #[test]

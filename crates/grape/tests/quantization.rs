@@ -210,6 +210,18 @@ fn reopen_gives_identical_results() {
     assert!(memory.quantized_ram_bytes > 0 && memory.quantized_disk_bytes == 0, "{memory:?}");
     assert_eq!(before, (searches(&binary), searches(&scalar)));
     assert!(matches!(binary.info().unwrap().config.quantization_config, Some(QuantizationConfig::Binary(_))));
+
+    // A snapshot carries the codes: the recovered collection answers the same without re-quantizing.
+    let snap = db.create_collection_snapshot("b").unwrap();
+    let path = db.collection_snapshot_path("b", &snap.name).unwrap();
+    db.recover_collection_snapshot("b2", &path, snap.checksum.as_deref()).unwrap();
+    let recovered = db.collection("b2").unwrap();
+    let (got, want) = (recovered.stats().memory, binary.stats().memory);
+    assert_eq!(
+        (got.quantized_disk_bytes, got.vectors_disk_bytes),
+        (want.quantized_disk_bytes, want.vectors_disk_bytes)
+    );
+    assert_eq!(searches(&recovered), before.0);
 }
 
 #[test]
