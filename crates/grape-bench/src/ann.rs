@@ -69,9 +69,13 @@ pub struct AnnArgs {
     /// which re-scores binary codes only, as Qdrant does).
     #[arg(long)]
     rescore: bool,
-    /// Also measure an exact scan (`params.exact`): over the codes (then re-scored) when quantized.
+    /// Also measure an exact search (`params.exact`: the original vectors, quantization ignored).
     #[arg(long)]
     exact: bool,
+    /// Plan every search as a flat scan (`hnsw_config.full_scan_threshold` above the data size): over
+    /// the codes, then re-scored, when quantized. `ef` is then unused.
+    #[arg(long)]
+    full_scan: bool,
     /// Write results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -148,6 +152,8 @@ struct Report {
     selectivity: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     quantization: Option<QuantizationConfig>,
+    /// Every search planned as a flat scan (`--full-scan`).
+    full_scan: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     search_quantization: Option<QuantizationSearchParams>,
     /// Vector bytes by kind and place, as the collection's stats report them.
@@ -230,8 +236,12 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     let mut params = VectorParams::new(data.dim, data.distance);
     params.on_disk = Some(args.on_disk);
     let mut create = CreateCollection::new(VectorsConfig::Single(params));
-    create.hnsw_config =
-        Some(HnswConfigDiff { m: Some(args.m), ef_construct: Some(args.ef_construct), ..Default::default() });
+    create.hnsw_config = Some(HnswConfigDiff {
+        m: Some(args.m),
+        ef_construct: Some(args.ef_construct),
+        full_scan_threshold: args.full_scan.then_some(total_kb + 1),
+        ..Default::default()
+    });
     // One segment for the whole dataset, as the peers build one index.
     create.optimizers_config =
         Some(OptimizersConfigDiff { max_segment_size: Some(total_kb), ..Default::default() });
@@ -387,6 +397,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         filter: filter.as_ref().map(serde_json::to_value).transpose()?,
         selectivity,
         quantization,
+        full_scan: args.full_scan,
         search_quantization,
         memory,
         vector_file_bytes,

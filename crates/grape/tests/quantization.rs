@@ -56,10 +56,23 @@ fn create(
     quantization: Option<QuantizationConfig>,
     on_disk: bool,
 ) -> Arc<Collection> {
+    create_planned(db, name, quantization, on_disk, 1)
+}
+
+/// [`create`] with a `full_scan_threshold` (KB): segments with less vector data are scanned exactly
+/// (on their codes when quantized) instead of traversing the graph.
+fn create_planned(
+    db: &Database,
+    name: &str,
+    quantization: Option<QuantizationConfig>,
+    on_disk: bool,
+    full_scan_threshold: usize,
+) -> Arc<Collection> {
     let mut params = VectorParams::new(DIM, Distance::Cosine);
     params.on_disk = Some(on_disk);
     let mut create = CreateCollection::new(VectorsConfig::Single(params));
-    create.hnsw_config = Some(HnswConfigDiff { full_scan_threshold: Some(1), ..Default::default() });
+    create.hnsw_config =
+        Some(HnswConfigDiff { full_scan_threshold: Some(full_scan_threshold), ..Default::default() });
     create.optimizers_config =
         Some(OptimizersConfigDiff { indexing_threshold: Some(10), ..Default::default() });
     create.quantization_config = quantization;
@@ -148,7 +161,10 @@ fn recall_per_method_with_rescoring() {
         assert_eq!(memory.quantized_ram_bytes > 0, json.contains("always_ram"), "{json}: {memory:?}");
         assert_eq!(memory.vectors_ram_bytes, f32_bytes, "{json}: {memory:?}");
         let graph = recall(&c, &data, &queries, false, rescored(oversampling));
-        let scan = recall(&c, &data, &queries, true, rescored(oversampling));
+        // The same codes scanned exactly (the planner scans segments under full_scan_threshold).
+        let scanned = create_planned(&db, &format!("s{i}"), Some(config(json)), false, 1 << 30);
+        load(&scanned, &data);
+        let scan = recall(&scanned, &data, &queries, false, rescored(oversampling));
         assert!(graph >= min_recall, "{json}: HNSW on codes + rescoring: recall {graph} < {min_recall}");
         assert!(scan >= min_recall, "{json}: exact scan of codes + rescoring: recall {scan} < {min_recall}");
         // Re-scored results carry the exact scores; `ignore` searches the originals only.
@@ -163,6 +179,15 @@ fn recall_per_method_with_rescoring() {
                 (score - data[id as usize].iter().zip(query).map(|(a, b)| a * b).sum::<f32>()).abs() > 1e-4
             });
             assert!(approximate, "{json}: scores without rescoring equal the exact ones");
+            let scanned_raw = search(&scanned, query, false, Some(raw));
+            assert!(scanned_raw.iter().any(|&(id, score)| {
+                (score - data[id as usize].iter().zip(query).map(|(a, b)| a * b).sum::<f32>()).abs() > 1e-4
+            }));
+            // `exact` searches the originals, as in Qdrant, whatever the quantization parameters.
+            for (id, score) in search(&c, query, true, Some(raw)) {
+                let exact: f32 = data[id as usize].iter().zip(query).map(|(a, b)| a * b).sum();
+                assert!((score - exact).abs() < 1e-4, "{json}: exact search score {score} vs {exact}");
+            }
             let ignored = QuantizationSearchParams { ignore: true, ..Default::default() };
             let exact = search(&c, query, true, Some(ignored));
             assert_eq!(exact.iter().map(|h| h.0).collect::<Vec<_>>(), truth(&data, query), "{json}: ignore");

@@ -1,6 +1,7 @@
 //! Nearest-neighbour search within one segment: through the HNSW graph, or exactly. A vector with
-//! quantized codes is searched on the codes for `top × oversampling` candidates, which are then
-//! re-scored with the original vectors (unless the request says otherwise).
+//! quantized codes is searched on the codes (graph or scan, as planned) for `top × oversampling`
+//! candidates, which are then re-scored with the original vectors (unless the request says otherwise);
+//! `params.exact` searches the original vectors only.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -34,7 +35,10 @@ impl SegmentData {
         if req.top == 0 || self.live_count() == 0 {
             return Vec::new();
         }
-        let Some(codes) = self.quantized.get(req.vector).filter(|_| !req.quantization.ignore) else {
+        // `exact` means the original vectors, as in Qdrant; small or filtered segments are still scanned
+        // on their codes.
+        let Some(codes) = self.quantized.get(req.vector).filter(|_| !req.quantization.ignore && !req.exact)
+        else {
             return self.search_scored(req, store, &store.query_scorer(req.query), req.top);
         };
         let oversampling = req.quantization.oversampling.unwrap_or(1.0).max(1.0);
