@@ -4,14 +4,11 @@
 //! engine call runs on tokio's blocking pool, so the engine (synchronous, may fsync) never stalls
 //! the async reactor.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use grape::filter::Condition;
 use grape::{
-    Collection, CountRequest, Database, Error, Filter, Payload, PointId, PointStruct, Record, Result,
-    ScoredPoint, ScrollRequest, SearchParams, SearchRequest, UpdateResult, VectorOutput, WithPayload,
-    WithVector,
+    Collection, CountRequest, Database, Error, Filter, Payload, PointId, PointStruct, Result, ScoredPoint,
+    ScrollRequest, UpdateResult, WithPayload, WithVector,
 };
 
 use crate::error::ApiError;
@@ -20,8 +17,11 @@ pub mod facet;
 pub mod groups;
 pub mod matrix;
 pub mod order_by;
-mod scan;
-pub mod scoring;
+
+pub use grape::query::{
+    fusion, run_query, scoring, vector_of, ContextPair, Fusion, LookupLocation, PointsQuery, Prefetch,
+    QueryInput, RecommendStrategy, VectorInput,
+};
 
 /// Shared state of a running server: the database and when the service started.
 #[derive(Clone)]
@@ -206,182 +206,6 @@ fn matching_ids(c: &Collection, filter: Filter) -> Result<Vec<PointId>> {
             None => return Ok(ids),
         }
     }
-}
-
-/// A vector given by value or by the id of a stored point.
-#[derive(Debug, Clone, PartialEq)]
-pub enum VectorInput {
-    Dense(Vec<f32>),
-    Point(PointId),
-}
-
-/// How recommend combines its examples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum RecommendStrategy {
-    #[default]
-    AverageVector,
-    BestScore,
-    SumScores,
-}
-
-/// A positive and a negative example of discovery and context queries.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContextPair {
-    pub positive: VectorInput,
-    pub negative: VectorInput,
-}
-
-/// The `query` of a Query API request. `Discover` ranks by the context pairs first, then by the
-/// similarity to `target`; `Context` looks for the zone where the pairs' positives overlap.
-#[derive(Debug, Clone, PartialEq)]
-pub enum QueryInput {
-    Nearest(VectorInput),
-    Recommend { positive: Vec<VectorInput>, negative: Vec<VectorInput>, strategy: RecommendStrategy },
-    Discover { target: VectorInput, context: Vec<ContextPair> },
-    Context(Vec<ContextPair>),
-}
-
-/// Where example point ids are looked up (Qdrant's `lookup_from`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct LookupLocation {
-    pub collection: String,
-    pub vector: Option<String>,
-}
-
-/// One query against one collection: Qdrant's Query API request reduced to what Grape runs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PointsQuery {
-    pub using: String,
-    pub query: Option<QueryInput>,
-    pub filter: Option<Filter>,
-    pub params: SearchParams,
-    pub limit: usize,
-    pub offset: usize,
-    pub score_threshold: Option<f32>,
-    pub with_payload: WithPayload,
-    pub with_vector: WithVector,
-    pub lookup_from: Option<LookupLocation>,
-}
-
-/// Executes one query. Example points given by id are excluded from the results, as in Qdrant.
-/// Queries scored by several examples (recommend `best_score` / `sum_scores`, discover, context) run
-/// as an exact scan ([`scan`]).
-pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<ScoredPoint>> {
-    if q.limit == 0 {
-        return Err(Error::bad_input("limit: must be at least 1"));
-    }
-    let Some(query) = q.query.take() else { return list_by_id(c, &q) };
-    let (vector, examples) = match query {
-        QueryInput::Nearest(input) => {
-            let mut examples = Vec::new();
-            let v = resolve(db, c, &q, &input, &mut examples)?;
-            (v, examples)
-        }
-        QueryInput::Recommend { positive, negative, strategy: RecommendStrategy::AverageVector } => {
-            if positive.is_empty() {
-                return Err(Error::bad_input("recommend: at least one positive example is required"));
-            }
-            let mut examples = Vec::new();
-            let pos =
-                positive.iter().map(|p| resolve(db, c, &q, p, &mut examples)).collect::<Result<Vec<_>>>()?;
-            let neg =
-                negative.iter().map(|n| resolve(db, c, &q, n, &mut examples)).collect::<Result<Vec<_>>>()?;
-            (average_vector_query(&pos, &neg)?, examples)
-        }
-        custom => return scan::run_custom(db, c, q, custom),
-    };
-    let mut filter = q.filter;
-    if !examples.is_empty() && q.lookup_from.is_none() {
-        let mut f = filter.unwrap_or_default();
-        f.must_not.get_or_insert_with(Vec::new).push(Condition::HasId { has_id: examples });
-        filter = Some(f);
-    }
-    c.search(&SearchRequest {
-        using: q.using,
-        vector,
-        limit: q.limit,
-        offset: q.offset,
-        score_threshold: q.score_threshold,
-        params: q.params,
-        with_payload: q.with_payload,
-        with_vector: q.with_vector,
-        filter,
-    })
-}
-
-/// Qdrant's average-vector recommendation: avg(positive) + (avg(positive) - avg(negative)).
-fn average_vector_query(pos: &[Vec<f32>], neg: &[Vec<f32>]) -> Result<Vec<f32>> {
-    let avg = |vs: &[Vec<f32>]| -> Result<Vec<f32>> {
-        let dim = vs[0].len();
-        let mut out = vec![0.0f32; dim];
-        for v in vs {
-            if v.len() != dim {
-                return Err(Error::DimensionMismatch { expected: dim, got: v.len() });
-            }
-            out.iter_mut().zip(v).for_each(|(o, x)| *o += x);
-        }
-        out.iter_mut().for_each(|o| *o /= vs.len() as f32);
-        Ok(out)
-    };
-    let p = avg(pos)?;
-    if neg.is_empty() {
-        return Ok(p);
-    }
-    let n = avg(neg)?;
-    if n.len() != p.len() {
-        return Err(Error::DimensionMismatch { expected: p.len(), got: n.len() });
-    }
-    Ok(p.iter().zip(&n).map(|(p, n)| p + (p - n)).collect())
-}
-
-/// The vector of an input: given, or read from a stored point (in `lookup_from` when set).
-fn resolve(
-    db: &Database,
-    c: &Collection,
-    q: &PointsQuery,
-    input: &VectorInput,
-    examples: &mut Vec<PointId>,
-) -> Result<Vec<f32>> {
-    let id = match input {
-        VectorInput::Dense(v) => return Ok(v.clone()),
-        VectorInput::Point(id) => *id,
-    };
-    examples.push(id);
-    let (source, name): (Arc<Collection>, String) = match &q.lookup_from {
-        Some(l) => (db.collection(&l.collection)?, l.vector.clone().unwrap_or_else(|| q.using.clone())),
-        None => (db.collection(c.name())?, q.using.clone()),
-    };
-    let records =
-        source.retrieve(&[id], &WithPayload::Enable(false), &WithVector::Include(vec![name.clone()]))?;
-    let record =
-        records.into_iter().next().ok_or_else(|| Error::not_found(format!("No point with id {id} found")))?;
-    vector_of(record, &name)
-        .ok_or_else(|| Error::not_found(format!("Point {id} has no vector named `{name}`")))
-}
-
-fn vector_of(record: Record, name: &str) -> Option<Vec<f32>> {
-    match record.vector? {
-        VectorOutput::Single(v) if name.is_empty() => Some(v),
-        VectorOutput::Single(_) => None,
-        VectorOutput::Named(mut m) => m.remove(name),
-    }
-}
-
-/// A query without `query`: points in id order (score 0), as Qdrant returns them.
-fn list_by_id(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>> {
-    let page = c.scroll(&ScrollRequest {
-        offset: None,
-        limit: q.limit.saturating_add(q.offset),
-        with_payload: q.with_payload.clone(),
-        with_vector: q.with_vector.clone(),
-        filter: q.filter.clone(),
-    })?;
-    Ok(page
-        .points
-        .into_iter()
-        .skip(q.offset)
-        .map(|r| ScoredPoint { id: r.id, version: 0, score: 0.0, payload: r.payload, vector: r.vector })
-        .collect())
 }
 
 /// Counts points, exactly.

@@ -418,7 +418,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     Ok(())
 }
 
-fn tempdir() -> Result<PathBuf> {
+pub(crate) fn tempdir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("grape-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)

@@ -2,6 +2,7 @@
 
 mod ann;
 mod dataset;
+mod hybrid;
 mod load;
 mod open;
 
@@ -22,6 +23,8 @@ enum Command {
     Open(open::OpenArgs),
     /// Search QPS, latency and recall of a running server over REST, with concurrent clients.
     Load(load::LoadArgs),
+    /// Dense-only, sparse-only and hybrid (dense + sparse prefetches, RRF) queries, single thread.
+    Hybrid(hybrid::HybridArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,6 +32,7 @@ fn main() -> anyhow::Result<()> {
         Command::Ann(args) => ann::run(&args),
         Command::Open(args) => open::run(&args),
         Command::Load(args) => load::run(&args),
+        Command::Hybrid(args) => hybrid::run(&args),
     }
 }
 

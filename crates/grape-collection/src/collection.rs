@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
-    CollectionConfig, CountRequest, Error, Filter, OpNum, Operation, Payload, PointId, PointStruct, Record,
-    Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest, UpdateCollection, WithPayload,
-    WithVector,
+    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch, OpNum,
+    Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest, ScrollResult,
+    SearchRequest, SparseSearchRequest, SparseVector, UpdateCollection, WithPayload, WithVector,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -141,7 +141,9 @@ impl Collection {
         }
         {
             let config = self.config.read();
-            if let Some(name) = names.iter().find(|n| config.params.vectors.get(n).is_none()) {
+            if let Some(name) =
+                names.iter().find(|n| config.params.vectors.get(n).is_none() && config.sparse(n).is_none())
+            {
                 return Err(grape_types::VectorsConfig::missing(name));
             }
         }
@@ -336,6 +338,83 @@ impl Collection {
         let smaller_is_better = distance.is_some_and(|d| d.is_distance_like());
         all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
         Ok(all.into_iter().skip(req.offset).take(req.limit).collect())
+    }
+
+    /// Search by a sparse vector: points sharing at least one index with the query, by dot product
+    /// (query values weighted by IDF over all shards when the vector's modifier is `idf`).
+    pub fn search_sparse(&self, req: &SparseSearchRequest) -> Result<Vec<ScoredPoint>> {
+        if req.limit == 0 {
+            return Err(Error::bad_input("limit: must be at least 1"));
+        }
+        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        let mut prepared = req.clone();
+        let modifier = {
+            let config = self.config.read();
+            prepared.vector = validate::prepare_sparse_query(&config, &req.using, req.vector.clone())?;
+            config.sparse(&req.using).map(|p| p.modifier()).unwrap_or_default()
+        };
+        if modifier == Modifier::Idf {
+            prepared.vector = self.weight_by_idf(&req.using, prepared.vector);
+        }
+        self.fan_out(prepared, false, |engine, r| engine.search_sparse(r))
+    }
+
+    /// Search by a multivector (MaxSim, exact). Scores follow the metric's convention.
+    pub fn search_multi(&self, req: &MultiSearchRequest) -> Result<Vec<ScoredPoint>> {
+        if req.limit == 0 {
+            return Err(Error::bad_input("limit: must be at least 1"));
+        }
+        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        let mut prepared = req.clone();
+        let distance = {
+            let config = self.config.read();
+            prepared.vector = validate::prepare_multi(&config, &req.using, req.vector.clone())?;
+            config.params.vectors.get(&req.using).map(|p| p.distance)
+        };
+        self.fan_out(prepared, distance.is_some_and(|d| d.is_distance_like()), |engine, r| {
+            engine.search_multi(r)
+        })
+    }
+
+    /// Runs a prepared named-vector search on every shard (each returns its best `limit + offset`)
+    /// and merges the answers.
+    fn fan_out<V: Sync>(
+        &self,
+        mut req: NamedVectorSearch<V>,
+        smaller_is_better: bool,
+        search: impl Fn(&grape_shard::engine::ShardEngine, &NamedVectorSearch<V>) -> Result<Vec<ScoredPoint>>
+            + Sync,
+    ) -> Result<Vec<ScoredPoint>> {
+        if self.shards.len() == 1 {
+            return search(self.shards[0].engine(), &req);
+        }
+        let (limit, offset) = (req.limit, req.offset);
+        req.limit = limit.saturating_add(offset);
+        req.offset = 0;
+        let per_shard =
+            self.shards.par_iter().map(|s| search(s.engine(), &req)).collect::<Result<Vec<_>>>()?;
+        let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
+        all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
+        Ok(all.into_iter().skip(offset).take(limit).collect())
+    }
+
+    /// Whether `name` is a multivector.
+    pub fn is_multivector(&self, name: &str) -> bool {
+        self.config.read().params.vectors.get(name).is_some_and(|p| p.is_multi())
+    }
+
+    /// Multiplies each query value by the inverse document frequency of its index among the live
+    /// points that have the vector `name` (all shards).
+    pub fn weight_by_idf(&self, name: &str, mut query: SparseVector) -> SparseVector {
+        let mut docs = 0;
+        let mut df = vec![0u64; query.indices.len()];
+        for shard in &self.shards {
+            let (n, d) = shard.engine().sparse_document_frequencies(name, &query.indices);
+            docs += n;
+            df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+        }
+        query.values.iter_mut().zip(df).for_each(|(v, d)| *v *= grape_types::sparse::idf(d, docs));
+        query
     }
 
     pub fn search_batch(&self, reqs: &[SearchRequest]) -> Result<Vec<Vec<ScoredPoint>>> {

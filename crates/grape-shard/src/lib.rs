@@ -5,6 +5,7 @@ pub mod engine;
 pub mod files;
 pub mod local_shard;
 pub mod manifest;
+pub mod op_codec;
 pub mod optimizer;
 pub mod payload_ops;
 pub mod segment;

@@ -15,10 +15,8 @@ use grape_types::{CollectionConfig, Error, OpNum, Operation, Result};
 use parking_lot::Mutex;
 
 use crate::engine::ShardEngine;
+use crate::op_codec::{decode_operation, encode_operation};
 use crate::wal::{SyncPolicy, Wal, WalOptions};
-
-/// Encoding version of operations in the WAL (first byte of every record).
-const OP_ENCODING: u8 = 1;
 
 /// Options of a local shard that are not part of the collection config.
 #[derive(Debug, Clone)]
@@ -60,20 +58,6 @@ pub struct LocalShard {
     worker: Mutex<Option<Worker>>,
     status: Arc<Mutex<OptimizerStatus>>,
     optimizing: Arc<AtomicBool>,
-}
-
-pub fn encode_operation(op: &Operation) -> Result<Vec<u8>> {
-    let out = vec![OP_ENCODING];
-    postcard::to_extend(op, out).map_err(|e| Error::Internal(format!("operation encoding: {e}")))
-}
-
-pub fn decode_operation(bytes: &[u8]) -> Result<Operation> {
-    match bytes.split_first() {
-        Some((&OP_ENCODING, body)) => postcard::from_bytes(body)
-            .map_err(|e| Error::Corruption(format!("WAL record does not decode: {e}"))),
-        Some((v, _)) => Err(Error::Corruption(format!("WAL record has unknown encoding version {v}"))),
-        None => Err(Error::Corruption("empty WAL record".into())),
-    }
 }
 
 impl LocalShard {

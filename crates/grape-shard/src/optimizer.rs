@@ -13,10 +13,8 @@ use grape_index::quantization::QuantizedVectors;
 use grape_types::{CollectionConfig, Error, Result};
 use parking_lot::Mutex;
 
-use crate::engine::{empty_vectors, segments_dir, ShardEngine};
-use crate::segment::{
-    open_segment, write_segment_with, BitSet, DenseVectors, Segment, SegmentData, SegmentId,
-};
+use crate::engine::{empty_segment, segments_dir, ShardEngine};
+use crate::segment::{open_segment, write_segment_with, BitSet, DenseVectors, Segment, SegmentId};
 
 /// Bounds optimizations to one at a time in this process.
 static OPTIMIZATION_SLOT: Mutex<()> = Mutex::new(());
@@ -175,7 +173,7 @@ impl ShardEngine {
         let all = self.snapshot_set();
         let sources: Vec<Arc<Segment>> =
             plan.sources.iter().filter_map(|sid| all.iter().find(|s| s.id == *sid).cloned()).collect();
-        let mut data = SegmentData::appendable(empty_vectors(&config));
+        let mut data = empty_segment(&config);
         let mut origin = Vec::new();
         for (si, seg) in sources.iter().enumerate() {
             let src = seg.data.read();

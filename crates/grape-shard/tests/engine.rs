@@ -23,7 +23,7 @@ fn config() -> CollectionConfig {
 fn write(id: u64, x: f32, tag: &str) -> PointWrite {
     PointWrite {
         id: PointId::Num(id),
-        vectors: [(String::new(), vec![x, 1.0])].into(),
+        vectors: [(String::new(), grape_types::Vector::Dense(vec![x, 1.0]))].into(),
         payload: json!({"tag": tag}).as_object().cloned(),
     }
 }

@@ -33,6 +33,25 @@ pub struct VectorParams {
     /// Overrides the collection's `quantization_config` for this vector.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization_config: Option<QuantizationConfig>,
+    /// Set for a multivector: each point holds several vectors of `size`, scored by late interaction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multivector_config: Option<MultiVectorConfig>,
+}
+
+/// Qdrant's `multivector_config`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MultiVectorConfig {
+    pub comparator: MultiVectorComparator,
+}
+
+/// How a query multivector is compared with a stored one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum MultiVectorComparator {
+    /// Sum over the query's vectors of the best similarity to any stored vector (ColBERT's MaxSim).
+    MaxSim,
 }
 
 impl VectorParams {
@@ -44,7 +63,12 @@ impl VectorParams {
             on_disk: None,
             datatype: None,
             quantization_config: None,
+            multivector_config: None,
         }
+    }
+
+    pub fn is_multi(&self) -> bool {
+        self.multivector_config.is_some()
     }
 
     pub fn datatype(&self) -> Datatype {
@@ -68,6 +92,12 @@ impl VectorParams {
         }
         if let Some(q) = &self.quantization_config {
             q.validate(name, self.size)?;
+        }
+        if self.is_multi() && self.datatype == Some(Datatype::Uint8) {
+            return Err(Error::bad_input(format!(
+                "vectors{}: uint8 multivectors are not supported",
+                if name.is_empty() { String::new() } else { format!(".{name}") }
+            )));
         }
         Ok(())
     }
@@ -121,12 +151,16 @@ impl VectorsConfig {
         }
     }
 
+    /// No dense vector (a collection of sparse vectors only).
+    pub fn none() -> Self {
+        VectorsConfig::Multi(BTreeMap::new())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        matches!(self, VectorsConfig::Multi(m) if m.is_empty())
+    }
+
     pub fn validate(&self) -> Result<()> {
-        if let VectorsConfig::Multi(m) = self {
-            if m.is_empty() {
-                return Err(Error::bad_input("vectors: at least one vector must be configured"));
-            }
-        }
         self.iter().try_for_each(|(n, p)| p.validate(n))
     }
 
@@ -137,6 +171,47 @@ impl VectorsConfig {
         } else {
             Error::bad_input(format!("Not existing vector name error: {name}"))
         }
+    }
+}
+
+/// Index parameters of one sparse vector (Qdrant's `sparse_vectors.<name>.index`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SparseIndexParams {
+    /// Below this many candidate points a filtered sparse query scores the candidates directly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub full_scan_threshold: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_disk: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datatype: Option<Datatype>,
+}
+
+/// Parameters of one (always named) sparse vector.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct SparseVectorParams {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<SparseIndexParams>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modifier: Option<crate::Modifier>,
+}
+
+impl SparseVectorParams {
+    pub fn modifier(&self) -> crate::Modifier {
+        self.modifier.unwrap_or_default()
+    }
+
+    fn validate(&self, name: &str) -> Result<()> {
+        if name.is_empty() {
+            return Err(Error::bad_input("sparse_vectors: a sparse vector needs a name"));
+        }
+        if self.index.as_ref().and_then(|i| i.datatype) == Some(Datatype::Uint8) {
+            return Err(Error::bad_input(format!(
+                "sparse_vectors.{name}.index.datatype: uint8 is not supported for sparse vectors"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -341,7 +416,11 @@ pub struct WalConfigDiff {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CollectionParams {
+    #[serde(default = "VectorsConfig::none")]
     pub vectors: VectorsConfig,
+    /// Sparse vectors by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
     #[serde(default = "one")]
     pub shard_number: u32,
     #[serde(default = "one")]
@@ -376,6 +455,18 @@ pub struct CollectionConfig {
 impl CollectionConfig {
     pub fn validate(&self) -> Result<()> {
         self.params.vectors.validate()?;
+        let sparse = self.params.sparse_vectors.as_ref();
+        if self.params.vectors.is_empty() && sparse.is_none_or(BTreeMap::is_empty) {
+            return Err(Error::bad_input("vectors: at least one vector must be configured"));
+        }
+        for (name, params) in sparse.into_iter().flatten() {
+            params.validate(name)?;
+            if self.params.vectors.get(name).is_some() {
+                return Err(Error::bad_input(format!(
+                    "sparse_vectors.{name}: the name is already used by a dense vector"
+                )));
+            }
+        }
         if self.params.shard_number == 0 {
             return Err(Error::bad_input("shard_number: must be at least 1"));
         }
@@ -408,6 +499,11 @@ impl CollectionConfig {
             .or(self.quantization_config.as_ref())
     }
 
+    /// Parameters of the sparse vector `name`, if configured.
+    pub fn sparse(&self, name: &str) -> Option<&SparseVectorParams> {
+        self.params.sparse_vectors.as_ref()?.get(name)
+    }
+
     /// Effective HNSW parameters of one vector (collection defaults overridden per vector).
     pub fn hnsw_for(&self, vector: &str) -> HnswConfig {
         match self.params.vectors.get(vector).and_then(|p| p.hnsw_config.as_ref()) {
@@ -421,7 +517,10 @@ impl CollectionConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct CreateCollection {
+    #[serde(default = "VectorsConfig::none")]
     pub vectors: VectorsConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard_number: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -444,6 +543,7 @@ impl CreateCollection {
     pub fn new(vectors: VectorsConfig) -> Self {
         CreateCollection {
             vectors,
+            sparse_vectors: None,
             shard_number: None,
             replication_factor: None,
             write_consistency_factor: None,
@@ -463,6 +563,7 @@ impl CreateCollection {
         let config = CollectionConfig {
             params: CollectionParams {
                 vectors: self.vectors,
+                sparse_vectors: self.sparse_vectors,
                 shard_number: self.shard_number.unwrap_or(1),
                 replication_factor: self.replication_factor.unwrap_or(1),
                 write_consistency_factor: self.write_consistency_factor.unwrap_or(1),
@@ -492,6 +593,9 @@ pub struct UpdateCollection {
     /// A new collection-level quantization, or `"Disabled"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantization_config: Option<QuantizationConfigDiff>,
+    /// New parameters of existing sparse vectors (index settings, modifier).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
 }
 
 impl UpdateCollection {
@@ -523,6 +627,24 @@ impl UpdateCollection {
         }
         if let Some(q) = &self.quantization_config {
             next.quantization_config = q.resolve();
+        }
+        for (name, diff) in self.sparse_vectors.iter().flatten() {
+            let params = next
+                .params
+                .sparse_vectors
+                .as_mut()
+                .and_then(|m| m.get_mut(name))
+                .ok_or_else(|| VectorsConfig::missing(name))?;
+            if let Some(index) = &diff.index {
+                let mut merged = params.index.clone().unwrap_or_default();
+                merged.full_scan_threshold = index.full_scan_threshold.or(merged.full_scan_threshold);
+                merged.on_disk = index.on_disk.or(merged.on_disk);
+                merged.datatype = index.datatype.or(merged.datatype);
+                params.index = Some(merged);
+            }
+            if let Some(m) = diff.modifier {
+                params.modifier = Some(m);
+            }
         }
         next.validate()?;
         Ok(next)

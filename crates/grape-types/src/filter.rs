@@ -450,6 +450,36 @@ pub fn leaf_values<'a>(payload: &'a Payload, key: &str) -> Vec<&'a Value> {
 }
 
 impl Filter {
+    /// Combines a parent's filter with a child's (a Query API prefetch inherits its parent's filter):
+    /// clause lists are concatenated clause by clause, as Qdrant merges them, so the `should`
+    /// conditions of both become alternatives of one `should`; `min_should` lists are joined and keep
+    /// the larger count.
+    pub fn merge(outer: Option<&Filter>, inner: Option<&Filter>) -> Option<Filter> {
+        let (outer, inner) = match (outer, inner) {
+            (None, None) => return None,
+            (Some(f), None) | (None, Some(f)) => return Some(f.clone()),
+            (Some(o), Some(i)) => (o, i),
+        };
+        let join = |a: &Option<Vec<Condition>>, b: &Option<Vec<Condition>>| match (a, b) {
+            (None, None) => None,
+            _ => Some(a.iter().chain(b.iter()).flatten().cloned().collect()),
+        };
+        let min_should = match (&outer.min_should, &inner.min_should) {
+            (None, None) => None,
+            (Some(m), None) | (None, Some(m)) => Some(m.clone()),
+            (Some(a), Some(b)) => Some(MinShould {
+                conditions: a.conditions.iter().chain(&b.conditions).cloned().collect(),
+                min_count: a.min_count.max(b.min_count),
+            }),
+        };
+        Some(Filter {
+            must: join(&outer.must, &inner.must),
+            should: join(&outer.should, &inner.should),
+            must_not: join(&outer.must_not, &inner.must_not),
+            min_should,
+        })
+    }
+
     /// Checks what serde cannot: every field condition says something, ranges have a bound, geo values
     /// are on the globe, polygons are closed rings. The message names the key.
     pub fn validate(&self) -> crate::Result<()> {

@@ -23,12 +23,14 @@ pub mod point;
 pub mod point_id;
 pub mod quantization;
 pub mod search;
+pub mod sparse;
 
 pub use alias::{AliasDescription, AliasOperation};
 pub use config::{
     CollectionConfig, CollectionParams, CreateCollection, Datatype, HnswConfig, HnswConfigDiff,
-    OptimizersConfig, OptimizersConfigDiff, UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig,
-    WalConfig, WalConfigDiff,
+    MultiVectorComparator, MultiVectorConfig, OptimizersConfig, OptimizersConfigDiff, SparseIndexParams,
+    SparseVectorParams, UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig, WalConfig,
+    WalConfigDiff,
 };
 pub use distance::Distance;
 pub use error::{Error, Result};
@@ -36,12 +38,16 @@ pub use filter::{Condition, FieldCondition, Filter, PointView};
 pub use operation::Operation;
 pub use payload_schema::{PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType};
 pub use point::{
-    NamedVectors, Payload, PointStruct, Record, ScoredPoint, VectorOutput, VectorStruct, WithPayload,
+    NamedVectors, Payload, PointStruct, Record, ScoredPoint, Vector, VectorOutput, VectorStruct, WithPayload,
     WithVector, DEFAULT_VECTOR_NAME,
 };
 pub use point_id::PointId;
 pub use quantization::{QuantizationConfig, QuantizationConfigDiff, QuantizationSearchParams};
-pub use search::{CountRequest, ScrollRequest, ScrollResult, SearchParams, SearchRequest};
+pub use search::{
+    CountRequest, MultiSearchRequest, NamedVectorSearch, ScrollRequest, ScrollResult, SearchParams,
+    SearchRequest, SparseSearchRequest,
+};
+pub use sparse::{Modifier, SparseVector};
 
 /// Monotonic sequence number of an applied [`Operation`] within one shard.
 pub type OpNum = u64;

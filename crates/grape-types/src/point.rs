@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Error, PointId, Result};
+use crate::{Error, PointId, Result, SparseVector};
 
 /// Name of the unnamed (default) vector.
 pub const DEFAULT_VECTOR_NAME: &str = "";
@@ -12,8 +12,116 @@ pub const DEFAULT_VECTOR_NAME: &str = "";
 /// A point's JSON payload: always an object at the top level.
 pub type Payload = serde_json::Map<String, serde_json::Value>;
 
-/// Dense vectors of one point by vector name (`""` for the unnamed vector).
-pub type NamedVectors = BTreeMap<String, Vec<f32>>;
+/// One vector of a point: dense (a JSON array), sparse (`{indices, values}`) or a multivector (an
+/// array of dense vectors, scored by late interaction).
+///
+/// JSON tells them apart by shape (Qdrant's form); binary encodings (the WAL's postcard), which
+/// cannot look ahead, get an explicit variant tag instead (0 dense, 1 sparse, 2 multi).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Vector {
+    Dense(Vec<f32>),
+    Sparse(SparseVector),
+    Multi(Vec<Vec<f32>>),
+}
+
+/// The JSON form of [`Vector`]. (`Multi` is tried before `Sparse`: serde would also read an array of two
+/// arrays as the struct `{indices, values}`, field by field.)
+#[derive(Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(untagged)]
+enum VectorJson {
+    Dense(Vec<f32>),
+    Multi(Vec<Vec<f32>>),
+    Sparse(SparseVector),
+}
+
+/// The binary form of [`Vector`].
+#[derive(Deserialize)]
+enum VectorBin {
+    Dense(Vec<f32>),
+    Sparse(SparseVector),
+    Multi(Vec<Vec<f32>>),
+}
+
+impl Serialize for Vector {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match (self, s.is_human_readable()) {
+            (Vector::Dense(v), true) => v.serialize(s),
+            (Vector::Sparse(v), true) => v.serialize(s),
+            (Vector::Multi(v), true) => v.serialize(s),
+            (Vector::Dense(v), false) => s.serialize_newtype_variant("Vector", 0, "Dense", v),
+            (Vector::Sparse(v), false) => s.serialize_newtype_variant("Vector", 1, "Sparse", v),
+            (Vector::Multi(v), false) => s.serialize_newtype_variant("Vector", 2, "Multi", v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Vector {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        if d.is_human_readable() {
+            Ok(match VectorJson::deserialize(d)? {
+                VectorJson::Dense(v) => Vector::Dense(v),
+                VectorJson::Sparse(v) => Vector::Sparse(v),
+                VectorJson::Multi(v) => Vector::Multi(v),
+            })
+        } else {
+            Ok(match VectorBin::deserialize(d)? {
+                VectorBin::Dense(v) => Vector::Dense(v),
+                VectorBin::Sparse(v) => Vector::Sparse(v),
+                VectorBin::Multi(v) => Vector::Multi(v),
+            })
+        }
+    }
+}
+
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for Vector {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Vector".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        VectorJson::json_schema(generator)
+    }
+}
+
+impl Vector {
+    pub fn as_dense(&self) -> Option<&[f32]> {
+        match self {
+            Vector::Dense(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_sparse(&self) -> Option<&SparseVector> {
+        match self {
+            Vector::Sparse(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    pub fn as_multi(&self) -> Option<&[Vec<f32>]> {
+        match self {
+            Vector::Multi(v) => Some(v),
+            _ => None,
+        }
+    }
+}
+
+impl From<Vec<f32>> for Vector {
+    fn from(v: Vec<f32>) -> Self {
+        Vector::Dense(v)
+    }
+}
+
+impl From<SparseVector> for Vector {
+    fn from(v: SparseVector) -> Self {
+        Vector::Sparse(v)
+    }
+}
+
+/// Vectors of one point by vector name (`""` for the unnamed vector).
+pub type NamedVectors = BTreeMap<String, Vector>;
 
 /// Vectors as they appear in Qdrant's JSON: a bare array for the unnamed vector or an object by name.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -27,7 +135,7 @@ pub enum VectorStruct {
 impl VectorStruct {
     pub fn into_named(self) -> NamedVectors {
         match self {
-            VectorStruct::Single(v) => BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), v)]),
+            VectorStruct::Single(v) => BTreeMap::from([(DEFAULT_VECTOR_NAME.to_string(), Vector::Dense(v))]),
             VectorStruct::Named(m) => m,
         }
     }
@@ -196,8 +304,8 @@ pub enum VectorOutput {
 
 impl VectorOutput {
     pub fn from_named(mut named: NamedVectors) -> Self {
-        if named.len() == 1 {
-            if let Some(v) = named.remove(DEFAULT_VECTOR_NAME) {
+        if named.len() == 1 && matches!(named.get(DEFAULT_VECTOR_NAME), Some(Vector::Dense(_))) {
+            if let Some(Vector::Dense(v)) = named.remove(DEFAULT_VECTOR_NAME) {
                 return VectorOutput::Single(v);
             }
         }
@@ -237,7 +345,18 @@ mod tests {
     #[test]
     fn vector_struct_forms() {
         let p: PointStruct = serde_json::from_value(json!({"id": 1, "vector": [1.0, 2.0]})).unwrap();
-        assert_eq!(p.vectors.into_named()[""], vec![1.0, 2.0]);
+        assert_eq!(p.vectors.into_named()[""], Vector::Dense(vec![1.0, 2.0]));
+        let p: PointStruct = serde_json::from_value(
+            json!({"id": 1, "vector": {"d": [1.0], "s": {"indices": [3], "values": [0.5]}}}),
+        )
+        .unwrap();
+        let named = p.vectors.into_named();
+        assert_eq!(named["s"], Vector::Sparse(SparseVector::new(vec![3], vec![0.5])));
+        // Two rows are a multivector, not `{indices, values}` read field by field.
+        let p: PointStruct =
+            serde_json::from_value(json!({"id": 1, "vector": {"m": [[1.0, 2.0], [3.0, 4.0]]}})).unwrap();
+        assert_eq!(p.vectors.into_named()["m"], Vector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0]]));
+        assert_eq!(named["d"], Vector::Dense(vec![1.0]));
         let p: PointStruct =
             serde_json::from_value(json!({"id": 1, "vector": {"a": [1.0]}, "payload": {"k": 1}})).unwrap();
         assert!(p.vectors.into_named().contains_key("a"));

@@ -59,6 +59,47 @@ impl SearchRequest {
     }
 }
 
+/// Search by a sparse vector: every point sharing an index with the query, ranked by dot product.
+pub type SparseSearchRequest = NamedVectorSearch<crate::SparseVector>;
+
+/// Search by a multivector (rows of the vector's size): points ranked by MaxSim, exactly.
+pub type MultiSearchRequest = NamedVectorSearch<Vec<Vec<f32>>>;
+
+/// Search of a named vector that is not a single dense vector (sparse vectors, multivectors).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct NamedVectorSearch<V> {
+    /// Which vector to search.
+    pub using: String,
+    pub vector: V,
+    pub limit: usize,
+    #[serde(default)]
+    pub offset: usize,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub with_payload: WithPayload,
+    #[serde(default)]
+    pub with_vector: WithVector,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+}
+
+impl<V> NamedVectorSearch<V> {
+    pub fn new(using: impl Into<String>, vector: V, limit: usize) -> Self {
+        NamedVectorSearch {
+            using: using.into(),
+            vector,
+            limit,
+            offset: 0,
+            score_threshold: None,
+            with_payload: WithPayload::default(),
+            with_vector: WithVector::default(),
+            filter: None,
+        }
+    }
+}
+
 /// Page through points in id order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

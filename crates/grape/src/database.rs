@@ -186,6 +186,17 @@ impl Database {
         Ok(config)
     }
 
+    /// Runs a Query API query (prefetches, fusion, recommend, discover, ...) against a collection.
+    /// Example points may come from another collection (`lookup_from`).
+    pub fn query(
+        &self,
+        collection: &str,
+        query: crate::query::PointsQuery,
+    ) -> Result<Vec<grape_types::ScoredPoint>> {
+        let c = self.collection(collection)?;
+        crate::query::run_query(self, &c, query)
+    }
+
     /// A collection by name or alias.
     pub fn collection(&self, name_or_alias: &str) -> Result<Arc<Collection>> {
         self.check_open()?;

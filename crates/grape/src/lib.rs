@@ -27,6 +27,7 @@
 
 mod database;
 mod meta;
+pub mod query;
 mod snapshot;
 
 pub use database::{Database, DatabaseConfig, Health, HealthState};

@@ -152,7 +152,9 @@ fn bad_input_is_rejected_and_changes_nothing() {
     assert!(c.upsert(vec![]).unwrap_err().to_string().contains("empty batch"));
     let named = PointStruct {
         id: PointId::Num(5),
-        vectors: grape::VectorStruct::Named([("img".to_string(), vec![1.0, 2.0, 3.0])].into()),
+        vectors: grape::VectorStruct::Named(
+            [("img".to_string(), grape::Vector::Dense(vec![1.0, 2.0, 3.0]))].into(),
+        ),
         payload: None,
     };
     assert!(c.upsert(vec![named]).unwrap_err().to_string().contains("Not existing vector name"));
@@ -256,7 +258,9 @@ fn named_vectors() {
     assert!((hit.score - 1.0).abs() < 1e-6);
     assert_eq!(
         hit.vector,
-        Some(grape::VectorOutput::Named([("image".to_string(), vec![1.0, 2.0, 3.0])].into()))
+        Some(grape::VectorOutput::Named(
+            [("image".to_string(), grape::Vector::Dense(vec![1.0, 2.0, 3.0]))].into()
+        ))
     );
     let mut bad = SearchRequest::new(vec![1.0, 2.0], 1);
     bad.using = "nope".into();
@@ -291,7 +295,9 @@ fn named_vectors() {
         let r = c.retrieve(&[PointId::Num(8)], &WithPayload::Enable(false), &all_vectors).unwrap();
         assert_eq!(
             r[0].vector,
-            Some(grape::VectorOutput::Named([("image".to_string(), vec![1.0, 2.0, 2.5])].into())),
+            Some(grape::VectorOutput::Named(
+                [("image".to_string(), grape::Vector::Dense(vec![1.0, 2.0, 2.5]))].into()
+            )),
             "{stage}"
         );
         assert_eq!(c.count(&Default::default()).unwrap(), 3);

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use grape::{
     CreateCollection, Database, DatabaseConfig, Distance, NamedVectors, OptimizersConfigDiff, Payload,
-    PointId, PointStruct, ScrollRequest, SearchParams, SearchRequest, SyncPolicy, VectorParams, VectorStruct,
-    VectorsConfig, WithPayload, WithVector,
+    PointId, PointStruct, ScrollRequest, SearchParams, SearchRequest, SparseSearchRequest, SparseVector,
+    SyncPolicy, Vector, VectorParams, VectorStruct, VectorsConfig, WithPayload, WithVector,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -97,6 +97,7 @@ impl Harness {
         });
         create.hnsw_config =
             Some(grape::HnswConfigDiff { full_scan_threshold: Some(1), ..Default::default() });
+        create.sparse_vectors = Some([("s".to_string(), grape::SparseVectorParams::default())].into());
         db.create_collection("m", create).unwrap();
         Harness { dir, db: Some(db), model: BTreeMap::new() }
     }
@@ -122,11 +123,14 @@ impl Harness {
         let pid = |ids: &[u64]| ids.iter().map(|&i| PointId::Num(i)).collect::<Vec<_>>();
         match step {
             Step::Upsert(points) => {
-                let named = |v: &[i8; DIM], b: &Option<[i8; 2]>| -> NamedVectors {
+                let named = |v: &[i8; DIM], b: &Option<[i8; 2]>, tag: u8| -> NamedVectors {
                     let mut m: NamedVectors =
-                        [("a".to_string(), v.iter().map(|&x| f32::from(x)).collect())].into();
+                        [("a".to_string(), Vector::Dense(v.iter().map(|&x| f32::from(x)).collect()))].into();
                     if let Some(b) = b {
-                        m.insert("b".to_string(), b.iter().map(|&x| f32::from(x)).collect());
+                        m.insert("b".to_string(), Vector::Dense(b.iter().map(|&x| f32::from(x)).collect()));
+                    }
+                    if let Some(s) = sparse_of(tag) {
+                        m.insert("s".to_string(), Vector::Sparse(s));
                     }
                     m
                 };
@@ -135,7 +139,7 @@ impl Harness {
                     .map(|(id, v, b, tag)| {
                         PointStruct {
                             id: PointId::Num(*id),
-                            vectors: VectorStruct::Named(named(v, b)),
+                            vectors: VectorStruct::Named(named(v, b, *tag)),
                             payload: None,
                         }
                         .with_payload(json!({"tag": tag}))
@@ -144,7 +148,7 @@ impl Harness {
                     .collect();
                 c.upsert(batch).unwrap();
                 for (id, v, b, tag) in points {
-                    self.model.insert(*id, (named(v, b), obj(json!({"tag": tag}))));
+                    self.model.insert(*id, (named(v, b, *tag), obj(json!({"tag": tag}))));
                 }
             }
             Step::Delete(ids) => {
@@ -209,12 +213,12 @@ impl Harness {
             }
             Step::UpdateB(ids, v) => {
                 let b: Vec<f32> = v.iter().map(|&x| f32::from(x)).collect();
-                let update = pid(ids)
-                    .into_iter()
-                    .map(|id| (id, VectorStruct::Named([("b".to_string(), b.clone())].into())));
+                let update = pid(ids).into_iter().map(|id| {
+                    (id, VectorStruct::Named([("b".to_string(), Vector::Dense(b.clone()))].into()))
+                });
                 if self.payload_edit_allowed(ids, c.update_vectors(update.collect())) {
                     for i in ids {
-                        self.model.get_mut(i).unwrap().0.insert("b".into(), b.clone());
+                        self.model.get_mut(i).unwrap().0.insert("b".into(), Vector::Dense(b.clone()));
                     }
                 }
             }
@@ -281,7 +285,7 @@ impl Harness {
             let mut expected: Vec<(u64, f32)> = self
                 .model
                 .iter()
-                .map(|(id, (v, _))| (*id, v["a"].iter().zip(&q).map(|(a, b)| a * b).sum()))
+                .map(|(id, (v, _))| (*id, dense(&v["a"]).iter().zip(&q).map(|(a, b)| a * b).sum()))
                 .collect();
             expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             expected.truncate(5);
@@ -304,8 +308,9 @@ impl Harness {
                 .model
                 .iter()
                 .filter_map(|(id, (v, _))| {
-                    v.get("b")
-                        .map(|b| (*id, b.iter().zip(&qb).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt()))
+                    v.get("b").map(|b| {
+                        (*id, dense(b).iter().zip(&qb).map(|(x, y)| (x - y) * (x - y)).sum::<f32>().sqrt())
+                    })
                 })
                 .collect();
             expected.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
@@ -314,8 +319,40 @@ impl Harness {
                 got.iter().map(|g| g.0).collect::<Vec<_>>(),
                 expected.iter().map(|e| e.0).collect::<Vec<_>>()
             );
+            // Sparse: every point sharing an index with the query, by dot product (ties by id).
+            let qs = SparseVector::new(vec![2, 9, 12], vec![1.0, -0.5, 2.0]);
+            let got: Vec<(u64, f32)> = c
+                .search_sparse(&SparseSearchRequest::new("s", qs.clone(), 40))
+                .unwrap()
+                .into_iter()
+                .map(|h| (if let PointId::Num(n) = h.id { n } else { u64::MAX }, h.score))
+                .collect();
+            let mut expected: Vec<(u64, f32)> = self
+                .model
+                .iter()
+                .filter_map(|(id, (v, _))| Some((*id, qs.dot(v.get("s")?.as_sparse()?)?)))
+                .collect();
+            expected.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            assert_eq!(got.len(), expected.len(), "{got:?} vs {expected:?}");
+            for (g, e) in got.iter().zip(&expected) {
+                assert!(g.0 == e.0 && (g.1 - e.1).abs() < 1e-4, "{got:?} vs {expected:?}");
+            }
         }
     }
+}
+
+fn dense(v: &Vector) -> &[f32] {
+    v.as_dense().expect("a dense vector")
+}
+
+/// The sparse vector "s" of a point, derived from its tag (absent for every third tag): two indices
+/// (one below 7, one in 7..18) given in descending order, so the engine has to sort them.
+fn sparse_of(tag: u8) -> Option<SparseVector> {
+    if tag.is_multiple_of(3) {
+        return None;
+    }
+    let (i, j) = (u32::from(tag % 7), 7 + u32::from(tag / 7 % 11));
+    SparseVector::new(vec![j, i], vec![1.0, f32::from(tag) / 10.0]).validated("s").ok()
 }
 
 proptest! {

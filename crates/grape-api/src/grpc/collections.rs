@@ -207,6 +207,7 @@ fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
         on_disk: p.on_disk,
         datatype,
         quantization_config: None,
+        multivector_config: None,
     })
 }
 

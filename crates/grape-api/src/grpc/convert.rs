@@ -117,7 +117,7 @@ pub(super) fn vectors(v: Option<pb::Vectors>) -> Result<VectorStruct, Status> {
             named
                 .vectors
                 .into_iter()
-                .map(|(k, v)| Ok((k, dense_vector(v)?)))
+                .map(|(k, v)| Ok((k, grape::Vector::Dense(dense_vector(v)?))))
                 .collect::<Result<_, Status>>()?,
         )),
         None => Ok(VectorStruct::Named(Default::default())),
@@ -137,12 +137,31 @@ fn dense_output(data: Vec<f32>) -> pb::VectorOutput {
     }
 }
 
+fn vector_output(v: grape::Vector) -> pb::VectorOutput {
+    match v {
+        grape::Vector::Dense(data) => dense_output(data),
+        // The sparse oneof member is not declared yet (its message is opaque); the older fields
+        // `data` + `indices`, which clients still read, carry the vector.
+        grape::Vector::Sparse(s) => pb::VectorOutput {
+            data: s.values,
+            indices: Some(pb::SparseIndices { data: s.indices }),
+            ..Default::default()
+        },
+        // Likewise a multivector: its rows concatenated in `data`, their number in `vectors_count`.
+        grape::Vector::Multi(rows) => pb::VectorOutput {
+            vectors_count: Some(rows.len() as u32),
+            data: rows.concat(),
+            ..Default::default()
+        },
+    }
+}
+
 pub(super) fn vectors_output(v: VectorOutput) -> pb::VectorsOutput {
     use pb::vectors_output::VectorsOptions;
     let options = match v {
         VectorOutput::Single(data) => VectorsOptions::Vector(dense_output(data)),
         VectorOutput::Named(named) => VectorsOptions::Vectors(pb::NamedVectorsOutput {
-            vectors: named.into_iter().map(|(k, v)| (k, dense_output(v))).collect(),
+            vectors: named.into_iter().map(|(k, v)| (k, vector_output(v))).collect(),
         }),
     };
     pb::VectorsOutput { vectors_options: Some(options) }

@@ -59,6 +59,7 @@ fn search_query(s: pb::SearchPoints) -> Result<PointsQuery, Status> {
         return Err(unsupported("sparse_indices (sparse vectors)"));
     }
     Ok(PointsQuery {
+        prefetch: Vec::new(),
         using: s.vector_name.unwrap_or_else(|| DEFAULT_VECTOR_NAME.to_owned()),
         query: Some(QueryInput::Nearest(VectorInput::Dense(s.vector))),
         filter: filter(s.filter)?,
@@ -293,6 +294,7 @@ impl Points for State {
             None => None,
         };
         let query = PointsQuery {
+            prefetch: Vec::new(),
             using: req.using.unwrap_or_else(|| DEFAULT_VECTOR_NAME.to_owned()),
             query: query_input(req.query)?,
             filter: filter(req.filter)?,

@@ -105,6 +105,7 @@ impl DiscoverBody {
             None => QueryInput::Context(context),
         };
         Ok(PointsQuery {
+            prefetch: Vec::new(),
             using: self.using.unwrap_or_default(),
             query: Some(query),
             filter: self.filter,
@@ -173,7 +174,7 @@ fn groups_query(
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct QueryGroupsBody {
     #[serde(default)]
-    pub prefetch: Option<serde_json::Value>,
+    pub prefetch: Option<super::wire::PrefetchList>,
     #[serde(default)]
     pub query: Option<super::wire::QueryWire>,
     #[serde(default)]

@@ -3,13 +3,17 @@
 
 use std::collections::BTreeMap;
 
-use grape::{Filter, Payload, PointId, PointStruct, SearchParams, VectorStruct, WithPayload, WithVector};
+use grape::{
+    Filter, Payload, PointId, PointStruct, SearchParams, SparseVector, Vector, VectorStruct, WithPayload,
+    WithVector,
+};
 use serde::{Deserialize, Serialize};
 
 use super::explore_wire::{ContextInputWire, DiscoverInputWire};
 use crate::error::ApiError;
 use crate::service::{
-    LookupLocation, PointsQuery, PointsSelector, QueryInput, RecommendStrategy, UpdateOperation, VectorInput,
+    Fusion, LookupLocation, PointsQuery, PointsSelector, Prefetch, QueryInput, RecommendStrategy,
+    UpdateOperation, VectorInput,
 };
 
 /// `?wait=&ordering=` of writes.
@@ -98,7 +102,7 @@ pub struct Batch {
 #[serde(untagged)]
 pub enum BatchVectors {
     Single(Vec<Vec<f32>>),
-    Named(BTreeMap<String, Vec<Vec<f32>>>),
+    Named(BTreeMap<String, Vec<Vector>>),
 }
 
 impl PointInsert {
@@ -135,7 +139,7 @@ impl Batch {
                 v.into_iter().map(VectorStruct::Single).collect()
             }
             BatchVectors::Named(by_name) => {
-                let mut per_point: Vec<BTreeMap<String, Vec<f32>>> = vec![BTreeMap::new(); n];
+                let mut per_point: Vec<BTreeMap<String, Vector>> = vec![BTreeMap::new(); n];
                 for (name, column) in by_name {
                     if column.len() != n {
                         return Err(mismatch(&format!("vectors.{name}"), column.len()));
@@ -335,7 +339,7 @@ pub struct CountResult {
 pub enum NamedVectorStruct {
     Dense(Vec<f32>),
     Named { name: String, vector: Vec<f32> },
-    Sparse { name: String, vector: serde_json::Value },
+    Sparse { name: String, vector: SparseVector },
 }
 
 /// Legacy `POST /points/search` body.
@@ -360,13 +364,14 @@ pub struct SearchBody {
 impl SearchBody {
     pub fn into_query(self) -> Result<PointsQuery, ApiError> {
         let (using, vector) = match self.vector {
-            NamedVectorStruct::Dense(v) => (String::new(), v),
-            NamedVectorStruct::Named { name, vector } => (name, vector),
-            NamedVectorStruct::Sparse { .. } => return Err(ApiError::unsupported("sparse vectors")),
+            NamedVectorStruct::Dense(v) => (String::new(), VectorInput::Dense(v)),
+            NamedVectorStruct::Named { name, vector } => (name, VectorInput::Dense(vector)),
+            NamedVectorStruct::Sparse { name, vector } => (name, VectorInput::Sparse(vector)),
         };
         Ok(PointsQuery {
+            prefetch: Vec::new(),
             using,
-            query: Some(QueryInput::Nearest(VectorInput::Dense(vector))),
+            query: Some(QueryInput::Nearest(vector)),
             filter: self.filter,
             params: self.params.unwrap_or_default(),
             limit: self.limit,
@@ -391,8 +396,9 @@ pub struct SearchBatchBody {
 pub enum VectorInputWire {
     Dense(Vec<f32>),
     Id(PointId),
-    Sparse { indices: Vec<u32>, values: Vec<f32> },
+    // Before `Sparse`, which serde would also read from an array of two arrays.
     Multi(Vec<Vec<f32>>),
+    Sparse(SparseVector),
 }
 
 impl VectorInputWire {
@@ -400,8 +406,8 @@ impl VectorInputWire {
         match self {
             VectorInputWire::Dense(v) => Ok(VectorInput::Dense(v)),
             VectorInputWire::Id(id) => Ok(VectorInput::Point(id)),
-            VectorInputWire::Sparse { .. } => Err(ApiError::unsupported("sparse vectors")),
-            VectorInputWire::Multi(_) => Err(ApiError::unsupported("multivectors")),
+            VectorInputWire::Sparse(v) => Ok(VectorInput::Sparse(v)),
+            VectorInputWire::Multi(v) => Ok(VectorInput::Multi(v)),
         }
     }
 }
@@ -465,8 +471,45 @@ pub enum QueryWire {
     Context {
         context: ContextInputWire,
     },
+    Fusion {
+        fusion: FusionWire,
+    },
+    Rrf {
+        rrf: RrfWire,
+    },
+    Sample {
+        sample: SampleWire,
+    },
     Vector(VectorInputWire),
     Other(serde_json::Map<String, serde_json::Value>),
+}
+
+/// `{"fusion": "rrf" | "dbsf"}`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Fusion")]
+#[serde(rename_all = "lowercase")]
+pub enum FusionWire {
+    Rrf,
+    Dbsf,
+}
+
+/// `{"rrf": {"k": .., "weights": [..]}}`: reciprocal rank fusion with parameters.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Rrf")]
+#[serde(deny_unknown_fields)]
+pub struct RrfWire {
+    #[serde(default)]
+    pub k: Option<u32>,
+    #[serde(default)]
+    pub weights: Option<Vec<f32>>,
+}
+
+/// `{"sample": "random"}`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Sample")]
+#[serde(rename_all = "lowercase")]
+pub enum SampleWire {
+    Random,
 }
 
 impl QueryWire {
@@ -479,6 +522,19 @@ impl QueryWire {
             QueryWire::Recommend { recommend } => recommend.into_input(),
             QueryWire::Discover { discover } => discover.into_input(),
             QueryWire::Context { context } => context.into_input(),
+            QueryWire::Fusion { fusion: FusionWire::Rrf } => {
+                Ok(QueryInput::Fusion(Fusion::Rrf { k: None, weights: None }))
+            }
+            QueryWire::Fusion { fusion: FusionWire::Dbsf } => Ok(QueryInput::Fusion(Fusion::Dbsf)),
+            QueryWire::Rrf { rrf } => {
+                if rrf.k == Some(0) {
+                    return Err(ApiError::bad_request(
+                        "Validation error in JSON body: [rrf.k: must be at least 1]",
+                    ));
+                }
+                Ok(QueryInput::Fusion(Fusion::Rrf { k: rrf.k, weights: rrf.weights }))
+            }
+            QueryWire::Sample { sample: SampleWire::Random } => Ok(QueryInput::Sample),
             QueryWire::Other(map) => {
                 let kind = map.keys().next().cloned().unwrap_or_else(|| "{}".to_string());
                 Err(ApiError::unsupported(&format!("query kind `{kind}`")))
@@ -501,11 +557,67 @@ impl From<LookupWire> for LookupLocation {
     }
 }
 
+/// One prefetch or a list of them. (`Many` is tried first: serde would also read an array as a struct,
+/// field by field.)
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum PrefetchList {
+    Many(Vec<PrefetchWire>),
+    One(Box<PrefetchWire>),
+}
+
+impl PrefetchList {
+    fn into_prefetches(list: Option<PrefetchList>) -> Result<Vec<Prefetch>, ApiError> {
+        match list {
+            None => Ok(Vec::new()),
+            Some(PrefetchList::One(p)) => Ok(vec![p.into_prefetch()?]),
+            Some(PrefetchList::Many(ps)) => ps.into_iter().map(PrefetchWire::into_prefetch).collect(),
+        }
+    }
+}
+
+/// A prefetch of the Query API: a query of its own whose results feed its parent query.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Prefetch")]
+pub struct PrefetchWire {
+    #[serde(default)]
+    pub prefetch: Option<PrefetchList>,
+    #[serde(default)]
+    pub query: Option<QueryWire>,
+    #[serde(default)]
+    pub using: Option<String>,
+    #[serde(default)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub params: Option<SearchParams>,
+    #[serde(default)]
+    pub score_threshold: Option<f32>,
+    #[serde(default)]
+    pub limit: Option<usize>,
+    #[serde(default)]
+    pub lookup_from: Option<LookupWire>,
+}
+
+impl PrefetchWire {
+    fn into_prefetch(self) -> Result<Prefetch, ApiError> {
+        Ok(Prefetch {
+            prefetch: PrefetchList::into_prefetches(self.prefetch)?,
+            query: self.query.map(QueryWire::into_input).transpose()?,
+            using: self.using.unwrap_or_default(),
+            filter: self.filter,
+            params: self.params.unwrap_or_default(),
+            score_threshold: self.score_threshold,
+            limit: self.limit.unwrap_or(10),
+            lookup_from: self.lookup_from.map(Into::into),
+        })
+    }
+}
+
 /// `POST /points/query` body.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 pub struct QueryBody {
     #[serde(default)]
-    pub prefetch: Option<serde_json::Value>,
+    pub prefetch: Option<PrefetchList>,
     #[serde(default)]
     pub query: Option<QueryWire>,
     #[serde(default)]
@@ -530,12 +642,8 @@ pub struct QueryBody {
 
 impl QueryBody {
     pub fn into_query(self) -> Result<PointsQuery, ApiError> {
-        match &self.prefetch {
-            None | Some(serde_json::Value::Null) => {}
-            Some(serde_json::Value::Array(a)) if a.is_empty() => {}
-            Some(_) => return Err(ApiError::unsupported("prefetch")),
-        }
         Ok(PointsQuery {
+            prefetch: PrefetchList::into_prefetches(self.prefetch)?,
             using: self.using.unwrap_or_default(),
             query: self.query.map(QueryWire::into_input).transpose()?,
             filter: self.filter,
@@ -595,6 +703,7 @@ impl RecommendBody {
         let input =
             RecommendInputWire { positive: self.positive, negative: self.negative, strategy: self.strategy };
         Ok(PointsQuery {
+            prefetch: Vec::new(),
             using: self.using.unwrap_or_default(),
             query: Some(input.into_input()?),
             filter: self.filter,

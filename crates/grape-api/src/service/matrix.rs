@@ -99,7 +99,7 @@ fn reservoir_sample(c: &Collection, req: &MatrixQuery) -> Result<Vec<(PointId, V
         let page = c.scroll(&scroll)?;
         for record in page.points {
             let id = record.id;
-            let Some(v) = vector_of(record, &req.using) else { continue };
+            let Some(grape::Vector::Dense(v)) = vector_of(record, &req.using) else { continue };
             seen += 1;
             if sample.len() < req.sample {
                 sample.push((id, v));

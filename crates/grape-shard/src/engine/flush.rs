@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use grape_types::{OpNum, Result};
 
-use super::{empty_vectors, segments_dir, SegmentSet, ShardEngine};
+use super::{empty_segment, segments_dir, SegmentSet, ShardEngine};
 use crate::manifest::{Manifest, ManifestSegment};
 use crate::segment::{write_segment, Segment, SegmentData, SegmentId};
 
@@ -31,10 +31,7 @@ impl ShardEngine {
                 return Ok(state.last_applied);
             }
             let frozen = if frozen_nonempty {
-                let next = Arc::new(Segment::new(
-                    state.next_segment_id,
-                    SegmentData::appendable(empty_vectors(&self.config.read())),
-                ));
+                let next = Arc::new(Segment::new(state.next_segment_id, empty_segment(&self.config.read())));
                 state.next_segment_id += 1;
                 let old = std::mem::replace(&mut set.appendable, next);
                 old.data.write().appendable = false;

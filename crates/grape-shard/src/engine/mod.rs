@@ -20,7 +20,7 @@ use grape_types::{CollectionConfig, Distance, Error, OpNum, Result};
 use parking_lot::{Mutex, RwLock};
 
 use crate::manifest::Manifest;
-use crate::segment::{open_segment, BitSet, DenseVectors, Segment, SegmentData, SegmentId};
+use crate::segment::{open_segment, BitSet, DenseVectors, MultiVectors, Segment, SegmentData, SegmentId};
 
 pub use read::{SearchHit, SegmentStats};
 
@@ -63,14 +63,25 @@ pub(crate) fn segments_dir(dir: &Path) -> PathBuf {
     dir.join("segments")
 }
 
-/// Empty vector storages for a configuration.
-pub(crate) fn empty_vectors(config: &CollectionConfig) -> Vec<(String, DenseVectors)> {
-    config
+/// An empty appendable segment with the vector stores of a configuration.
+pub(crate) fn empty_segment(config: &CollectionConfig) -> SegmentData {
+    let dense = config
         .params
         .vectors
         .iter()
-        .map(|(name, p)| (name.to_string(), DenseVectors::new(p.size, p.distance, p.datatype())))
-        .collect()
+        .filter(|(_, p)| !p.is_multi())
+        .map(|(name, p)| (name.to_string(), DenseVectors::new(p.size, p.distance, p.datatype())));
+    let multi = config
+        .params
+        .vectors
+        .iter()
+        .filter(|(_, p)| p.is_multi())
+        .map(|(name, p)| (name.to_string(), MultiVectors::new(p.size, p.distance)));
+    SegmentData::appendable(
+        dense,
+        config.params.sparse_vectors.iter().flatten().map(|(n, _)| n.clone()),
+        multi,
+    )
 }
 
 impl ShardEngine {
@@ -91,8 +102,7 @@ impl ShardEngine {
             sealed.push(Arc::new(Segment::new(s.id, data)));
         }
         let appendable_id = manifest.next_segment_id;
-        let appendable =
-            Arc::new(Segment::new(appendable_id, SegmentData::appendable(empty_vectors(&config))));
+        let appendable = Arc::new(Segment::new(appendable_id, empty_segment(&config)));
         let state = WriterState {
             last_applied: manifest.persisted_op,
             next_segment_id: appendable_id + 1,
@@ -158,9 +168,18 @@ impl ShardEngine {
 }
 
 fn check_vectors_match(config: &CollectionConfig, data: &SegmentData, id: SegmentId) -> Result<()> {
+    for name in config.params.sparse_vectors.iter().flatten().map(|(n, _)| n) {
+        if !data.sparse.contains_key(name) {
+            return Err(Error::Corruption(format!("segment {id} does not store sparse vector {name:?}")));
+        }
+    }
     for (name, p) in config.params.vectors.iter() {
-        match data.vectors.get(name) {
-            Some(v) if v.dim() == p.size && v.distance() == p.distance => {}
+        let stored = match p.is_multi() {
+            true => data.multi.get(name).map(|m| (m.dim(), m.distance())),
+            false => data.vectors.get(name).map(|v| (v.dim(), v.distance())),
+        };
+        match stored {
+            Some((dim, distance)) if dim == p.size && distance == p.distance => {}
             _ => {
                 return Err(Error::Corruption(format!(
                     "segment {id} does not store vector {name:?} as the collection config describes"

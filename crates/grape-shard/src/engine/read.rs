@@ -4,15 +4,20 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use grape_index::distance::MetricKernel;
 use grape_index::ScoredOffset;
 use grape_types::{
-    Filter, NamedVectors, PointId, Record, Result, ScoredPoint, ScrollRequest, ScrollResult, SearchRequest,
-    VectorOutput, VectorsConfig, WithPayload, WithVector,
+    Distance, Filter, MultiSearchRequest, NamedVectorSearch, PointId, Record, Result, ScoredPoint,
+    ScrollRequest, ScrollResult, SearchRequest, SparseSearchRequest, VectorOutput, VectorsConfig,
+    WithPayload, WithVector,
 };
 use rayon::prelude::*;
 
 use super::ShardEngine;
 use crate::segment::{FilterCheck, Segment, SegmentData, SegmentSearch};
+
+/// The per-segment part of a search: `(segment, top, accept) -> (offset, internal score)`, best first.
+type SegmentSearchFn<'a> = dyn Fn(&SegmentData, usize, &dyn Fn(u32) -> bool) -> Vec<(u32, f32)> + Sync + 'a;
 
 /// A search hit inside a shard, before payloads and vectors are attached.
 #[derive(Debug, Clone, Copy)]
@@ -95,6 +100,113 @@ impl ShardEngine {
             }
         }
         Ok(out)
+    }
+
+    /// Points sharing an index with the sparse query `req.vector` (validated, sorted, and already
+    /// weighted by IDF when the vector's modifier asks for it), by dot product.
+    pub fn search_sparse(&self, req: &SparseSearchRequest) -> Result<Vec<ScoredPoint>> {
+        self.search_named(req, Distance::Dot, &|data, top, accept| {
+            data.sparse.get(&req.using).map_or_else(Vec::new, |store| store.search(&req.vector, top, accept))
+        })
+    }
+
+    /// Points having the multivector `req.using`, by MaxSim against `req.vector` (validated rows,
+    /// normalised for cosine), exactly. Scores follow the metric's convention.
+    pub fn search_multi(&self, req: &MultiSearchRequest) -> Result<Vec<ScoredPoint>> {
+        let (_, distance) = self.vector_params(&req.using)?;
+        let kernel = MetricKernel::new(distance);
+        self.search_named(req, distance, &|data, top, accept| {
+            let Some(store) = data.multi.get(&req.using) else { return Vec::new() };
+            let scored =
+                (0..store.len() as u32).filter_map(|o| Some((o, store.max_sim(&kernel, &req.vector, o)?)));
+            crate::segment::best(scored, top, accept)
+        })
+    }
+
+    /// A search whose per-segment part is `search_segment(data, top, accept)` (internal scores, best
+    /// first); segments run in parallel and merge as dense searches do.
+    fn search_named<V>(
+        &self,
+        req: &NamedVectorSearch<V>,
+        distance: Distance,
+        search_segment: &SegmentSearchFn<'_>,
+    ) -> Result<Vec<ScoredPoint>> {
+        let top = req.limit.saturating_add(req.offset);
+        let schema = match &req.filter {
+            Some(_) => self.config.read().payload_schema.clone(),
+            None => Default::default(),
+        };
+        let filter = req.filter.as_ref().map(|f| FilterCheck::with_schema(f, &schema));
+        let guard = self.segments.read();
+        let segments: Vec<&Arc<Segment>> = guard.0.all().filter(|s| s.data.read().live_count() > 0).collect();
+        let run = |seg: &Arc<Segment>| -> Vec<(u32, f32)> {
+            let data = seg.data.read();
+            match filter.as_ref().and_then(|f| data.candidates(f)) {
+                Some(c) => {
+                    let check = if c.exact { None } else { filter.as_ref() };
+                    let mut allowed = crate::segment::BitSet::default();
+                    c.offsets.iter().for_each(|&o| allowed.set(o));
+                    search_segment(&data, top, &|o| allowed.get(o) && data.passes(o, check))
+                }
+                None => {
+                    search_segment(&data, top, &|o| !data.deleted.get(o) && data.passes(o, filter.as_ref()))
+                }
+            }
+        };
+        // Segments are searched in parallel, as dense searches are.
+        let per_segment: Vec<Vec<(u32, f32)>> = if segments.len() <= 1 {
+            segments.iter().map(|s| run(s)).collect()
+        } else {
+            segments.par_iter().map(|s| run(s)).collect()
+        };
+        let mut hits: Vec<(f32, PointId, usize, u32)> = Vec::new();
+        for (i, found) in per_segment.into_iter().enumerate() {
+            let data = segments[i].data.read();
+            hits.extend(
+                found.into_iter().map(|(offset, score)| (score, data.ids[offset as usize], i, offset)),
+            );
+        }
+        hits.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(req.limit);
+        for (score, id, seg, offset) in hits {
+            let score = distance.postprocess(score);
+            if req.score_threshold.is_some_and(|t| !distance.passes_threshold(score, t)) {
+                break;
+            }
+            if !seen.insert(id) || seen.len() <= req.offset {
+                continue;
+            }
+            let data = segments[seg].data.read();
+            out.push(ScoredPoint {
+                id,
+                version: data.versions[offset as usize],
+                score,
+                payload: select_payload(&data, offset, &req.with_payload)?,
+                vector: select_vectors(&data, offset, &req.with_vector),
+            });
+            if out.len() == req.limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// IDF statistics of the sparse vector `name` over live points: how many have the vector, and
+    /// for each of `indices` how many contain it.
+    pub fn sparse_document_frequencies(&self, name: &str, indices: &[u32]) -> (u64, Vec<u64>) {
+        self.with_segments(|set| {
+            let mut docs = 0;
+            let mut df = vec![0u64; indices.len()];
+            for seg in set.all() {
+                let data = seg.data.read();
+                let Some(store) = data.sparse.get(name) else { continue };
+                let (n, d) = store.document_frequencies(indices, &data.deleted);
+                docs += n;
+                df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
+            }
+            (docs, df)
+        })
     }
 
     /// Points by id, in request order; missing ids are skipped.
@@ -216,13 +328,7 @@ fn select_vectors(data: &SegmentData, offset: u32, with: &WithVector) -> Option<
     if !with.is_enabled() {
         return None;
     }
-    let named: NamedVectors = data
-        .vectors
-        .iter()
-        .filter(|(name, v)| with.wants(name) && v.has(offset))
-        .map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned()))
-        .collect();
-    Some(VectorOutput::from_named(named))
+    Some(VectorOutput::from_named(data.vectors_of_where(offset, |name| with.wants(name))))
 }
 
 /// Size and state of one segment, for health and collection info.

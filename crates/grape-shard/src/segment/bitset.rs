@@ -37,6 +37,21 @@ impl BitSet {
         }
     }
 
+    /// The set offsets, ascending.
+    pub fn ones(&self) -> impl Iterator<Item = u32> + '_ {
+        self.words.iter().enumerate().flat_map(|(w, &word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                if bits == 0 {
+                    return None;
+                }
+                let b = bits.trailing_zeros();
+                bits &= bits - 1;
+                Some(w as u32 * 64 + b)
+            })
+        })
+    }
+
     pub fn count(&self) -> usize {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
@@ -54,5 +69,6 @@ mod tests {
         b.set(130);
         assert!(b.get(3) && b.get(130) && !b.get(4));
         assert_eq!(b.count(), 2);
+        assert_eq!(b.ones().collect::<Vec<_>>(), vec![3, 130]);
     }
 }

@@ -5,10 +5,12 @@
 //! sealed segment is copied to the appendable segment and deleted from the sealed one.
 
 mod bitset;
+mod multi;
 mod payloads;
 mod persist;
 mod quantized;
 mod search;
+mod sparse;
 mod vectors;
 
 use std::collections::BTreeMap;
@@ -20,15 +22,17 @@ use grape_index::quantization::QuantizedVectors;
 use grape_types::filter::Condition;
 use grape_types::{
     Error, Filter, NamedVectors, OpNum, Payload, PayloadFieldSchema, PayloadSchemaType, PointId, PointView,
-    Result,
+    Result, Vector,
 };
 use parking_lot::{Mutex, RwLock};
 
 pub use bitset::BitSet;
+pub use multi::MultiVectors;
 pub use payloads::PayloadStore;
 pub use persist::{open_segment, write_segment, write_segment_with, SegmentFiles, VectorFileMeta};
 pub use quantized::{open_quantized, write_quantized};
 pub use search::SegmentSearch;
+pub use sparse::{best, SparseVectors};
 pub use vectors::DenseVectors;
 
 /// Numeric id of a segment within its shard; also its directory name.
@@ -56,6 +60,10 @@ pub struct SegmentData {
     pub lookup: BTreeMap<PointId, u32>,
     pub deleted: BitSet,
     pub vectors: BTreeMap<String, DenseVectors>,
+    /// Sparse vectors by name (sealed segments hold their inverted index).
+    pub sparse: BTreeMap<String, SparseVectors>,
+    /// Multivectors by name.
+    pub multi: BTreeMap<String, MultiVectors>,
     pub graphs: BTreeMap<String, HnswGraph>,
     /// Quantized codes of indexed vectors (sealed segments built by the optimizer only).
     pub quantized: BTreeMap<String, QuantizedVectors>,
@@ -66,8 +74,12 @@ pub struct SegmentData {
 }
 
 impl SegmentData {
-    /// An empty appendable segment with the given vectors `(name, dim, distance)`.
-    pub fn appendable(vectors: impl IntoIterator<Item = (String, DenseVectors)>) -> Self {
+    /// An empty appendable segment with the given dense vector stores and sparse vector names.
+    pub fn appendable(
+        vectors: impl IntoIterator<Item = (String, DenseVectors)>,
+        sparse: impl IntoIterator<Item = String>,
+        multi: impl IntoIterator<Item = (String, MultiVectors)>,
+    ) -> Self {
         SegmentData {
             appendable: true,
             ids: Vec::new(),
@@ -75,6 +87,8 @@ impl SegmentData {
             lookup: BTreeMap::new(),
             deleted: BitSet::default(),
             vectors: vectors.into_iter().collect(),
+            sparse: sparse.into_iter().map(|n| (n, SparseVectors::default())).collect(),
+            multi: multi.into_iter().collect(),
             graphs: BTreeMap::new(),
             quantized: BTreeMap::new(),
             payloads: PayloadStore::Mutable(Vec::new()),
@@ -102,18 +116,24 @@ impl SegmentData {
         self.lookup.get(id).copied()
     }
 
+    /// Whether the segment has all its indexes: an HNSW graph for every dense vector (sparse vectors
+    /// of a sealed segment are always indexed; a segment of sparse vectors only needs no graph).
     pub fn is_indexed(&self) -> bool {
-        !self.graphs.is_empty()
+        !self.appendable && self.vectors.keys().all(|name| self.graphs.contains_key(name))
     }
 
     /// Bytes of vector data (all named vectors), the unit of Qdrant's size thresholds.
     pub fn vector_bytes(&self) -> usize {
-        self.vectors.values().map(|v| v.data_bytes()).sum()
+        self.vectors.values().map(|v| v.data_bytes()).sum::<usize>()
+            + self.sparse.values().map(|v| v.data_bytes()).sum::<usize>()
+            + self.multi.values().map(|v| v.data_bytes()).sum::<usize>()
     }
 
     pub fn ram_bytes(&self) -> usize {
         let ids = self.ids.len() * (std::mem::size_of::<PointId>() + 8) + self.lookup.len() * 48;
-        let vectors: usize = self.vectors.values().map(|v| v.ram_bytes()).sum();
+        let vectors: usize = self.vectors.values().map(|v| v.ram_bytes()).sum::<usize>()
+            + self.sparse.values().map(|v| v.ram_bytes()).sum::<usize>()
+            + self.multi.values().map(|v| v.ram_bytes()).sum::<usize>();
         let graphs: usize = self.graphs.values().map(|g| g.ram_bytes()).sum();
         let indexes: usize = self.field_indexes.lock().values().map(|i| i.ram_bytes()).sum();
         let memory = self.memory();
@@ -269,12 +289,28 @@ impl SegmentData {
         self.payloads.get(offset)
     }
 
-    pub fn vectors_of(&self, offset: u32) -> NamedVectors {
-        self.vectors
+    /// The vectors of the point at `offset` (of the names `wanted` accepts), dense and sparse.
+    pub fn vectors_of_where(&self, offset: u32, wanted: impl Fn(&str) -> bool) -> NamedVectors {
+        let dense = self
+            .vectors
             .iter()
-            .filter(|(_, v)| v.has(offset))
-            .map(|(name, v)| (name.clone(), v.get_f32(offset).into_owned()))
-            .collect()
+            .filter(|(name, v)| wanted(name) && v.has(offset))
+            .map(|(name, v)| (name.clone(), Vector::Dense(v.get_f32(offset).into_owned())));
+        let sparse = self
+            .sparse
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .filter_map(|(name, v)| v.get(offset).map(|row| (name.clone(), Vector::Sparse(row.clone()))));
+        let multi = self
+            .multi
+            .iter()
+            .filter(|(name, _)| wanted(name))
+            .filter_map(|(name, v)| v.get(offset).map(|rows| (name.clone(), Vector::Multi(rows))));
+        dense.chain(sparse).chain(multi).collect()
+    }
+
+    pub fn vectors_of(&self, offset: u32) -> NamedVectors {
+        self.vectors_of_where(offset, |_| true)
     }
 
     fn require_appendable(&self) -> Result<()> {
@@ -297,7 +333,13 @@ impl SegmentData {
         self.require_appendable()?;
         let offset = self.ids.len() as u32;
         for (name, store) in &mut self.vectors {
-            store.push_opt(vectors.get(name).map(Vec::as_slice))?;
+            store.push_opt(vectors.get(name).and_then(Vector::as_dense))?;
+        }
+        for (name, store) in &mut self.sparse {
+            store.push_opt(vectors.get(name).and_then(Vector::as_sparse));
+        }
+        for (name, store) in &mut self.multi {
+            store.push_opt(vectors.get(name).and_then(Vector::as_multi))?;
         }
         self.ids.push(id);
         self.versions.push(version);
@@ -316,7 +358,13 @@ impl SegmentData {
     ) -> Result<()> {
         self.require_appendable()?;
         for (name, store) in &mut self.vectors {
-            store.set_opt(offset, vectors.get(name).map(Vec::as_slice))?;
+            store.set_opt(offset, vectors.get(name).and_then(Vector::as_dense))?;
+        }
+        for (name, store) in &mut self.sparse {
+            store.set_opt(offset, vectors.get(name).and_then(Vector::as_sparse));
+        }
+        for (name, store) in &mut self.multi {
+            store.set_opt(offset, vectors.get(name).and_then(Vector::as_multi))?;
         }
         self.versions[offset as usize] = version;
         self.payloads.put(offset, payload)
@@ -420,5 +468,7 @@ impl PointView for SegmentPoint<'_> {
 
     fn has_vector(&self, name: &str) -> bool {
         self.data.vectors.get(name).is_some_and(|v| v.has(self.offset))
+            || self.data.sparse.get(name).is_some_and(|v| v.has(self.offset))
+            || self.data.multi.get(name).is_some_and(|v| v.has(self.offset))
     }
 }

@@ -9,12 +9,17 @@ use grape_types::{Datatype, Distance, Error, PointId, Result};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{open_quantized, write_quantized, BitSet, DenseVectors, PayloadStore, SegmentData};
+use super::{
+    open_quantized, write_quantized, BitSet, DenseVectors, MultiVectors, PayloadStore, SegmentData,
+    SparseVectors,
+};
 use crate::files::{self, create_dir_durable};
 
 const META_MAGIC: &[u8; 8] = b"GRPSEGM\0";
 const IDS_MAGIC: &[u8; 8] = b"GRPIDS\0\0";
 const PAYLOAD_MAGIC: &[u8; 8] = b"GRPPAYL\0";
+const SPARSE_MAGIC: &[u8; 8] = b"GRPSPRS\0";
+const MULTI_MAGIC: &[u8; 8] = b"GRPMULT\0";
 const VERSION: u32 = 1;
 
 /// `meta.bin` of a segment (JSON body in a checked file).
@@ -22,6 +27,26 @@ const VERSION: u32 = 1;
 pub struct SegmentFiles {
     pub points: u64,
     pub vectors: Vec<VectorFileMeta>,
+    /// Sparse vector files (absent in segments written before sparse vectors existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sparse: Vec<SparseFileMeta>,
+    /// Multivector files (absent in segments written before multivectors existed).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub multi: Vec<MultiFileMeta>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MultiFileMeta {
+    pub name: String,
+    pub file: String,
+    pub dim: usize,
+    pub distance: Distance,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SparseFileMeta {
+    pub name: String,
+    pub file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -110,7 +135,19 @@ pub fn write_segment_with(
             quantized,
         });
     }
-    let meta = SegmentFiles { points: offsets.len() as u64, vectors: metas };
+    let mut sparse = Vec::new();
+    for (i, (name, store)) in data.sparse.iter().enumerate() {
+        let file = format!("sparse-{i}.bin");
+        files::write_checked(&dir.join(&file), SPARSE_MAGIC, VERSION, &store.encode(offsets))?;
+        sparse.push(SparseFileMeta { name: name.clone(), file });
+    }
+    let mut multi = Vec::new();
+    for (i, (name, store)) in data.multi.iter().enumerate() {
+        let file = format!("multi-{i}.bin");
+        files::write_checked(&dir.join(&file), MULTI_MAGIC, VERSION, &store.encode(offsets))?;
+        multi.push(MultiFileMeta { name: name.clone(), file, dim: store.dim(), distance: store.distance() });
+    }
+    let meta = SegmentFiles { points: offsets.len() as u64, vectors: metas, sparse, multi };
     let body = serde_json::to_vec(&meta).map_err(|e| Error::Internal(format!("segment meta: {e}")))?;
     files::write_checked(&dir.join("meta.bin"), META_MAGIC, VERSION, &body)?;
     files::fsync_dir(dir)
@@ -156,6 +193,36 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
             quantized.insert(v.name.clone(), open_quantized(&dir.join(q), v.dim, v.distance, ids.len())?);
         }
     }
+    let mut sparse = BTreeMap::new();
+    for f in &meta.sparse {
+        let path = dir.join(&f.file);
+        let body = files::read_checked(&path, SPARSE_MAGIC, VERSION)?;
+        let store = SparseVectors::decode(&body, &path.display().to_string())?;
+        if store.len() != ids.len() {
+            return Err(Error::Corruption(format!(
+                "{}: holds {} rows, expected {}",
+                path.display(),
+                store.len(),
+                ids.len()
+            )));
+        }
+        sparse.insert(f.name.clone(), store);
+    }
+    let mut multi = BTreeMap::new();
+    for f in &meta.multi {
+        let path = dir.join(&f.file);
+        let body = files::read_checked(&path, MULTI_MAGIC, VERSION)?;
+        let store = MultiVectors::decode(&body, f.dim, f.distance, &path.display().to_string())?;
+        if store.len() != ids.len() {
+            return Err(Error::Corruption(format!(
+                "{}: holds {} points, expected {}",
+                path.display(),
+                store.len(),
+                ids.len()
+            )));
+        }
+        multi.insert(f.name.clone(), store);
+    }
     let lookup = ids
         .iter()
         .enumerate()
@@ -169,6 +236,8 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         lookup,
         deleted,
         vectors,
+        sparse,
+        multi,
         graphs,
         quantized,
         payloads,

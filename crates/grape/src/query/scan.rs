@@ -6,15 +6,15 @@
 //! the points passing the filter. Hits carry `version: 0` (scroll does not report versions).
 
 use std::cmp::Ordering;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 
-use grape::filter::Condition;
-use grape::{
-    Collection, Database, Error, Filter, PointId, Result, ScoredPoint, ScrollRequest, VectorsConfig,
-    WithPayload, WithVector,
+use crate::{
+    Collection, CollectionConfig, Database, Distance, Error, Filter, Modifier, PointId, Result, ScoredPoint,
+    ScrollRequest, Vector, VectorsConfig, WithPayload, WithVector,
 };
-use grape_collection::validate::prepare_query;
+use grape_collection::validate::{prepare_multi, prepare_query, prepare_sparse_query};
 use grape_index::distance::MetricKernel;
+use grape_types::filter::Condition;
 
 use super::scoring::{CustomQuery, Pair};
 use super::{resolve, vector_of, ContextPair, PointsQuery, QueryInput, RecommendStrategy, VectorInput};
@@ -32,9 +32,9 @@ pub(super) fn run_custom(
 ) -> Result<Vec<ScoredPoint>> {
     let config = c.config();
     let mut examples = Vec::new();
-    let mut vector = |input: &VectorInput| -> Result<Vec<f32>> {
+    let mut vector = |input: &VectorInput| -> Result<Vector> {
         let v = resolve(db, c, &q, input, &mut examples)?;
-        prepare_query(&config, &q.using, &v)
+        prepare_example(c, &config, &q.using, v)
     };
     let mut vectors = |inputs: &[VectorInput]| inputs.iter().map(&mut vector).collect::<Result<Vec<_>>>();
     let custom = match query {
@@ -63,7 +63,9 @@ pub(super) fn run_custom(
             }
             CustomQuery::Context(pairs(&mut vector, &context)?)
         }
-        QueryInput::Nearest(_) => return Err(Error::Internal("nearest is not a custom-scored query".into())),
+        QueryInput::Nearest(_) | QueryInput::Fusion(_) | QueryInput::Sample => {
+            return Err(Error::Internal("not a custom-scored query".into()))
+        }
     };
     let mut filter = q.filter;
     if !examples.is_empty() && q.lookup_from.is_none() {
@@ -77,10 +79,35 @@ pub(super) fn run_custom(
     hydrate(c, hits, &q.with_payload, &q.with_vector)
 }
 
+/// An example of a multi-example query, checked and preprocessed like a query of its kind: dense
+/// normalised for cosine, sparse sorted (and weighted by IDF when the vector asks for it), multivector
+/// rows checked and normalised.
+pub(super) fn prepare_example(
+    c: &Collection,
+    config: &CollectionConfig,
+    using: &str,
+    v: Vector,
+) -> Result<Vector> {
+    Ok(match v {
+        Vector::Dense(v) if config.params.vectors.get(using).is_some_and(|p| p.is_multi()) => {
+            Vector::Multi(prepare_multi(config, using, vec![v])?)
+        }
+        Vector::Dense(v) => Vector::Dense(prepare_query(config, using, &v)?),
+        Vector::Multi(rows) => Vector::Multi(prepare_multi(config, using, rows)?),
+        Vector::Sparse(v) => {
+            let v = prepare_sparse_query(config, using, v)?;
+            match config.sparse(using).map(|p| p.modifier()) {
+                Some(Modifier::Idf) => Vector::Sparse(c.weight_by_idf(using, v)),
+                _ => Vector::Sparse(v),
+            }
+        }
+    })
+}
+
 fn pairs(
-    vector: &mut impl FnMut(&VectorInput) -> Result<Vec<f32>>,
+    vector: &mut impl FnMut(&VectorInput) -> Result<Vector>,
     context: &[ContextPair],
-) -> Result<Vec<Pair<Vec<f32>>>> {
+) -> Result<Vec<Pair<Vector>>> {
     context
         .iter()
         .map(|p| Ok(Pair { positive: vector(&p.positive)?, negative: vector(&p.negative)? }))
@@ -114,14 +141,24 @@ impl PartialOrd for Candidate {
 pub(super) fn scan_top(
     c: &Collection,
     using: &str,
-    query: &CustomQuery,
+    query: &CustomQuery<Vector>,
     filter: Option<Filter>,
     top: usize,
     threshold: Option<f32>,
 ) -> Result<Vec<(PointId, f32)>> {
-    let distance =
-        c.config().params.vectors.get(using).ok_or_else(|| VectorsConfig::missing(using))?.distance;
+    let config = c.config();
+    // Sparse vectors score by dot product; an example sharing no index with a point scores 0 here.
+    let distance = match config.sparse(using) {
+        Some(_) => Distance::Dot,
+        None => config.params.vectors.get(using).ok_or_else(|| VectorsConfig::missing(using))?.distance,
+    };
     let kernel = MetricKernel::new(distance);
+    let similarity = |example: &Vector, stored: &Vector| match (example, stored) {
+        (Vector::Dense(e), Vector::Dense(v)) => kernel.score(e, v),
+        (Vector::Sparse(e), Vector::Sparse(v)) => e.dot_or_zero(v),
+        (Vector::Multi(e), Vector::Multi(v)) => max_sim(&kernel, e, v),
+        _ => f32::NEG_INFINITY,
+    };
     let mut heap = BinaryHeap::new();
     let mut req = ScrollRequest {
         offset: None,
@@ -135,7 +172,7 @@ pub(super) fn scan_top(
         for record in page.points {
             let id = record.id;
             let Some(v) = vector_of(record, using) else { continue };
-            let score = query.score(|example| kernel.score(example, &v));
+            let score = query.score(|example| similarity(example, &v));
             if threshold.is_some_and(|t| score < t) {
                 continue;
             }
@@ -152,6 +189,11 @@ pub(super) fn scan_top(
     Ok(heap.into_sorted_vec().into_iter().map(|c| (c.id, c.score)).collect())
 }
 
+/// MaxSim of a query multivector against a stored one (internal similarities).
+pub(super) fn max_sim(kernel: &MetricKernel, query: &[Vec<f32>], stored: &[Vec<f32>]) -> f32 {
+    query.iter().map(|q| stored.iter().map(|d| kernel.score(q, d)).fold(f32::NEG_INFINITY, f32::max)).sum()
+}
+
 /// Scored points with the requested payload and vectors. A point deleted since it was scored is
 /// left out.
 pub(super) fn hydrate(
@@ -160,19 +202,9 @@ pub(super) fn hydrate(
     with_payload: &WithPayload,
     with_vector: &WithVector,
 ) -> Result<Vec<ScoredPoint>> {
-    let bare =
-        |(id, score): (PointId, f32)| ScoredPoint { id, version: 0, score, payload: None, vector: None };
-    if !with_payload.is_enabled() && !with_vector.is_enabled() {
-        return Ok(hits.into_iter().map(bare).collect());
-    }
-    let ids: Vec<PointId> = hits.iter().map(|h| h.0).collect();
-    let mut records: HashMap<PointId, _> =
-        c.retrieve(&ids, with_payload, with_vector)?.into_iter().map(|r| (r.id, r)).collect();
-    Ok(hits
+    let bare: Vec<ScoredPoint> = hits
         .into_iter()
-        .filter_map(|hit| {
-            let record = records.remove(&hit.0)?;
-            Some(ScoredPoint { payload: record.payload, vector: record.vector, ..bare(hit) })
-        })
-        .collect())
+        .map(|(id, score)| ScoredPoint { id, version: 0, score, payload: None, vector: None })
+        .collect();
+    super::hydrate(c, bare, with_payload, with_vector)
 }

@@ -59,21 +59,22 @@ pub fn discover_score(target: f32, pairs: impl IntoIterator<Item = Pair<f32>>) -
     rank as f32 + scaled_fast_sigmoid(target)
 }
 
-/// A query scored against each candidate vector by its similarity to the examples. Examples are
-/// already preprocessed for the metric (normalised for cosine).
+/// A query scored against each candidate vector by its similarity to the examples (of type `T`: a
+/// dense vector, or any vector kind). Examples are already preprocessed for the metric (normalised
+/// for cosine, sparse ones weighted by IDF when the vector asks for it).
 #[derive(Debug, Clone, PartialEq)]
-pub enum CustomQuery {
-    BestScore { positive: Vec<Vec<f32>>, negative: Vec<Vec<f32>> },
-    SumScores { positive: Vec<Vec<f32>>, negative: Vec<Vec<f32>> },
-    Discover { target: Vec<f32>, context: Vec<Pair<Vec<f32>>> },
-    Context(Vec<Pair<Vec<f32>>>),
+pub enum CustomQuery<T = Vec<f32>> {
+    BestScore { positive: Vec<T>, negative: Vec<T> },
+    SumScores { positive: Vec<T>, negative: Vec<T> },
+    Discover { target: T, context: Vec<Pair<T>> },
+    Context(Vec<Pair<T>>),
 }
 
-impl CustomQuery {
+impl<T> CustomQuery<T> {
     /// The score of one candidate; `similarity` compares an example with the candidate.
-    pub fn score(&self, similarity: impl Fn(&[f32]) -> f32) -> f32 {
-        let sim = |v: &Vec<f32>| similarity(v);
-        let pair = |p: &Pair<Vec<f32>>| Pair { positive: sim(&p.positive), negative: sim(&p.negative) };
+    pub fn score(&self, similarity: impl Fn(&T) -> f32) -> f32 {
+        let sim = |v: &T| similarity(v);
+        let pair = |p: &Pair<T>| Pair { positive: sim(&p.positive), negative: sim(&p.negative) };
         match self {
             CustomQuery::BestScore { positive, negative } => {
                 best_score(positive.iter().map(sim), negative.iter().map(sim))
@@ -164,7 +165,7 @@ mod tests {
     fn custom_query_scores_vectors() {
         let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
         let candidate = [1.0f32, 2.0];
-        let sim = |e: &[f32]| dot(e, &candidate);
+        let sim = |e: &Vec<f32>| dot(e, &candidate);
         let p1 = vec![1.0, 0.0]; // sim 1
         let p2 = vec![0.0, 1.0]; // sim 2
         let n1 = vec![1.0, 1.0]; // sim 3
