@@ -32,6 +32,14 @@ struct CollectionLabels {
     collection: String,
 }
 
+/// Vector data of a collection by kind (`vectors`, `quantized`, `graphs`) and place (`ram`, `disk`).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VectorDataLabels {
+    collection: String,
+    kind: String,
+    place: String,
+}
+
 /// Every metric of one server. Cheap to clone.
 #[derive(Clone)]
 pub struct Metrics {
@@ -49,6 +57,7 @@ struct Inner {
     wal_bytes: Family<CollectionLabels, Gauge>,
     disk_bytes: Family<CollectionLabels, Gauge>,
     vector_ram_bytes: Family<CollectionLabels, Gauge>,
+    vector_data_bytes: Family<VectorDataLabels, Gauge>,
     optimizing: Family<CollectionLabels, Gauge>,
     optimizer_errors: Family<CollectionLabels, Gauge>,
     resident_memory: Gauge,
@@ -89,6 +98,12 @@ impl Metrics {
         let wal_bytes = per(&mut registry, "collection_wal_bytes", "Write-ahead log size in bytes");
         let disk_bytes = per(&mut registry, "collection_disk_bytes", "Bytes on disk per collection");
         let vector_ram_bytes = per(&mut registry, "collection_ram_bytes", "Bytes of vectors held in RAM");
+        let vector_data_bytes = Family::<VectorDataLabels, Gauge>::default();
+        registry.register(
+            "collection_vector_data_bytes",
+            "Bytes of original vectors, quantized codes and HNSW graphs, in RAM or memory-mapped from disk",
+            vector_data_bytes.clone(),
+        );
         let optimizing = per(&mut registry, "collection_optimizing", "1 while an optimization runs");
         let optimizer_errors =
             per(&mut registry, "collection_optimizer_error", "1 when the optimizer has failed");
@@ -108,6 +123,7 @@ impl Metrics {
                 wal_bytes,
                 disk_bytes,
                 vector_ram_bytes,
+                vector_data_bytes,
                 optimizing,
                 optimizer_errors,
                 resident_memory,
@@ -148,6 +164,7 @@ impl Metrics {
         ] {
             family.clear();
         }
+        i.vector_data_bytes.clear();
         for c in &health.collections {
             let l = CollectionLabels { collection: c.name.clone() };
             i.points.get_or_create(&l).set(c.points as i64);
@@ -156,6 +173,18 @@ impl Metrics {
             i.wal_bytes.get_or_create(&l).set(c.wal_bytes as i64);
             i.disk_bytes.get_or_create(&l).set(c.disk_bytes as i64);
             i.vector_ram_bytes.get_or_create(&l).set(c.ram_bytes as i64);
+            let m = &c.memory;
+            for (kind, place, bytes) in [
+                ("vectors", "ram", m.vectors_ram_bytes),
+                ("vectors", "disk", m.vectors_disk_bytes),
+                ("quantized", "ram", m.quantized_ram_bytes),
+                ("quantized", "disk", m.quantized_disk_bytes),
+                ("graphs", "ram", m.graphs_ram_bytes),
+            ] {
+                let labels =
+                    VectorDataLabels { collection: c.name.clone(), kind: kind.into(), place: place.into() };
+                i.vector_data_bytes.get_or_create(&labels).set(bytes as i64);
+            }
             i.optimizing.get_or_create(&l).set(i64::from(c.optimizing));
             i.optimizer_errors.get_or_create(&l).set(i64::from(c.optimizer_error.is_some()));
         }

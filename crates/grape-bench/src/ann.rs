@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::Args;
 use grape::{
-    CreateCollection, Database, HnswConfigDiff, OptimizersConfigDiff, PointId, PointStruct, SearchParams,
-    SearchRequest, VectorParams, VectorsConfig,
+    CreateCollection, Database, HnswConfigDiff, MemoryStats, OptimizersConfigDiff, PointId, PointStruct,
+    QuantizationConfig, QuantizationSearchParams, SearchParams, SearchRequest, VectorParams, VectorsConfig,
 };
 use serde::Serialize;
 
@@ -55,14 +55,80 @@ pub struct AnnArgs {
     /// Payload indexes to declare before loading, as `key:type` (e.g. `bucket:integer`); repeatable.
     #[arg(long = "index")]
     indexes: Vec<String>,
+    /// Quantize the indexed segment: `binary`, `binary-1.5bit`, `binary-2bit`, `scalar` (int8, quantile
+    /// 0.99) or `pq-x4` .. `pq-x64`. Codes are kept in RAM (`always_ram`).
+    #[arg(long)]
+    quantization: Option<String>,
+    /// Query encoding for binary quantization: `binary` (default), `scalar4bits` or `scalar8bits`.
+    #[arg(long)]
+    query_encoding: Option<String>,
+    /// Candidates taken from the quantized search per result (Qdrant's `oversampling`).
+    #[arg(long)]
+    oversampling: Option<f64>,
+    /// Re-score quantized candidates with the original vectors (without the flag: the engine's default,
+    /// which re-scores binary codes only, as Qdrant does).
+    #[arg(long)]
+    rescore: bool,
+    /// Also measure an exact search (`params.exact`: the original vectors, quantization ignored).
+    #[arg(long)]
+    exact: bool,
+    /// Plan every search as a flat scan (`hnsw_config.full_scan_threshold` above the data size): over
+    /// the codes, then re-scored, when quantized. `ef` is then unused.
+    #[arg(long)]
+    full_scan: bool,
     /// Write results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
 }
 
+/// The collection's `quantization_config` for a `--quantization` name.
+fn quantization_config(name: &str, query_encoding: Option<&str>) -> Result<QuantizationConfig> {
+    let mut binary = serde_json::json!({"always_ram": true});
+    if let Some(q) = query_encoding {
+        binary["query_encoding"] = serde_json::json!(q);
+    }
+    let json = match name {
+        "binary" => serde_json::json!({ "binary": binary }),
+        "binary-1.5bit" | "binary-2bit" => {
+            binary["encoding"] =
+                serde_json::json!(if name == "binary-2bit" { "two_bits" } else { "one_and_half_bits" });
+            serde_json::json!({ "binary": binary })
+        }
+        "scalar" => serde_json::json!({"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}}),
+        pq if pq.starts_with("pq-") => {
+            serde_json::json!({"product": {"compression": &pq[3..], "always_ram": true}})
+        }
+        other => anyhow::bail!("--quantization: unknown method {other}"),
+    };
+    serde_json::from_value(json).with_context(|| format!("--quantization {name}"))
+}
+
+/// Bytes of the segment files of the vectors (`vectors-*.bin`) and of their codes (`quant-*.bin`) under
+/// `dir`, as stored on disk.
+fn vector_file_bytes(dir: &std::path::Path) -> (u64, u64) {
+    let mut sizes = (0, 0);
+    let Ok(entries) = std::fs::read_dir(dir) else { return sizes };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let len = e.metadata().map_or(0, |m| m.len());
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            let (v, q) = vector_file_bytes(&e.path());
+            sizes = (sizes.0 + v, sizes.1 + q);
+        } else if name.starts_with("vectors-") && name.ends_with(".bin") {
+            sizes.0 += len;
+        } else if name.starts_with("quant-") && name.ends_with(".bin") {
+            sizes.1 += len;
+        }
+    }
+    sizes
+}
+
 #[derive(Serialize)]
 struct Row {
     ef: usize,
+    /// An exact scan (`params.exact`) instead of the graph; `ef` is then unused.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    exact: bool,
     recall: f64,
     qps: f64,
     p50_ms: f64,
@@ -84,6 +150,17 @@ struct Report {
     filter: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     selectivity: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quantization: Option<QuantizationConfig>,
+    /// Every search planned as a flat scan (`--full-scan`).
+    full_scan: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    search_quantization: Option<QuantizationSearchParams>,
+    /// Vector bytes by kind and place, as the collection's stats report them.
+    memory: MemoryStats,
+    /// Sizes of the original vector files and of the code files on disk (headers included).
+    vector_file_bytes: u64,
+    quantized_file_bytes: u64,
     rows: Vec<Row>,
     build_s: f64,
     upsert_pps: f64,
@@ -159,11 +236,26 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     let mut params = VectorParams::new(data.dim, data.distance);
     params.on_disk = Some(args.on_disk);
     let mut create = CreateCollection::new(VectorsConfig::Single(params));
-    create.hnsw_config =
-        Some(HnswConfigDiff { m: Some(args.m), ef_construct: Some(args.ef_construct), ..Default::default() });
+    create.hnsw_config = Some(HnswConfigDiff {
+        m: Some(args.m),
+        ef_construct: Some(args.ef_construct),
+        full_scan_threshold: args.full_scan.then_some(total_kb + 1),
+        ..Default::default()
+    });
     // One segment for the whole dataset, as the peers build one index.
     create.optimizers_config =
         Some(OptimizersConfigDiff { max_segment_size: Some(total_kb), ..Default::default() });
+    create.quantization_config = args
+        .quantization
+        .as_deref()
+        .map(|q| quantization_config(q, args.query_encoding.as_deref()))
+        .transpose()?;
+    let search_quantization = args.quantization.as_ref().map(|_| QuantizationSearchParams {
+        ignore: false,
+        rescore: args.rescore.then_some(true),
+        oversampling: args.oversampling,
+    });
+    let quantization = create.quantization_config.clone();
     db.create_collection(name, create)?;
     for spec in &args.indexes {
         let (key, kind) = spec.split_once(':').context("--index: expected key:type")?;
@@ -204,9 +296,17 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         "index build: {build_s:.1} s ({} segments, {} indexed vectors)",
         info.segments_count, info.indexed_vectors_count
     );
+    let memory = c.stats().memory;
+    let (vector_file_bytes, quantized_file_bytes) = vector_file_bytes(&dir);
+    eprintln!(
+        "memory: {memory:?}; files: vectors {vector_file_bytes} B, codes {quantized_file_bytes} B ({:.2}% of vectors)",
+        100.0 * quantized_file_bytes as f64 / vector_file_bytes.max(1) as f64
+    );
 
     let mut rows = Vec::new();
-    for &ef in &args.ef {
+    let runs: Vec<(usize, bool)> =
+        args.ef.iter().map(|&ef| (ef, false)).chain(args.exact.then_some((0, true))).collect();
+    for &(ef, exact) in &runs {
         let mut best: Option<Row> = None;
         for _pass in 0..args.passes.max(1) {
             let latencies = std::sync::Mutex::new(Vec::with_capacity(data.queries.len()));
@@ -221,7 +321,11 @@ pub fn run(args: &AnnArgs) -> Result<()> {
                             let qi = next.fetch_add(1, Ordering::Relaxed);
                             let Some(q) = data.queries.get(qi) else { break };
                             let mut req = SearchRequest::new(q.clone(), args.k);
-                            req.params = SearchParams { hnsw_ef: Some(ef), exact: false };
+                            req.params = SearchParams {
+                                hnsw_ef: (!exact).then_some(ef),
+                                exact,
+                                quantization: search_quantization,
+                            };
                             req.filter = filter.clone();
                             let t = Instant::now();
                             let found = c.search(&req)?;
@@ -243,6 +347,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
             lat.sort();
             let row = Row {
                 ef,
+                exact,
                 recall: hits.load(Ordering::Relaxed) as f64 / (data.queries.len() * args.k) as f64,
                 qps: data.queries.len() as f64 / elapsed,
                 p50_ms: percentile(&lat, 0.5),
@@ -254,8 +359,13 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         }
         let Some(row) = best else { continue };
         println!(
-            "ef={:<4} recall@{}={:.4} qps={:>8.0} p50={:.3}ms p99={:.3}ms",
-            ef, args.k, row.recall, row.qps, row.p50_ms, row.p99_ms
+            "{:<8} recall@{}={:.4} qps={:>8.0} p50={:.3}ms p99={:.3}ms",
+            if exact { "exact".to_string() } else { format!("ef={ef}") },
+            args.k,
+            row.recall,
+            row.qps,
+            row.p50_ms,
+            row.p99_ms
         );
         rows.push(row);
     }
@@ -286,6 +396,12 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         passes: args.passes,
         filter: filter.as_ref().map(serde_json::to_value).transpose()?,
         selectivity,
+        quantization,
+        full_scan: args.full_scan,
+        search_quantization,
+        memory,
+        vector_file_bytes,
+        quantized_file_bytes,
         rows,
         build_s,
         upsert_pps,

@@ -208,7 +208,7 @@ pub fn run(args: &HybridArgs) -> Result<()> {
     let segments = c.info()?.segments_count;
     eprintln!("load + index: {build_s:.1} s, {segments} segments");
 
-    let params = SearchParams { hnsw_ef: Some(args.ef), exact: false };
+    let params = SearchParams { hnsw_ef: Some(args.ef), exact: false, ..Default::default() };
     let base = |query: QueryInput, using: &str, prefetch: Vec<Prefetch>| PointsQuery {
         prefetch,
         using: using.to_string(),

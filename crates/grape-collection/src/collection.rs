@@ -318,6 +318,7 @@ impl Collection {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        req.params.quantization.as_ref().map_or(Ok(()), |q| q.validate())?;
         let (query, distance) = {
             let config = self.config.read();
             let query = validate::prepare_query(&config, &req.using, &req.vector)?;
@@ -513,6 +514,7 @@ impl Collection {
             wal_bytes: 0,
             optimizing: false,
             optimizer_error: None,
+            memory: Default::default(),
         };
         for shard in &self.shards {
             for seg in shard.engine().segment_stats() {
@@ -520,6 +522,7 @@ impl Collection {
                 s.segments += 1;
                 s.indexed_vectors += seg.indexed_vectors;
                 s.ram_bytes += seg.ram_bytes;
+                s.memory.add(&seg.memory);
             }
             s.wal_bytes += shard.wal_bytes();
             s.optimizing |= shard.is_optimizing();

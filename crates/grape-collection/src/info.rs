@@ -55,4 +55,30 @@ pub struct CollectionStats {
     pub wal_bytes: u64,
     pub optimizing: bool,
     pub optimizer_error: Option<String>,
+    /// Vector data by kind and place.
+    #[serde(default)]
+    pub memory: MemoryStats,
+}
+
+/// Bytes of vector data of a collection: original vectors, quantized codes (with their trained
+/// parameters) and HNSW graphs, held in RAM or memory-mapped from disk (the page cache decides how much
+/// of a mapped file is resident).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct MemoryStats {
+    pub vectors_ram_bytes: usize,
+    pub vectors_disk_bytes: usize,
+    pub quantized_ram_bytes: usize,
+    pub quantized_disk_bytes: usize,
+    pub graphs_ram_bytes: usize,
+}
+
+impl MemoryStats {
+    pub fn add(&mut self, m: &grape_shard::segment::VectorMemory) {
+        self.vectors_ram_bytes += m.vectors_ram;
+        self.vectors_disk_bytes += m.vectors_disk;
+        self.quantized_ram_bytes += m.codes_ram;
+        self.quantized_disk_bytes += m.codes_disk;
+        self.graphs_ram_bytes += m.graphs_ram;
+    }
 }

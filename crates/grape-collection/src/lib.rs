@@ -9,5 +9,5 @@ pub mod slots;
 pub mod validate;
 
 pub use collection::{Collection, UpdateResult, UpdateStatus};
-pub use info::{CollectionInfo, CollectionStats, CollectionStatus};
+pub use info::{CollectionInfo, CollectionStats, CollectionStatus, MemoryStats};
 pub use slots::SlotTable;

@@ -10,6 +10,12 @@ pub enum IndexError {
     },
     #[error("corrupt index file {file}: {reason}")]
     Corruption { file: String, reason: String },
+    /// Quantization parameters that do not fit the vectors (refused before anything is built).
+    #[error("{0}")]
+    InvalidQuantization(String),
+    /// Stored quantization parameters that do not decode.
+    #[error("corrupt quantization data: {0}")]
+    QuantizationCorruption(String),
 }
 
 impl IndexError {
@@ -29,6 +35,8 @@ impl From<IndexError> for grape_types::Error {
             IndexError::Corruption { file, reason } => {
                 grape_types::Error::Corruption(format!("{file}: {reason}"))
             }
+            IndexError::InvalidQuantization(msg) => grape_types::Error::bad_input(msg),
+            e @ IndexError::QuantizationCorruption(_) => grape_types::Error::Corruption(e.to_string()),
         }
     }
 }

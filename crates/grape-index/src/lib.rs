@@ -14,6 +14,7 @@ pub mod error;
 pub mod hnsw;
 pub mod mem;
 pub mod payload_index;
+pub mod quantization;
 pub mod scorer;
 pub mod testing;
 

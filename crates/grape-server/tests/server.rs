@@ -213,6 +213,97 @@ fn error_answers_match_qdrant() {
 }
 
 #[test]
+fn quantization_config_and_search_params() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &[], &[]);
+    let scalar = json!({"scalar": {"type": "int8", "quantile": 0.99, "always_ram": true}});
+    let body = json!({
+        "vectors": {"size": 8, "distance": "Cosine", "quantization_config": {"binary": {"encoding": "one_and_half_bits"}}},
+        "quantization_config": scalar,
+    });
+    assert_eq!(s.ok("PUT", "/collections/q", Some(body)), json!(true));
+    let config = s.ok("GET", "/collections/q", None)["config"].clone();
+    assert_eq!(config["quantization_config"], scalar);
+    assert_eq!(
+        config["params"]["vectors"]["quantization_config"],
+        json!({"binary": {"encoding": "one_and_half_bits"}})
+    );
+    let points: Vec<Value> =
+        (0..50).map(|i| json!({"id": i, "vector": (0..8).map(|d| ((i * 3 + d) % 7) as f32 - 3.0).collect::<Vec<_>>()})).collect();
+    s.ok("PUT", "/collections/q/points?wait=true", Some(json!({"points": points})));
+
+    // PATCH: a new collection-level config; a bad one (x64 needs a dimension divisible by 16) is a 400 and
+    // changes nothing; "Disabled" removes it.
+    let binary =
+        json!({"binary": {"always_ram": true, "encoding": "two_bits", "query_encoding": "scalar8bits"}});
+    // The vector's own config wins over the collection's; "Disabled" removes it.
+    s.ok(
+        "PATCH",
+        "/collections/q",
+        Some(json!({"quantization_config": binary, "vectors": {"": {"quantization_config": "Disabled"}}})),
+    );
+    let config = s.ok("GET", "/collections/q", None)["config"].clone();
+    assert_eq!(config["quantization_config"], binary);
+    assert!(config["params"]["vectors"].get("quantization_config").is_none(), "{config}");
+    assert_error(
+        s.call(
+            "PATCH",
+            "/collections/q",
+            Some(json!({"quantization_config": {"product": {"compression": "x64"}}})),
+        ),
+        StatusCode::BAD_REQUEST,
+        "does not divide the dimension 8",
+    );
+    assert_error(
+        s.call(
+            "PATCH",
+            "/collections/q",
+            Some(json!({"quantization_config": {"scalar": {"type": "int8", "quantile": 0.1}}})),
+        ),
+        StatusCode::BAD_REQUEST,
+        "quantile",
+    );
+    assert_eq!(s.ok("GET", "/collections/q", None)["config"]["quantization_config"], binary);
+    s.ok("PATCH", "/collections/q", Some(json!({"quantization_config": "Disabled"})));
+    assert_eq!(s.ok("GET", "/collections/q", None)["config"]["quantization_config"], Value::Null);
+    assert_error(
+        s.call("PUT", "/collections/q2", Some(json!({"vectors": {"size": 8, "distance": "Dot"}, "quantization_config": {"binary": {"encoding": "three_bits"}}}))),
+        StatusCode::BAD_REQUEST,
+        "three_bits",
+    );
+
+    // Search parameters: oversampling below 1 is refused; the others are accepted by both search APIs.
+    let query = json!([1, 0, 0, 0, 0, 0, 0, 1]);
+    assert_error(
+        s.call(
+            "POST",
+            "/collections/q/points/search",
+            Some(json!({"vector": query, "limit": 3, "params": {"quantization": {"oversampling": 0.5}}})),
+        ),
+        StatusCode::BAD_REQUEST,
+        "oversampling",
+    );
+    let params = json!({"quantization": {"ignore": false, "rescore": true, "oversampling": 2.0}});
+    let found = s.ok(
+        "POST",
+        "/collections/q/points/search",
+        Some(json!({"vector": query, "limit": 3, "params": params})),
+    );
+    assert_eq!(found.as_array().unwrap().len(), 3);
+    let found = s.ok(
+        "POST",
+        "/collections/q/points/query",
+        Some(json!({"query": query, "limit": 3, "params": params})),
+    );
+    assert_eq!(found["points"].as_array().unwrap().len(), 3);
+    let metrics = s.client.get(s.url("/metrics")).send().unwrap().text().unwrap();
+    assert!(
+        metrics.contains(r#"collection_vector_data_bytes{collection="q",kind="vectors",place="ram"} 1600"#),
+        "{metrics}"
+    );
+}
+
+#[test]
 fn api_keys_full_and_read_only() {
     let dir = tempfile::tempdir().unwrap();
     let s = Server::start(

@@ -1,16 +1,20 @@
 //! The optimizer: rebuilds sealed segments in the background. It vacuums deleted points, merges small
-//! segments and builds HNSW graphs over segments that are large enough, then swaps the result in while
-//! searches go on. One optimization runs at a time per process (builds use their own thread pool).
+//! segments and builds HNSW graphs (and quantized codes, when configured) over segments that are large
+//! enough, then swaps the result in while searches go on. An indexed segment whose codes do not match
+//! the configured quantization (after a collection update) is copied with new codes ("quantize").
+//! One optimization runs at a time per process (builds use their own thread pool).
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use grape_index::hnsw::{HnswGraph, HnswParams};
-use grape_types::Result;
+use grape_index::quantization::QuantizedVectors;
+use grape_types::{CollectionConfig, Error, Result};
 use parking_lot::Mutex;
 
 use crate::engine::{empty_segment, segments_dir, ShardEngine};
-use crate::segment::{open_segment, BitSet, Segment, SegmentId};
+use crate::segment::{open_segment, write_segment_with, BitSet, DenseVectors, Segment, SegmentId};
 
 /// Bounds optimizations to one at a time in this process.
 static OPTIMIZATION_SLOT: Mutex<()> = Mutex::new(());
@@ -23,6 +27,8 @@ const INDEX_DEBOUNCE_SECS: f64 = 1.0;
 pub struct Plan {
     pub sources: Vec<SegmentId>,
     pub build_index: bool,
+    /// Copy the one source as it is, with codes of the configured quantization (no vacuum, same graphs).
+    pub requantize: bool,
     pub reason: &'static str,
 }
 
@@ -33,10 +39,16 @@ struct Stats {
     deleted: usize,
     live_kb: usize,
     indexed: bool,
+    /// Indexed, but its quantized codes differ from the configured quantization.
+    stale_codes: bool,
 }
 
-fn stats(seg: &Arc<Segment>) -> Stats {
+fn stats(seg: &Arc<Segment>, config: &CollectionConfig) -> Stats {
     let d = seg.data.read();
+    let stale_codes = d.is_indexed()
+        && d.vectors
+            .keys()
+            .any(|name| d.quantized.get(name).map(|q| q.config()) != config.quantization_for(name));
     let len = d.len().max(1);
     Stats {
         id: seg.id,
@@ -44,6 +56,7 @@ fn stats(seg: &Arc<Segment>) -> Stats {
         deleted: d.deleted_count(),
         live_kb: d.vector_bytes() * d.live_count() / len / 1024,
         indexed: d.is_indexed(),
+        stale_codes,
     }
 }
 
@@ -60,11 +73,16 @@ impl ShardEngine {
         };
         let wants_index = |kb: usize| index_kb > 0 && kb >= index_kb;
         let settled = force || self.idle_secs() >= INDEX_DEBOUNCE_SECS;
-        let mut segs: Vec<Stats> = self.snapshot_set().iter().map(stats).collect();
+        let mut segs: Vec<Stats> = self.snapshot_set().iter().map(|s| stats(s, &config)).collect();
 
         // Segments that lost their last point are dropped outright.
         if let Some(s) = segs.iter().find(|s| s.live == 0) {
-            return Some(Plan { sources: vec![s.id], build_index: false, reason: "empty" });
+            return Some(Plan {
+                sources: vec![s.id],
+                build_index: false,
+                requantize: false,
+                reason: "empty",
+            });
         }
         // Vacuum: many deleted points.
         for s in &segs {
@@ -72,9 +90,23 @@ impl ShardEngine {
             if s.deleted >= opt.vacuum_min_vector_number && ratio >= opt.deleted_threshold {
                 let build_index = wants_index(s.live_kb);
                 if !build_index || settled {
-                    return Some(Plan { sources: vec![s.id], build_index, reason: "vacuum" });
+                    return Some(Plan {
+                        sources: vec![s.id],
+                        build_index,
+                        requantize: false,
+                        reason: "vacuum",
+                    });
                 }
             }
+        }
+        // Quantize: an indexed segment whose codes predate a quantization change.
+        if let Some(s) = segs.iter().find(|s| s.stale_codes) {
+            return Some(Plan {
+                sources: vec![s.id],
+                build_index: false,
+                requantize: true,
+                reason: "quantize",
+            });
         }
         // Index: gather unindexed segments into one indexed segment of at most max_kb.
         segs.sort_by_key(|s| (s.live_kb, s.id));
@@ -91,7 +123,7 @@ impl ShardEngine {
                 group.push(s.id);
             }
             if wants_index(kb) {
-                return Some(Plan { sources: group, build_index: true, reason: "index" });
+                return Some(Plan { sources: group, build_index: true, requantize: false, reason: "index" });
             }
         }
         // Merge: too many segments; combine the smallest.
@@ -110,7 +142,7 @@ impl ShardEngine {
             }
             let build_index = wants_index(kb);
             if group.len() >= 2 && (!build_index || settled) {
-                return Some(Plan { sources: group, build_index, reason: "merge" });
+                return Some(Plan { sources: group, build_index, requantize: false, reason: "merge" });
             }
         }
         None
@@ -134,6 +166,9 @@ impl ShardEngine {
     }
 
     fn run_plan(&self, plan: &Plan, id: SegmentId, stop: &AtomicBool) -> Result<()> {
+        if plan.requantize {
+            return self.requantize(plan.sources[0], id, stop);
+        }
         let config = self.config();
         let all = self.snapshot_set();
         let sources: Vec<Arc<Segment>> =
@@ -180,16 +215,85 @@ impl ShardEngine {
                 };
                 data.graphs.insert(name.clone(), graph);
             }
+            data.quantized = quantize(&config, &data.vectors, id, stop)?;
         }
         let dir = segments_dir(self.dir()).join(id.to_string());
         let all_offsets: Vec<u32> = (0..data.len() as u32).collect();
         crate::segment::write_segment(&dir, &data, &all_offsets)?;
+        self.open_and_swap(&plan.sources, &dir, BitSet::default(), id, &origin)
+    }
+
+    /// Opens a written optimizer output, builds its payload indexes and swaps it in for `sources`.
+    fn open_and_swap(
+        &self,
+        sources: &[SegmentId],
+        dir: &std::path::Path,
+        deleted: BitSet,
+        id: SegmentId,
+        origin: &[(usize, u32)],
+    ) -> Result<()> {
+        let config = self.config();
         let on_disk = |name: &str| config.params.vectors.get(name).is_some_and(|p| p.on_disk());
-        let reopened = open_segment(&dir, &on_disk, BitSet::default())?;
+        let reopened = open_segment(dir, &on_disk, deleted)?;
         // Build the declared payload indexes before the segment serves, so no query waits for them.
-        for (key, schema) in &self.config().payload_schema {
+        for (key, schema) in &config.payload_schema {
             reopened.field_index(key, schema.data_type());
         }
-        self.swap_segments(&plan.sources, Some(reopened), id, &origin)
+        self.swap_segments(sources, Some(reopened), id, origin)
     }
+
+    /// Copies segment `source` (every offset, so its graphs stay valid) with codes of the configured
+    /// quantization into segment `id`. The vectors are copied to RAM first so the source's lock is not
+    /// held while quantizers train.
+    fn requantize(&self, source: SegmentId, id: SegmentId, stop: &AtomicBool) -> Result<()> {
+        let config = self.config();
+        let seg = self
+            .snapshot_set()
+            .into_iter()
+            .find(|s| s.id == source)
+            .ok_or_else(|| Error::Internal("optimizer source vanished".into()))?;
+        let copies: BTreeMap<String, DenseVectors> = {
+            let src = seg.data.read();
+            src.vectors
+                .iter()
+                .filter(|(name, _)| config.quantization_for(name).is_some())
+                .map(|(name, store)| {
+                    let mut copy = DenseVectors::new(store.dim(), store.distance(), store.datatype());
+                    for o in 0..store.len() as u32 {
+                        copy.push(&store.get_f32(o))?;
+                    }
+                    copy.set_absent(store.absent().clone());
+                    Ok((name.clone(), copy))
+                })
+                .collect::<Result<_>>()?
+        };
+        let codes = quantize(&config, &copies, id, stop)?;
+        drop(copies);
+        let dir = segments_dir(self.dir()).join(id.to_string());
+        let (deleted, origin) = {
+            let src = seg.data.read();
+            let all: Vec<u32> = (0..src.len() as u32).collect();
+            write_segment_with(&dir, &src, &all, &codes)?;
+            (src.deleted.clone(), all.iter().map(|&o| (0, o)).collect::<Vec<_>>())
+        };
+        self.open_and_swap(&[source], &dir, deleted, id, &origin)
+    }
+}
+
+/// Quantized codes of every vector whose effective config asks for them.
+fn quantize(
+    config: &CollectionConfig,
+    vectors: &BTreeMap<String, DenseVectors>,
+    seed: u64,
+    stop: &AtomicBool,
+) -> Result<BTreeMap<String, QuantizedVectors>> {
+    let mut out = BTreeMap::new();
+    for (name, store) in vectors {
+        let Some(q) = config.quantization_for(name) else { continue };
+        if stop.load(Ordering::Acquire) {
+            return Err(Error::Internal("optimizer stopped".into()));
+        }
+        out.insert(name.clone(), QuantizedVectors::build(q, store.distance(), store, seed)?);
+    }
+    Ok(out)
 }

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::quantization::{QuantizationConfig, QuantizationConfigDiff};
 use crate::{Distance, Error, Result, DEFAULT_VECTOR_NAME};
 
 /// Element type of stored dense vectors.
@@ -29,6 +30,9 @@ pub struct VectorParams {
     pub on_disk: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub datatype: Option<Datatype>,
+    /// Overrides the collection's `quantization_config` for this vector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<QuantizationConfig>,
     /// Set for a multivector: each point holds several vectors of `size`, scored by late interaction.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multivector_config: Option<MultiVectorConfig>,
@@ -58,6 +62,7 @@ impl VectorParams {
             hnsw_config: None,
             on_disk: None,
             datatype: None,
+            quantization_config: None,
             multivector_config: None,
         }
     }
@@ -85,6 +90,9 @@ impl VectorParams {
         if let Some(h) = &self.hnsw_config {
             h.validate()?;
         }
+        if let Some(q) = &self.quantization_config {
+            q.validate(name, self.size)?;
+        }
         if self.is_multi() && self.datatype == Some(Datatype::Uint8) {
             return Err(Error::bad_input(format!(
                 "vectors{}: uint8 multivectors are not supported",
@@ -103,6 +111,9 @@ pub struct VectorParamsDiff {
     pub hnsw_config: Option<HnswConfigDiff>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk: Option<bool>,
+    /// A new per-vector quantization, or `"Disabled"` to fall back to the collection's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<QuantizationConfigDiff>,
 }
 
 /// Dense vectors of a collection: one unnamed vector or a map of named vectors.
@@ -432,6 +443,9 @@ pub struct CollectionConfig {
     pub hnsw_config: HnswConfig,
     pub optimizer_config: OptimizersConfig,
     pub wal_config: WalConfig,
+    /// Quantization of every vector without its own `quantization_config` (`null`: none).
+    #[serde(default)]
+    pub quantization_config: Option<QuantizationConfig>,
     /// Declared payload indexes by field key. Collection info reports them as `payload_schema` beside
     /// the config, as Qdrant does, not inside it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -467,15 +481,30 @@ impl CollectionConfig {
         if self.wal_config.wal_capacity_mb == 0 {
             return Err(Error::bad_input("wal_config.wal_capacity_mb: must be at least 1"));
         }
+        if let Some(q) = &self.quantization_config {
+            q.validate_params()?;
+            for (name, p) in self.params.vectors.iter().filter(|(_, p)| p.quantization_config.is_none()) {
+                q.validate(name, p.size)?;
+            }
+        }
         Ok(())
     }
 
-    /// Effective HNSW parameters of one vector (collection defaults overridden per vector).
+    /// Effective quantization of one vector: its own, else the collection's.
+    pub fn quantization_for(&self, vector: &str) -> Option<&QuantizationConfig> {
+        self.params
+            .vectors
+            .get(vector)
+            .and_then(|p| p.quantization_config.as_ref())
+            .or(self.quantization_config.as_ref())
+    }
+
     /// Parameters of the sparse vector `name`, if configured.
     pub fn sparse(&self, name: &str) -> Option<&SparseVectorParams> {
         self.params.sparse_vectors.as_ref()?.get(name)
     }
 
+    /// Effective HNSW parameters of one vector (collection defaults overridden per vector).
     pub fn hnsw_for(&self, vector: &str) -> HnswConfig {
         match self.params.vectors.get(vector).and_then(|p| p.hnsw_config.as_ref()) {
             Some(diff) => self.hnsw_config.apply(diff),
@@ -506,6 +535,8 @@ pub struct CreateCollection {
     pub wal_config: Option<WalConfigDiff>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizers_config: Option<OptimizersConfigDiff>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<QuantizationConfig>,
 }
 
 impl CreateCollection {
@@ -520,6 +551,7 @@ impl CreateCollection {
             hnsw_config: None,
             wal_config: None,
             optimizers_config: None,
+            quantization_config: None,
         }
     }
 
@@ -540,6 +572,7 @@ impl CreateCollection {
             hnsw_config: HnswConfig::default().apply(&self.hnsw_config.unwrap_or_default()),
             optimizer_config: OptimizersConfig::default().apply(&self.optimizers_config.unwrap_or_default()),
             wal_config: WalConfig::default().apply(&self.wal_config.unwrap_or_default()),
+            quantization_config: self.quantization_config,
             payload_schema: BTreeMap::new(),
         };
         config.validate()?;
@@ -557,6 +590,9 @@ pub struct UpdateCollection {
     pub optimizers_config: Option<OptimizersConfigDiff>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hnsw_config: Option<HnswConfigDiff>,
+    /// A new collection-level quantization, or `"Disabled"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization_config: Option<QuantizationConfigDiff>,
     /// New parameters of existing sparse vectors (index settings, modifier).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparse_vectors: Option<BTreeMap<String, SparseVectorParams>>,
@@ -584,7 +620,13 @@ impl UpdateCollection {
                 if let Some(on_disk) = diff.on_disk {
                     params.on_disk = Some(on_disk);
                 }
+                if let Some(q) = &diff.quantization_config {
+                    params.quantization_config = q.resolve();
+                }
             }
+        }
+        if let Some(q) = &self.quantization_config {
+            next.quantization_config = q.resolve();
         }
         for (name, diff) in self.sparse_vectors.iter().flatten() {
             let params = next
@@ -663,5 +705,35 @@ mod tests {
         let next = upd.apply_to(&cfg).unwrap();
         assert_eq!(next.hnsw_config.ef_construct, 200);
         assert_eq!(next.hnsw_config.m, 16);
+    }
+
+    #[test]
+    fn quantization_create_update_and_override() {
+        let create: CreateCollection = serde_json::from_str(
+            r#"{"vectors": {"a": {"size": 8, "distance": "Dot", "quantization_config": {"binary": {}}},
+                            "b": {"size": 6, "distance": "Dot"}},
+                "quantization_config": {"scalar": {"type": "int8", "quantile": 0.99}}}"#,
+        )
+        .unwrap();
+        let cfg = create.into_config().unwrap();
+        assert!(matches!(cfg.quantization_for("a"), Some(QuantizationConfig::Binary(_))));
+        assert!(matches!(cfg.quantization_for("b"), Some(QuantizationConfig::Scalar(_))));
+        let json = serde_json::to_value(&cfg).unwrap();
+        assert_eq!(json["quantization_config"]["scalar"]["quantile"].as_f64().map(|q| q as f32), Some(0.99));
+        assert!(serde_json::to_string(&cfg).unwrap().contains(r#""quantile":0.99"#));
+        assert_eq!(json["params"]["vectors"]["a"]["quantization_config"], serde_json::json!({"binary": {}}));
+
+        // PQ x16 packs 4 dimensions per byte: 6 is refused and the old config stays as it was.
+        let bad: UpdateCollection =
+            serde_json::from_str(r#"{"quantization_config": {"product": {"compression": "x16"}}}"#).unwrap();
+        assert!(bad.apply_to(&cfg).unwrap_err().to_string().contains("does not divide the dimension 6"));
+        let off: UpdateCollection = serde_json::from_str(
+            r#"{"quantization_config": "Disabled", "vectors": {"a": {"quantization_config": "Disabled"}}}"#,
+        )
+        .unwrap();
+        let next = off.apply_to(&cfg).unwrap();
+        assert_eq!(next.quantization_for("a"), None);
+        assert_eq!(next.quantization_for("b"), None);
+        assert!(serde_json::to_value(&next).unwrap()["quantization_config"].is_null());
     }
 }

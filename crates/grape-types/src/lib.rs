@@ -21,6 +21,7 @@ pub mod operation;
 pub mod payload_schema;
 pub mod point;
 pub mod point_id;
+pub mod quantization;
 pub mod search;
 pub mod sparse;
 
@@ -41,6 +42,7 @@ pub use point::{
     WithVector, DEFAULT_VECTOR_NAME,
 };
 pub use point_id::PointId;
+pub use quantization::{QuantizationConfig, QuantizationConfigDiff, QuantizationSearchParams};
 pub use search::{
     CountRequest, MultiSearchRequest, NamedVectorSearch, ScrollRequest, ScrollResult, SearchParams,
     SearchRequest, SparseSearchRequest,

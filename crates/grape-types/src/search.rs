@@ -14,6 +14,9 @@ pub struct SearchParams {
     /// Exact (brute force) search instead of the index.
     #[serde(default)]
     pub exact: bool,
+    /// How quantized vectors are used (ignored for vectors without quantization).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<crate::QuantizationSearchParams>,
 }
 
 /// Nearest-neighbour search over one dense vector.

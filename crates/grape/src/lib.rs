@@ -32,7 +32,7 @@ mod snapshot;
 
 pub use database::{Database, DatabaseConfig, Health, HealthState};
 pub use grape_collection::{
-    Collection, CollectionInfo, CollectionStats, CollectionStatus, UpdateResult, UpdateStatus,
+    Collection, CollectionInfo, CollectionStats, CollectionStatus, MemoryStats, UpdateResult, UpdateStatus,
 };
 pub use grape_shard::wal::SyncPolicy;
 pub use grape_types::*;

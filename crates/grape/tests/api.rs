@@ -355,7 +355,7 @@ fn float16_and_uint8_datatypes() {
                     let mut graph_agrees = 0;
                     for q in &queries {
                         let mut req = SearchRequest::new(q.clone(), 5);
-                        req.params = SearchParams { hnsw_ef: Some(400), exact: false };
+                        req.params = SearchParams { hnsw_ef: Some(400), exact: false, quantization: None };
                         let approx = c.search(&req).unwrap();
                         req.params.exact = true;
                         let hits = c.search(&req).unwrap();
@@ -545,7 +545,7 @@ fn filters_match_brute_force() {
             for exact in [true, false] {
                 let mut req = SearchRequest::new(query.clone(), 10);
                 req.filter = Some(filter.clone());
-                req.params = SearchParams { exact, hnsw_ef: Some(128) };
+                req.params = SearchParams { exact, hnsw_ef: Some(128), quantization: None };
                 let hits: Vec<u64> = c
                     .search(&req)
                     .unwrap()

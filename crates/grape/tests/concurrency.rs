@@ -85,7 +85,8 @@ fn writers_searchers_and_optimizer() {
                         "reader {r} saw a partial batch: {gens:?}"
                     );
                     let mut req = SearchRequest::new(vec![500.0; 8], 10);
-                    req.params = SearchParams { exact: checks % 2 == 0, hnsw_ef: Some(32) };
+                    req.params =
+                        SearchParams { exact: checks % 2 == 0, hnsw_ef: Some(32), quantization: None };
                     let hits = c.search(&req).unwrap();
                     assert!(hits.windows(2).all(|w| w[0].score <= w[1].score), "unsorted: {hits:?}");
                     let mut ids: Vec<_> = hits.iter().map(|h| h.id).collect();

@@ -267,7 +267,7 @@ impl Harness {
             let q = vec![0.5f32, -1.0, 0.25];
             let mut req = SearchRequest::new(q.clone(), 5);
             req.using = "a".into();
-            req.params = SearchParams { exact: true, hnsw_ef: None };
+            req.params = SearchParams { exact: true, hnsw_ef: None, quantization: None };
             let hits: Vec<(u64, f32)> = c
                 .search(&req)
                 .unwrap()
@@ -297,7 +297,7 @@ impl Harness {
             let qb = [3.0f32, -7.0];
             let mut req = SearchRequest::new(qb.to_vec(), 40);
             req.using = "b".into();
-            req.params = SearchParams { exact: true, hnsw_ef: None };
+            req.params = SearchParams { exact: true, hnsw_ef: None, quantization: None };
             let mut got: Vec<(u64, f32)> = c
                 .search(&req)
                 .unwrap()

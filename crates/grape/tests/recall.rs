@@ -75,7 +75,7 @@ fn recall_for(distance: Distance) -> f64 {
     let mut found = 0usize;
     for q in &queries {
         let mut req = SearchRequest::new(q.clone(), k);
-        req.params = SearchParams { hnsw_ef: Some(64), exact: false };
+        req.params = SearchParams { hnsw_ef: Some(64), exact: false, quantization: None };
         let hits: Vec<u64> = c
             .search(&req)
             .unwrap()
@@ -142,7 +142,7 @@ fn filtered_recall_at_every_selectivity() {
             let ids = |exact: bool| -> Vec<PointId> {
                 let mut req = SearchRequest::new(q.clone(), k);
                 req.filter = Some(filter.clone());
-                req.params = SearchParams { hnsw_ef: Some(128), exact };
+                req.params = SearchParams { hnsw_ef: Some(128), exact, quantization: None };
                 c.search(&req).unwrap().into_iter().map(|h| h.id).collect()
             };
             let (truth, hits) = (ids(true), ids(false));

@@ -202,6 +202,7 @@ fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
         hnsw_config: p.hnsw_config.map(hnsw_diff).transpose()?,
         on_disk: p.on_disk,
         datatype: datatype(p.datatype, "vectors_config")?,
+        quantization_config: None,
         multivector_config,
     })
 }

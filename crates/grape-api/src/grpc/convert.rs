@@ -243,7 +243,11 @@ pub(super) fn search_params(p: Option<pb::SearchParams>) -> Result<grape::Search
     if p.indexed_only == Some(true) {
         return Err(unsupported("params.indexed_only"));
     }
-    Ok(grape::SearchParams { hnsw_ef: p.hnsw_ef.map(|ef| ef as usize), exact: p.exact.unwrap_or(false) })
+    Ok(grape::SearchParams {
+        hnsw_ef: p.hnsw_ef.map(|ef| ef as usize),
+        exact: p.exact.unwrap_or(false),
+        quantization: None,
+    })
 }
 
 /// Refuses a custom-sharding shard key selector (Grape has no shard keys).

@@ -58,6 +58,7 @@ impl ShardEngine {
             exact: req.params.exact,
             full_scan_threshold_kb,
             filter: filter.as_ref(),
+            quantization: req.params.quantization.unwrap_or_default(),
         };
         let guard = self.segments.read();
         let segments: Vec<&Arc<Segment>> = guard.0.all().filter(|s| s.data.read().live_count() > 0).collect();
@@ -340,6 +341,7 @@ pub struct SegmentStats {
     /// Live points times the number of vectors with an HNSW graph in this segment.
     pub indexed_vectors: usize,
     pub ram_bytes: usize,
+    pub memory: crate::segment::VectorMemory,
 }
 
 impl ShardEngine {
@@ -396,6 +398,7 @@ impl ShardEngine {
                         deleted_points: d.deleted_count(),
                         indexed_vectors: d.live_count() * d.graphs.len(),
                         ram_bytes: d.ram_bytes(),
+                        memory: d.memory(),
                     }
                 })
                 .collect()

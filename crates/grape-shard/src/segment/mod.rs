@@ -8,6 +8,7 @@ mod bitset;
 mod multi;
 mod payloads;
 mod persist;
+mod quantized;
 mod search;
 mod sparse;
 mod vectors;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use grape_index::hnsw::HnswGraph;
 use grape_index::payload_index::{intersect, union, FieldIndex};
+use grape_index::quantization::QuantizedVectors;
 use grape_types::filter::Condition;
 use grape_types::{
     Error, Filter, NamedVectors, OpNum, Payload, PayloadFieldSchema, PayloadSchemaType, PointId, PointView,
@@ -27,7 +29,8 @@ use parking_lot::{Mutex, RwLock};
 pub use bitset::BitSet;
 pub use multi::MultiVectors;
 pub use payloads::PayloadStore;
-pub use persist::{open_segment, write_segment, SegmentFiles, VectorFileMeta};
+pub use persist::{open_segment, write_segment, write_segment_with, SegmentFiles, VectorFileMeta};
+pub use quantized::{open_quantized, write_quantized};
 pub use search::SegmentSearch;
 pub use sparse::{best, SparseVectors};
 pub use vectors::DenseVectors;
@@ -62,6 +65,8 @@ pub struct SegmentData {
     /// Multivectors by name.
     pub multi: BTreeMap<String, MultiVectors>,
     pub graphs: BTreeMap<String, HnswGraph>,
+    /// Quantized codes of indexed vectors (sealed segments built by the optimizer only).
+    pub quantized: BTreeMap<String, QuantizedVectors>,
     pub payloads: PayloadStore,
     /// Payload indexes of a sealed segment, built from its payloads when first needed (see
     /// [`SegmentData::field_index`]); not persisted. The appendable segment has none.
@@ -85,6 +90,7 @@ impl SegmentData {
             sparse: sparse.into_iter().map(|n| (n, SparseVectors::default())).collect(),
             multi: multi.into_iter().collect(),
             graphs: BTreeMap::new(),
+            quantized: BTreeMap::new(),
             payloads: PayloadStore::Mutable(Vec::new()),
             field_indexes: Mutex::new(BTreeMap::new()),
         }
@@ -130,7 +136,35 @@ impl SegmentData {
             + self.multi.values().map(|v| v.ram_bytes()).sum::<usize>();
         let graphs: usize = self.graphs.values().map(|g| g.ram_bytes()).sum();
         let indexes: usize = self.field_indexes.lock().values().map(|i| i.ram_bytes()).sum();
-        ids + vectors + graphs + indexes + self.payloads.ram_bytes() + self.deleted.words().len() * 8
+        let memory = self.memory();
+        ids + vectors
+            + graphs
+            + indexes
+            + memory.codes_ram
+            + self.payloads.ram_bytes()
+            + self.deleted.words().len() * 8
+    }
+
+    /// Bytes of original vectors, quantized codes and graphs, by where they live.
+    pub fn memory(&self) -> VectorMemory {
+        let mut m = VectorMemory::default();
+        for v in self.vectors.values() {
+            if v.is_mapped() {
+                m.vectors_disk += v.data_bytes();
+            } else {
+                m.vectors_ram += v.data_bytes();
+            }
+        }
+        for q in self.quantized.values() {
+            let bytes = q.code_bytes() + q.params_bytes();
+            if q.codes().in_ram() {
+                m.codes_ram += bytes;
+            } else {
+                m.codes_disk += bytes;
+            }
+        }
+        m.graphs_ram = self.graphs.values().map(|g| g.ram_bytes()).sum();
+        m
     }
 
     /// The index of `key` for `kind`, built now from the stored payloads if it does not exist yet.
@@ -365,6 +399,27 @@ impl SegmentData {
             }
         }
         self.deleted.set(offset);
+    }
+}
+
+/// Bytes of vector data of a segment (or a sum of segments): originals, quantized codes (with their
+/// parameters) and HNSW graphs, in RAM or memory-mapped from disk (mapped pages may be cached).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VectorMemory {
+    pub vectors_ram: usize,
+    pub vectors_disk: usize,
+    pub codes_ram: usize,
+    pub codes_disk: usize,
+    pub graphs_ram: usize,
+}
+
+impl std::ops::AddAssign for VectorMemory {
+    fn add_assign(&mut self, o: VectorMemory) {
+        self.vectors_ram += o.vectors_ram;
+        self.vectors_disk += o.vectors_disk;
+        self.codes_ram += o.codes_ram;
+        self.codes_disk += o.codes_disk;
+        self.graphs_ram += o.graphs_ram;
     }
 }
 

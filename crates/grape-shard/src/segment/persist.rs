@@ -4,11 +4,15 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use grape_index::hnsw::HnswGraph;
+use grape_index::quantization::QuantizedVectors;
 use grape_types::{Datatype, Distance, Error, PointId, Result};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{BitSet, DenseVectors, MultiVectors, PayloadStore, SegmentData, SparseVectors};
+use super::{
+    open_quantized, write_quantized, BitSet, DenseVectors, MultiVectors, PayloadStore, SegmentData,
+    SparseVectors,
+};
 use crate::files::{self, create_dir_durable};
 
 const META_MAGIC: &[u8; 8] = b"GRPSEGM\0";
@@ -59,12 +63,25 @@ pub struct VectorFileMeta {
     pub absent: Vec<u64>,
     #[serde(default)]
     pub graph: Option<String>,
+    /// Quantized codes file (`quant-<i>.bin`), when the vector is quantized.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantized: Option<String>,
 }
 
-/// Writes the given offsets of `data` (in order; they become offsets `0..`) into `dir`. Graphs are written
-/// only when `offsets` is every offset in order, since graph node ids are offsets. `meta.bin` is written
-/// last; the directory counts only once the shard manifest names it.
+/// Writes the given offsets of `data` (in order; they become offsets `0..`) into `dir`. Graphs and
+/// quantized codes are written only when `offsets` is every offset in order, since both are addressed by
+/// offset. `meta.bin` is written last; the directory counts only once the shard manifest names it.
 pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<()> {
+    write_segment_with(dir, data, offsets, &data.quantized)
+}
+
+/// [`write_segment`] with the quantized codes given separately (the optimizer re-quantizing a segment).
+pub fn write_segment_with(
+    dir: &Path,
+    data: &SegmentData,
+    offsets: &[u32],
+    quantized: &BTreeMap<String, QuantizedVectors>,
+) -> Result<()> {
     create_dir_durable(dir)?;
     let identity = offsets.len() == data.len() && offsets.iter().enumerate().all(|(i, &o)| i as u32 == o);
 
@@ -89,6 +106,14 @@ pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<
             }
             _ => None,
         };
+        let quantized = match quantized.get(name) {
+            Some(q) if identity => {
+                let qfile = format!("quant-{i}.bin");
+                write_quantized(&dir.join(&qfile), q)?;
+                Some(qfile)
+            }
+            _ => None,
+        };
         metas.push(VectorFileMeta {
             name: name.clone(),
             file,
@@ -107,6 +132,7 @@ pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<
                 absent.words().to_vec()
             },
             graph,
+            quantized,
         });
     }
     let mut sparse = Vec::new();
@@ -145,6 +171,7 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         PayloadStore::decode(files::read_checked(&dir.join("payload.bin"), PAYLOAD_MAGIC, VERSION)?)?;
     let mut vectors = BTreeMap::new();
     let mut graphs = BTreeMap::new();
+    let mut quantized = BTreeMap::new();
     for v in &meta.vectors {
         let mut store =
             DenseVectors::open(&dir.join(&v.file), v.dim, v.distance, v.datatype, on_disk(&v.name))?;
@@ -161,6 +188,9 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         vectors.insert(v.name.clone(), store);
         if let Some(g) = &v.graph {
             graphs.insert(v.name.clone(), HnswGraph::load(&dir.join(g))?);
+        }
+        if let Some(q) = &v.quantized {
+            quantized.insert(v.name.clone(), open_quantized(&dir.join(q), v.dim, v.distance, ids.len())?);
         }
     }
     let mut sparse = BTreeMap::new();
@@ -209,6 +239,7 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         sparse,
         multi,
         graphs,
+        quantized,
         payloads,
         field_indexes: Default::default(),
     })

@@ -1,9 +1,13 @@
-//! Nearest-neighbour search within one segment: through the HNSW graph, or exactly.
+//! Nearest-neighbour search within one segment: through the HNSW graph, or exactly. A vector with
+//! quantized codes is searched on the codes (graph or scan, as planned) for `top × oversampling`
+//! candidates, which are then re-scored with the original vectors (unless the request says otherwise);
+//! `params.exact` searches the original vectors only.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use grape_index::{QueryScorer, ScoredOffset};
+use grape_types::QuantizationSearchParams;
 
 use super::{DenseVectors, FilterCheck, SegmentData};
 
@@ -20,6 +24,8 @@ pub struct SegmentSearch<'a> {
     pub full_scan_threshold_kb: usize,
     /// Only points passing this filter (checked during graph traversal and the exact scan).
     pub filter: Option<&'a FilterCheck<'a>>,
+    /// Use of quantized codes, when the vector has them (validated: oversampling >= 1).
+    pub quantization: QuantizationSearchParams,
 }
 
 impl SegmentData {
@@ -29,7 +35,36 @@ impl SegmentData {
         if req.top == 0 || self.live_count() == 0 {
             return Vec::new();
         }
-        let scorer = store.query_scorer(req.query);
+        // `exact` means the original vectors, as in Qdrant; small or filtered segments are still scanned
+        // on their codes.
+        let Some(codes) = self.quantized.get(req.vector).filter(|_| !req.quantization.ignore && !req.exact)
+        else {
+            return self.search_scored(req, store, &store.query_scorer(req.query), req.top);
+        };
+        let oversampling = req.quantization.oversampling.unwrap_or(1.0).max(1.0);
+        // Bounded by the points there are (a huge factor must not size buffers by it).
+        let wanted = ((req.top as f64 * oversampling).ceil() as usize).min(self.len()).max(req.top);
+        let mut found = self.search_scored(req, store, &*codes.query_scorer(req.query), wanted);
+        if req.quantization.rescore.unwrap_or_else(|| codes.default_rescore()) {
+            let offsets: Vec<u32> = found.iter().map(|f| f.offset).collect();
+            let mut scores = vec![0f32; offsets.len()];
+            store.query_scorer(req.query).score_many(&offsets, &mut scores);
+            found.iter_mut().zip(scores).for_each(|(f, s)| f.score = s);
+            found.sort_by(|a, b| b.cmp(a));
+        }
+        found.truncate(req.top);
+        found
+    }
+
+    /// Top `top` live points by the scores of `scorer` (original or quantized vectors of `store`).
+    fn search_scored(
+        &self,
+        req: &SegmentSearch<'_>,
+        store: &DenseVectors,
+        scorer: &dyn QueryScorer,
+        top: usize,
+    ) -> Vec<ScoredOffset> {
+        let ef = req.ef.max(top);
         let small = store.data_bytes() / 1024 < req.full_scan_threshold_kb;
         // A filter that few points pass makes graph traversal wander (the graph's links mostly lead to
         // rejected points), so such searches scan the passing points exactly, as Qdrant plans them.
@@ -39,27 +74,26 @@ impl SegmentData {
         let candidates = req.filter.and_then(|f| self.candidates(f));
         let check = if candidates.as_ref().is_some_and(|c| c.exact) { None } else { req.filter };
         if let Some(c) = candidates.as_ref().filter(|c| c.offsets.len() < scan_points || req.exact || small) {
-            return self.exact_search_among(&scorer, store, req.top, check, &c.offsets);
+            return self.exact_search_among(scorer, store, top, check, &c.offsets);
         }
         if let (Some(c), Some(graph)) = (&candidates, self.graphs.get(req.vector)) {
             // Many candidates: traverse the graph, rejecting non-candidates by a bit test before any
             // payload is read.
             let mut allowed = super::BitSet::default();
             c.offsets.iter().for_each(|&o| allowed.set(o));
-            return graph.search(&scorer, req.top, req.ef, &|o| {
-                allowed.get(o) && store.has(o) && self.passes(o, check)
-            });
+            return graph
+                .search(scorer, top, ef, &|o| allowed.get(o) && store.has(o) && self.passes(o, check));
         }
         let selective =
             candidates.is_none() && req.filter.is_some_and(|f| self.estimate_passing(f) < scan_points);
         match self.graphs.get(req.vector) {
             Some(graph) if !req.exact && !small && !selective => {
                 let deleted = &self.deleted;
-                graph.search(&scorer, req.top, req.ef, &|o| {
+                graph.search(scorer, top, ef, &|o| {
                     !deleted.get(o) && store.has(o) && self.passes(o, req.filter)
                 })
             }
-            _ => self.exact_search(&scorer, store, req.top, req.filter),
+            _ => self.exact_search(scorer, store, top, req.filter),
         }
     }
 
@@ -118,22 +152,36 @@ impl SegmentData {
         let mut ids = Vec::with_capacity(CHUNK);
         let mut scores = vec![0f32; CHUNK];
         let n = self.len() as u32;
+        // Every offset counts: no per-point checks (a scan of quantized codes is bound by them).
+        let every = filter.is_none() && self.deleted.count() == 0 && store.absent().count() == 0;
+        // The heap's worst score once full; offsets rise, so a tie with it never enters.
+        let mut worst = f32::NEG_INFINITY;
         let mut start = 0u32;
         while start < n {
+            let end = n.min(start + CHUNK as u32);
             ids.clear();
-            ids.extend(
-                (start..n.min(start + CHUNK as u32))
-                    .filter(|&o| !self.deleted.get(o) && store.has(o) && self.passes(o, filter)),
-            );
-            start += CHUNK as u32;
+            if every {
+                ids.extend(start..end);
+            } else {
+                ids.extend(
+                    (start..end).filter(|&o| !self.deleted.get(o) && store.has(o) && self.passes(o, filter)),
+                );
+            }
+            start = end;
             scorer.score_many(&ids, &mut scores[..ids.len()]);
             for (&offset, &score) in ids.iter().zip(&scores) {
+                if heap.len() == top && score <= worst {
+                    continue;
+                }
                 let cand = ScoredOffset { offset, score };
                 if heap.len() < top {
                     heap.push(Reverse(cand));
-                } else if heap.peek().is_some_and(|Reverse(worst)| cand > *worst) {
+                } else if heap.peek().is_some_and(|Reverse(w)| cand > *w) {
                     heap.pop();
                     heap.push(Reverse(cand));
+                }
+                if heap.len() == top {
+                    worst = heap.peek().map_or(f32::NEG_INFINITY, |Reverse(w)| w.score);
                 }
             }
         }

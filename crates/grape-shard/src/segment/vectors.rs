@@ -260,6 +260,11 @@ impl DenseVectors {
         Ok(())
     }
 
+    /// Whether the rows are memory-mapped from the segment file (`on_disk`).
+    pub fn is_mapped(&self) -> bool {
+        matches!(self.rows, Rows::Mmap(_))
+    }
+
     pub fn ram_bytes(&self) -> usize {
         match &self.rows {
             Rows::F32(v) => v.capacity() * 4,
