@@ -204,6 +204,10 @@ pub fn run(args: &HybridArgs) -> Result<()> {
         c.upsert(points)?;
     }
     c.optimize_now()?;
+    // Let the background optimizer finish whatever it still plans (merges) before measuring.
+    while c.stats().optimizing {
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let build_s = started.elapsed().as_secs_f64();
     let segments = c.info()?.segments_count;
     eprintln!("load + index: {build_s:.1} s, {segments} segments");
