@@ -387,3 +387,19 @@ def test_multivector_examples_match_local_mode(pair, strategy):
         )
     pairs = [models.ContextPair(positive=having[0], negative=having[1])]
     both(grape, local, name, "multi context", query=models.ContextQuery(context=pairs), using="mc", limit=6)
+
+
+def test_queryless_and_sample_match_local_mode(pair):
+    """Without `query` points come in id order, and sampled points, each with score 1, as current Qdrant answers."""
+    grape, local, name = pair
+    build(grape, name, 81, n=60)
+    build(local, name, 81, n=60)
+    f = models.Filter(must=[models.FieldCondition(key="city", match=models.MatchValue(value="oslo"))])
+    for kwargs in (dict(limit=7), dict(limit=5, offset=3, query_filter=f)):
+        got = grape.query_points(name, with_payload=False, **kwargs).points
+        want = local.query_points(name, with_payload=False, **kwargs).points
+        assert [(p.id, p.score) for p in got] == [(p.id, p.score) for p in want]
+    got = grape.query_points(name, query=models.SampleQuery(sample=models.Sample.RANDOM), limit=9, query_filter=f).points
+    oslo = {p.id for p in local.scroll(name, scroll_filter=f, limit=100)[0]}
+    assert len(got) == min(9, len(oslo)) and {p.id for p in got} <= oslo
+    assert all(p.score == 1.0 for p in got)

@@ -439,7 +439,7 @@ pub fn vector_of(record: Record, name: &str) -> Option<Vector> {
     }
 }
 
-/// A query without `query`: points in id order (score 0), as Qdrant returns them.
+/// A query without `query`: points in id order, each with score 1, as current Qdrant answers them.
 fn list_by_id(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>> {
     let page = c.scroll(&ScrollRequest {
         offset: None,
@@ -452,6 +452,6 @@ fn list_by_id(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>> {
         .points
         .into_iter()
         .skip(q.offset)
-        .map(|r| ScoredPoint { id: r.id, version: 0, score: 0.0, payload: r.payload, vector: r.vector })
+        .map(|r| ScoredPoint { id: r.id, version: 0, score: 1.0, payload: r.payload, vector: r.vector })
         .collect())
 }

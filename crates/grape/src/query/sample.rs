@@ -8,7 +8,7 @@ use super::PointsQuery;
 /// Points read per scroll page while listing the candidates.
 const PAGE: usize = 4096;
 
-/// `q.limit` random points passing `q.filter` (score 0), in random order.
+/// `q.limit` random points passing `q.filter` (score 1, as Qdrant gives them), in random order.
 pub(super) fn random(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>> {
     let mut ids: Vec<PointId> = Vec::new();
     let mut req = ScrollRequest {
@@ -29,7 +29,7 @@ pub(super) fn random(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>
     let (picked, _) = ids.partial_shuffle(&mut rand::thread_rng(), q.limit);
     let points = picked
         .iter()
-        .map(|&id| ScoredPoint { id, version: 0, score: 0.0, payload: None, vector: None })
+        .map(|&id| ScoredPoint { id, version: 0, score: 1.0, payload: None, vector: None })
         .collect();
     super::hydrate(c, points, &q.with_payload, &q.with_vector)
 }
