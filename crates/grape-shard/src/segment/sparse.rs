@@ -37,27 +37,27 @@ const ABSENT: u32 = u32::MAX;
 /// Per-thread score accumulator of inverted-index searches, reused across queries.
 #[derive(Default)]
 struct Scratch {
-    scores: Vec<f32>,
-    /// Generation that last wrote each slot, and the current generation.
-    stamp: (Vec<u32>, u32),
+    /// Per offset: the generation (query) that last wrote the slot and its score, side by side so
+    /// one cache line serves both.
+    slots: Vec<(u32, f32)>,
+    generation: u32,
     touched: Vec<u32>,
 }
 
 impl Scratch {
     /// Starts a query over `len` offsets: a new generation, an empty touched list.
-    fn start(&mut self, len: usize) -> (&mut [f32], (&mut [u32], u32), &mut Vec<u32>) {
-        if self.scores.len() < len {
-            self.scores.resize(len, 0.0);
-            self.stamp.0.resize(len, 0);
+    fn start(&mut self, len: usize) -> (&mut [(u32, f32)], u32, &mut Vec<u32>) {
+        if self.slots.len() < len {
+            self.slots.resize(len, (0, 0.0));
         }
-        self.stamp.1 = self.stamp.1.wrapping_add(1);
-        if self.stamp.1 == 0 {
-            // After 2^32 queries the stamps could repeat: clear them once.
-            self.stamp.0.iter_mut().for_each(|s| *s = 0);
-            self.stamp.1 = 1;
+        self.generation = self.generation.wrapping_add(1);
+        if self.generation == 0 {
+            // After 2^32 queries the generations could repeat: clear the slots once.
+            self.slots.iter_mut().for_each(|s| *s = (0, 0.0));
+            self.generation = 1;
         }
         self.touched.clear();
-        (&mut self.scores[..len], (&mut self.stamp.0[..len], self.stamp.1), &mut self.touched)
+        (&mut self.slots[..len], self.generation, &mut self.touched)
     }
 }
 
@@ -189,19 +189,18 @@ impl SparseVectors {
                 // Accumulate into a dense array (touched offsets listed once): postings of common
                 // indices are long, and an array beats a hash map by far there. The array is reused
                 // across queries; a generation stamp per slot says whether it belongs to this query.
-                let (scores, stamp, touched) = scratch.start(self.rows.len());
-                let generation = stamp.1;
+                let (slots, generation, touched) = scratch.start(self.rows.len());
                 let mut highest = f32::NEG_INFINITY;
                 for (k, &(qv, p)) in terms.iter().enumerate() {
                     for &(offset, v) in &p.entries {
                         let o = offset as usize;
-                        if stamp.0[o] != generation {
-                            stamp.0[o] = generation;
-                            scores[o] = 0.0;
+                        let slot = &mut slots[o];
+                        if slot.0 != generation {
+                            *slot = (generation, 0.0);
                             touched.push(offset);
                         }
-                        scores[o] += qv * v;
-                        highest = highest.max(scores[o]);
+                        slot.1 += qv * v;
+                        highest = highest.max(slot.1);
                     }
                     // MaxScore: once the `top`-th best partial score exceeds what the remaining
                     // indices could add at most, a point not touched yet cannot enter the top; the
@@ -214,20 +213,20 @@ impl SparseVectors {
                     {
                         continue;
                     }
-                    let partial = best(touched.iter().map(|&o| (o, scores[o as usize])), top, accept);
+                    let partial = best(touched.iter().map(|&o| (o, slots[o as usize].1)), top, accept);
                     let remaining: f32 = rest.iter().map(bound).sum();
                     if partial.len() == top && partial[top - 1].1 > remaining {
                         for &(qv, p) in rest {
                             for &o in touched.iter() {
                                 if let Ok(j) = p.entries.binary_search_by_key(&o, |e| e.0) {
-                                    scores[o as usize] += qv * p.entries[j].1;
+                                    slots[o as usize].1 += qv * p.entries[j].1;
                                 }
                             }
                         }
                         break;
                     }
                 }
-                best(touched.iter().map(|&o| (o, scores[o as usize])), top, accept)
+                best(touched.iter().map(|&o| (o, slots[o as usize].1)), top, accept)
             }),
             None => best(
                 self.rows.iter().enumerate().filter_map(|(o, r)| Some((o as u32, query.dot(r.as_ref()?)?))),
