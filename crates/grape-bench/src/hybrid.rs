@@ -210,7 +210,13 @@ pub fn run(args: &HybridArgs) -> Result<()> {
     }
     let build_s = started.elapsed().as_secs_f64();
     let segments = c.info()?.segments_count;
-    eprintln!("load + index: {build_s:.1} s, {segments} segments");
+    let layout: Vec<(usize, usize)> = c
+        .shards()
+        .iter()
+        .flat_map(|s| s.engine().segment_stats())
+        .map(|s| (s.live_points, s.indexed_vectors))
+        .collect();
+    eprintln!("load + index: {build_s:.1} s, {segments} segments (live points, indexed vectors): {layout:?}");
 
     let params = SearchParams { hnsw_ef: Some(args.ef), exact: false, ..Default::default() };
     let base = |query: QueryInput, using: &str, prefetch: Vec<Prefetch>| PointsQuery {
