@@ -169,13 +169,7 @@ impl Points for State {
         let req = request.into_inner();
         let queries = req.search_points.into_iter().map(search_query).collect::<Result<Vec<_>, _>>()?;
         let results = self.service.query_batch(req.collection_name, queries).await.map_err(status)?;
-        Ok(Response::new(pb::SearchBatchResponse {
-            result: results
-                .into_iter()
-                .map(|hits| pb::BatchResult { result: hits.into_iter().map(scored_point).collect() })
-                .collect(),
-            time: elapsed(start),
-        }))
+        Ok(Response::new(pb::SearchBatchResponse { result: batch_results(results), time: elapsed(start) }))
     }
 
     async fn scroll(&self, request: Request<pb::ScrollPoints>) -> Reply<pb::ScrollResponse> {
@@ -242,12 +236,14 @@ impl Points for State {
         // As in Qdrant, the batch's collection is the one queried; each query's own name is not read.
         let queries = req.query_points.into_iter().map(points_query).collect::<Result<Vec<_>, _>>()?;
         let results = self.service.query_batch(req.collection_name, queries).await.map_err(status)?;
-        Ok(Response::new(pb::QueryBatchResponse {
-            result: results
-                .into_iter()
-                .map(|hits| pb::BatchResult { result: hits.into_iter().map(scored_point).collect() })
-                .collect(),
-            time: elapsed(start),
-        }))
+        Ok(Response::new(pb::QueryBatchResponse { result: batch_results(results), time: elapsed(start) }))
     }
+}
+
+/// The answers of a batch of queries, one `BatchResult` per query.
+fn batch_results(results: Vec<Vec<grape::ScoredPoint>>) -> Vec<pb::BatchResult> {
+    results
+        .into_iter()
+        .map(|hits| pb::BatchResult { result: hits.into_iter().map(scored_point).collect() })
+        .collect()
 }
