@@ -44,7 +44,7 @@ impl From<grape::Error> for ApiError {
             E::BadInput(_) | E::DimensionMismatch { .. } => StatusCode::BAD_REQUEST,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::AlreadyExists(_) => StatusCode::CONFLICT,
-            E::Locked(_) | E::Closed => StatusCode::SERVICE_UNAVAILABLE,
+            E::Locked(_) | E::Closed | E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::Corruption(_) | E::Io { .. } | E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status.is_server_error() {

@@ -4,6 +4,7 @@
 //! engine call runs on tokio's blocking pool, so the engine (synchronous, may fsync) never stalls
 //! the async reactor.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use grape::{
@@ -28,6 +29,16 @@ pub use grape::query::{
 pub struct Service {
     db: Database,
     started: Instant,
+    cluster: Option<Arc<dyn ClusterView>>,
+}
+
+/// What the API reports about the cluster a node belongs to (cluster mode). Implemented by the
+/// cluster layer; the answers are Qdrant's JSON shapes.
+pub trait ClusterView: Send + Sync {
+    /// `GET /cluster`.
+    fn status(&self) -> serde_json::Value;
+    /// `GET /collections/{name}/cluster`.
+    fn collection_info(&self, name: &str) -> grape::Result<serde_json::Value>;
 }
 
 impl std::fmt::Debug for Service {
@@ -38,7 +49,16 @@ impl std::fmt::Debug for Service {
 
 impl Service {
     pub fn new(db: Database) -> Self {
-        Service { db, started: Instant::now() }
+        Service { db, started: Instant::now(), cluster: None }
+    }
+
+    /// A service of a cluster node.
+    pub fn with_cluster(db: Database, cluster: Arc<dyn ClusterView>) -> Self {
+        Service { db, started: Instant::now(), cluster: Some(cluster) }
+    }
+
+    pub fn cluster(&self) -> Option<&Arc<dyn ClusterView>> {
+        self.cluster.as_ref()
     }
 
     pub fn database(&self) -> &Database {

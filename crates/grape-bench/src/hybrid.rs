@@ -213,6 +213,7 @@ pub fn run(args: &HybridArgs) -> Result<()> {
     let layout: Vec<(usize, usize)> = c
         .shards()
         .iter()
+        .filter_map(|s| s.local())
         .flat_map(|s| s.engine().segment_stats())
         .map(|s| (s.live_points, s.indexed_vectors))
         .collect();

@@ -2,6 +2,7 @@
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
@@ -15,6 +16,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::info::{CollectionInfo, CollectionStats, CollectionStatus, OkTag, OptimizerStatusInfo};
+use crate::shard_access::ShardAccess;
 use crate::slots::SlotTable;
 use crate::validate;
 
@@ -39,7 +41,7 @@ pub struct Collection {
     dir: PathBuf,
     config: RwLock<CollectionConfig>,
     slots: SlotTable,
-    shards: Vec<LocalShard>,
+    shards: Vec<Arc<dyn ShardAccess>>,
 }
 
 impl Collection {
@@ -54,14 +56,38 @@ impl Collection {
         let n = config.params.shard_number;
         let shards = (0..n)
             .map(|i| {
-                LocalShard::open(&dir.join("shards").join(i.to_string()), config.clone(), options.clone())
+                let shard = LocalShard::open(
+                    &dir.join("shards").join(i.to_string()),
+                    config.clone(),
+                    options.clone(),
+                )?;
+                Ok(Arc::new(Arc::new(shard)) as Arc<dyn ShardAccess>)
             })
             .collect::<Result<Vec<_>>>()?;
+        Self::with_shards(name, dir, config, shards)
+    }
+
+    /// A collection over shards opened elsewhere (cluster mode: one handle per shard, routed through
+    /// its replica group). `shards[i]` holds the slots [`SlotTable::contiguous`] gives shard `i`.
+    pub fn with_shards(
+        name: &str,
+        dir: &Path,
+        config: CollectionConfig,
+        shards: Vec<Arc<dyn ShardAccess>>,
+    ) -> Result<Collection> {
+        config.validate()?;
+        if shards.len() != config.params.shard_number as usize {
+            return Err(Error::Internal(format!(
+                "collection {name}: {} shard handles for shard_number {}",
+                shards.len(),
+                config.params.shard_number
+            )));
+        }
         Ok(Collection {
             name: name.to_string(),
             dir: dir.to_path_buf(),
+            slots: SlotTable::contiguous(config.params.shard_number),
             config: RwLock::new(config),
-            slots: SlotTable::contiguous(n),
             shards,
         })
     }
@@ -75,8 +101,13 @@ impl Collection {
     }
 
     /// Directly addressable shards (for tests and tools).
-    pub fn shards(&self) -> &[LocalShard] {
+    pub fn shards(&self) -> &[Arc<dyn ShardAccess>] {
         &self.shards
+    }
+
+    /// The replicas of this collection's shards held by this process.
+    fn local_shards(&self) -> impl Iterator<Item = Arc<LocalShard>> + '_ {
+        self.shards.iter().filter_map(|s| s.local())
     }
 
     // ---- writes ----
@@ -248,11 +279,11 @@ impl Collection {
         with_vector: &WithVector,
     ) -> Result<Vec<Record>> {
         if self.shards.len() == 1 {
-            return self.shards[0].engine().retrieve(ids, with_payload, with_vector);
+            return self.shards[0].retrieve(ids, with_payload, with_vector);
         }
         let mut found = Vec::new();
         for shard in &self.shards {
-            found.extend(shard.engine().retrieve(ids, with_payload, with_vector)?);
+            found.extend(shard.retrieve(ids, with_payload, with_vector)?);
         }
         // Request order, as a single shard returns it.
         let position = |id: &PointId| ids.iter().position(|x| x == id).unwrap_or(usize::MAX);
@@ -266,11 +297,11 @@ impl Collection {
         }
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
         if self.shards.len() == 1 {
-            return self.shards[0].engine().scroll(req);
+            return self.shards[0].scroll(req);
         }
         let mut points = Vec::new();
         for shard in &self.shards {
-            points.extend(shard.engine().scroll(req)?.points);
+            points.extend(shard.scroll(req)?.points);
         }
         points.sort_by_key(|r| r.id);
         let next_page_offset = points.get(req.limit).map(|r| r.id);
@@ -297,7 +328,7 @@ impl Collection {
         };
         let mut next = None;
         for shard in &self.shards {
-            for r in shard.engine().scroll(&probe)?.points {
+            for r in shard.scroll(&probe)?.points {
                 if r.id > last && next.is_none_or(|n| r.id < n) {
                     next = Some(r.id);
                 }
@@ -309,7 +340,7 @@ impl Collection {
     /// Exact number of points passing the request's filter.
     pub fn count(&self, req: &CountRequest) -> Result<usize> {
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
-        Ok(self.shards.iter().map(|s| s.engine().count(req.filter.as_ref())).sum())
+        self.shards.iter().map(|s| s.count(req.filter.as_ref())).sum()
     }
 
     /// Nearest-neighbour search. Scores follow Qdrant's convention for the metric.
@@ -328,12 +359,11 @@ impl Collection {
         let mut prepared = req.clone();
         prepared.vector = query;
         if self.shards.len() == 1 {
-            return self.shards[0].engine().search(&prepared);
+            return self.shards[0].search(&prepared);
         }
         prepared.limit = req.limit.saturating_add(req.offset);
         prepared.offset = 0;
-        let per_shard =
-            self.shards.par_iter().map(|s| s.engine().search(&prepared)).collect::<Result<Vec<_>>>()?;
+        let per_shard = self.shards.par_iter().map(|s| s.search(&prepared)).collect::<Result<Vec<_>>>()?;
         let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
         let smaller_is_better = distance.is_some_and(|d| d.is_distance_like());
         all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
@@ -354,9 +384,9 @@ impl Collection {
             config.sparse(&req.using).map(|p| p.modifier()).unwrap_or_default()
         };
         if modifier == Modifier::Idf {
-            prepared.vector = self.weight_by_idf(&req.using, prepared.vector);
+            prepared.vector = self.weight_by_idf(&req.using, prepared.vector)?;
         }
-        self.fan_out(prepared, false, |engine, r| engine.search_sparse(r))
+        self.fan_out(prepared, false, |shard, r| shard.search_sparse(r))
     }
 
     /// Search by a multivector (MaxSim, exact). Scores follow the metric's convention.
@@ -371,8 +401,8 @@ impl Collection {
             prepared.vector = validate::prepare_multi(&config, &req.using, req.vector.clone())?;
             config.params.vectors.get(&req.using).map(|p| p.distance)
         };
-        self.fan_out(prepared, distance.is_some_and(|d| d.is_distance_like()), |engine, r| {
-            engine.search_multi(r)
+        self.fan_out(prepared, distance.is_some_and(|d| d.is_distance_like()), |shard, r| {
+            shard.search_multi(r)
         })
     }
 
@@ -382,17 +412,16 @@ impl Collection {
         &self,
         mut req: NamedVectorSearch<V>,
         smaller_is_better: bool,
-        search: impl Fn(&grape_shard::engine::ShardEngine, &NamedVectorSearch<V>) -> Result<Vec<ScoredPoint>>
-            + Sync,
+        search: impl Fn(&dyn ShardAccess, &NamedVectorSearch<V>) -> Result<Vec<ScoredPoint>> + Sync,
     ) -> Result<Vec<ScoredPoint>> {
         if self.shards.len() == 1 {
-            return search(self.shards[0].engine(), &req);
+            return search(self.shards[0].as_ref(), &req);
         }
         let (limit, offset) = (req.limit, req.offset);
         req.limit = limit.saturating_add(offset);
         req.offset = 0;
         let per_shard =
-            self.shards.par_iter().map(|s| search(s.engine(), &req)).collect::<Result<Vec<_>>>()?;
+            self.shards.par_iter().map(|s| search(s.as_ref(), &req)).collect::<Result<Vec<_>>>()?;
         let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
         all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
         Ok(all.into_iter().skip(offset).take(limit).collect())
@@ -405,16 +434,16 @@ impl Collection {
 
     /// Multiplies each query value by the inverse document frequency of its index among the live
     /// points that have the vector `name` (all shards).
-    pub fn weight_by_idf(&self, name: &str, mut query: SparseVector) -> SparseVector {
+    pub fn weight_by_idf(&self, name: &str, mut query: SparseVector) -> Result<SparseVector> {
         let mut docs = 0;
         let mut df = vec![0u64; query.indices.len()];
         for shard in &self.shards {
-            let (n, d) = shard.engine().sparse_document_frequencies(name, &query.indices);
+            let (n, d) = shard.sparse_document_frequencies(name, &query.indices)?;
             docs += n;
             df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
         }
         query.values.iter_mut().zip(df).for_each(|(v, d)| *v *= grape_types::sparse::idf(d, docs));
-        query
+        Ok(query)
     }
 
     pub fn search_batch(&self, reqs: &[SearchRequest]) -> Result<Vec<Vec<ScoredPoint>>> {
@@ -427,11 +456,28 @@ impl Collection {
     pub fn update_params(&self, update: &UpdateCollection) -> Result<CollectionConfig> {
         let mut config = self.config.write();
         let next = update.apply_to(&config)?;
-        for s in &self.shards {
+        for s in self.local_shards() {
             s.engine().set_config(next.clone());
         }
         *config = next.clone();
         Ok(next)
+    }
+
+    /// Adopts a whole new configuration (cluster mode, where configuration changes arrive committed):
+    /// parameters and payload indexes of the replicas held here follow it.
+    pub fn replace_config(&self, next: CollectionConfig) -> Result<()> {
+        next.validate()?;
+        {
+            let mut config = self.config.write();
+            for s in self.local_shards() {
+                s.engine().set_config(next.clone());
+            }
+            *config = next;
+        }
+        for s in self.local_shards() {
+            s.engine().sync_payload_indexes();
+        }
+        Ok(())
     }
 
     /// Replaces the declared payload indexes; every sealed segment builds the new ones before this returns.
@@ -442,28 +488,28 @@ impl Collection {
         let next = {
             let mut config = self.config.write();
             config.payload_schema = schema;
-            for s in &self.shards {
+            for s in self.local_shards() {
                 s.engine().set_config(config.clone());
             }
             config.clone()
         };
-        for s in &self.shards {
+        for s in self.local_shards() {
             s.engine().sync_payload_indexes();
         }
         Ok(next)
     }
 
     pub fn flush(&self) -> Result<()> {
-        self.shards.iter().try_for_each(|s| s.flush().map(|_| ()))
+        self.local_shards().try_for_each(|s| s.flush().map(|_| ()))
     }
 
     /// Seals pending writes and runs every pending optimization now, in this thread.
     pub fn optimize_now(&self) -> Result<()> {
-        self.shards.iter().try_for_each(|s| s.optimize_now())
+        self.local_shards().try_for_each(|s| s.optimize_now())
     }
 
     pub fn close(&self) -> Result<()> {
-        self.shards.iter().try_for_each(|s| s.close())
+        self.local_shards().try_for_each(|s| s.close())
     }
 
     pub fn info(&self) -> Result<CollectionInfo> {
@@ -490,7 +536,7 @@ impl Collection {
                 .map(|(key, schema)| {
                     let kind = schema.data_type();
                     let points: usize =
-                        self.shards.iter().map(|s| s.engine().indexed_points(key, kind)).sum();
+                        self.local_shards().map(|s| s.engine().indexed_points(key, kind)).sum();
                     let mut info = serde_json::Map::new();
                     info.insert("data_type".into(), serde_json::json!(kind));
                     if let Some(p) = schema.params() {
@@ -516,7 +562,12 @@ impl Collection {
             optimizer_error: None,
             memory: Default::default(),
         };
-        for shard in &self.shards {
+        for handle in &self.shards {
+            let Some(shard) = handle.local() else {
+                // A shard held only by other nodes: its points count, its storage is theirs.
+                s.points += handle.count(None).unwrap_or(0);
+                continue;
+            };
             for seg in shard.engine().segment_stats() {
                 s.points += seg.live_points;
                 s.segments += 1;

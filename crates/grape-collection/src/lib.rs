@@ -5,9 +5,11 @@
 
 pub mod collection;
 pub mod info;
+pub mod shard_access;
 pub mod slots;
 pub mod validate;
 
 pub use collection::{Collection, UpdateResult, UpdateStatus};
 pub use info::{CollectionInfo, CollectionStats, CollectionStatus, MemoryStats};
+pub use shard_access::ShardAccess;
 pub use slots::SlotTable;

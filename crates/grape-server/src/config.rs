@@ -19,6 +19,56 @@ pub struct Config {
     /// Certificate and key for HTTPS (`service.enable_tls`), PEM files as in Qdrant's `tls` section.
     #[serde(default)]
     pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub cluster: ClusterConfig,
+}
+
+/// Qdrant's `cluster` section: `cluster.enabled` (`GRAPE__CLUSTER__ENABLED=true`) and the p2p port
+/// (`cluster.p2p.port`, `GRAPE__CLUSTER__P2P__PORT`, default 6335).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub p2p: P2pConfig,
+    #[serde(default)]
+    pub consensus: ConsensusConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct P2pConfig {
+    #[serde(default = "default_p2p_port")]
+    pub port: u16,
+}
+
+impl Default for P2pConfig {
+    fn default() -> Self {
+        P2pConfig { port: default_p2p_port() }
+    }
+}
+
+fn default_p2p_port() -> u16 {
+    6335
+}
+
+/// Raft timing (`cluster.consensus.tick_period_ms` is the heartbeat interval, as in Qdrant).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsensusConfig {
+    #[serde(default = "default_tick_ms")]
+    pub tick_period_ms: u64,
+}
+
+impl Default for ConsensusConfig {
+    fn default() -> Self {
+        ConsensusConfig { tick_period_ms: default_tick_ms() }
+    }
+}
+
+fn default_tick_ms() -> u64 {
+    100
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +156,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             service: ServiceConfig::default(),
             tls: None,
+            cluster: ClusterConfig::default(),
         }
     }
 }

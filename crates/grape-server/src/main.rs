@@ -5,6 +5,7 @@ mod config;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -58,6 +59,14 @@ struct ServeArgs {
     /// PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Cluster mode: how other nodes reach this node's p2p port, e.g. http://10.0.0.2:6335
+    /// (default: http://<host>:<p2p port>).
+    #[arg(long)]
+    uri: Option<String>,
+    /// Cluster mode: the p2p URI of a member to join; without it the node starts a new cluster (or,
+    /// restarted, rejoins its own).
+    #[arg(long)]
+    bootstrap: Option<String>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -83,7 +92,12 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
             _ => None,
         },
     };
-    let config = Config::load(args.config_path.as_deref(), &overrides)?;
+    let mut config = Config::load(args.config_path.as_deref(), &overrides)?;
+    if args.uri.is_some() || args.bootstrap.is_some() {
+        // As in Qdrant, naming peers implies cluster mode.
+        config.cluster.enabled = true;
+    }
+    let cluster_args = ClusterArgs { uri: args.uri, bootstrap: args.bootstrap };
     init_tracing(&config.log_level)?;
     anyhow::ensure!(
         !config.service.enable_tls || config.tls.is_some(),
@@ -91,22 +105,93 @@ fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
 
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().thread_name("grape-io").build()?;
-    runtime.block_on(run(config))
+    runtime.block_on(run(config, cluster_args))
+}
+
+struct ClusterArgs {
+    uri: Option<String>,
+    bootstrap: Option<String>,
+}
+
+/// The database of this process: a plain one, or a cluster node's.
+enum Storage {
+    Single(grape::Database),
+    Cluster(grape_cluster::ClusterNode),
+}
+
+impl Storage {
+    fn database(&self) -> grape::Database {
+        match self {
+            Storage::Single(db) => db.clone(),
+            Storage::Cluster(node) => node.database(),
+        }
+    }
+
+    async fn close(self) -> anyhow::Result<()> {
+        match self {
+            Storage::Single(db) => tokio::task::spawn_blocking(move || db.close()).await??,
+            Storage::Cluster(node) => node.shutdown().await?,
+        }
+        Ok(())
+    }
+}
+
+/// Adapts a cluster node to what the API reports about the cluster.
+struct NodeView(grape_cluster::NodeHandle);
+
+impl grape_api::ClusterView for NodeView {
+    fn status(&self) -> serde_json::Value {
+        self.0.cluster_status()
+    }
+    fn collection_info(&self, name: &str) -> grape::Result<serde_json::Value> {
+        self.0.collection_cluster_info(name)
+    }
+}
+
+async fn open_storage(config: &Config, cluster: ClusterArgs) -> anyhow::Result<(Storage, Service)> {
+    let path = config.storage.storage_path.clone();
+    if !config.cluster.enabled {
+        let db = tokio::task::spawn_blocking(move || grape::Database::open(&path))
+            .await?
+            .with_context(|| format!("open storage {}", config.storage.storage_path.display()))?;
+        let service = Service::new(db.clone());
+        return Ok((Storage::Single(db), service));
+    }
+    let port = config.cluster.p2p.port;
+    let bind: SocketAddr = format!("{}:{port}", config.service.host)
+        .parse()
+        .with_context(|| format!("service.host: invalid address {}", config.service.host))?;
+    let host = match config.service.host.as_str() {
+        "0.0.0.0" | "::" => "127.0.0.1".to_string(),
+        h => h.to_string(),
+    };
+    let mut options = grape_cluster::ClusterOptions::new(&path, bind);
+    options.p2p_uri = cluster.uri.unwrap_or_else(|| format!("http://{host}:{port}"));
+    options.api_uri = format!("http://{host}:{}", config.service.http_port);
+    options.bootstrap = cluster.bootstrap;
+    options.heartbeat_ms = config.cluster.consensus.tick_period_ms.max(10);
+    options.election_timeout_ms = (options.heartbeat_ms * 4, options.heartbeat_ms * 8);
+    let node = grape_cluster::ClusterNode::start(options).await.context("start the cluster node")?;
+    tracing::info!(peer_id = node.id(), "cluster mode: p2p on {bind}");
+    let service = Service::with_cluster(node.database(), Arc::new(NodeView(node.handle())));
+    Ok((Storage::Cluster(node), service))
 }
 
 fn init_tracing(level: &str) -> anyhow::Result<()> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level.to_lowercase())
+    let mut directives = level.to_lowercase();
+    if !directives.contains("openraft") {
+        // openraft narrates every vote and replication step at info; its warnings are what matter here.
+        directives.push_str(",openraft=warn");
+    }
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .with_context(|| format!("log_level: invalid value {level:?}"))?;
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
     Ok(())
 }
 
-async fn run(config: Config) -> anyhow::Result<()> {
-    let path = config.storage.storage_path.clone();
-    let db = tokio::task::spawn_blocking(move || grape::Database::open(&path))
-        .await?
-        .with_context(|| format!("open storage {}", config.storage.storage_path.display()))?;
-    let service = Service::new(db.clone());
+async fn run(config: Config, cluster: ClusterArgs) -> anyhow::Result<()> {
+    let (storage, service) = open_storage(&config, cluster).await?;
+    let db = storage.database();
     let auth = AuthConfig {
         api_key: config.service.api_key.clone(),
         read_only_api_key: config.service.read_only_api_key.clone(),
@@ -161,7 +246,8 @@ async fn run(config: Config) -> anyhow::Result<()> {
         grpc.await?.context("gRPC server")?;
     }
     tracing::info!("shutting down: flushing and closing the database");
-    tokio::task::spawn_blocking(move || db.close()).await??;
+    drop(db);
+    storage.close().await?;
     tracing::info!("closed cleanly");
     Ok(())
 }

@@ -3,6 +3,10 @@
 //! Write path: encode the operation, append it to the WAL (durable per the sync policy), then apply it to
 //! the engine under the same lock, so WAL order is application order. A background worker flushes on an
 //! interval (or when the appendable segment is full), truncates the WAL, and runs the optimizer.
+//!
+//! A *replica* (cluster mode, [`LocalShard::open_replica`]) has no WAL: the shard's Raft log is its
+//! operation log, the replica only applies committed entries ([`LocalShard::apply`]) under their log
+//! index, and recovery replays the Raft log from [`ShardEngine::persisted_op`] on.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -52,7 +56,8 @@ pub enum OptimizerStatus {
 
 pub struct LocalShard {
     engine: Arc<ShardEngine>,
-    wal: Arc<Wal>,
+    /// `None` for a replica, whose operation log is its Raft log.
+    wal: Option<Arc<Wal>>,
     /// Orders WAL appends with their application; held by writers and by close.
     write: Mutex<bool>,
     worker: Mutex<Option<Worker>>,
@@ -81,6 +86,17 @@ impl LocalShard {
             replayed += 1;
         }
         tracing::debug!(shard = %dir.display(), persisted, replayed, "shard recovered");
+        Ok(Self::start(engine, Some(wal), options))
+    }
+
+    /// Opens or creates a replica in `dir`: segments only, no WAL. The caller replays its log from
+    /// `engine().persisted_op() + 1` on.
+    pub fn open_replica(dir: &Path, config: CollectionConfig, options: ShardOptions) -> Result<LocalShard> {
+        let engine = Arc::new(ShardEngine::open(dir, config)?);
+        Ok(Self::start(engine, None, options))
+    }
+
+    fn start(engine: Arc<ShardEngine>, wal: Option<Arc<Wal>>, options: ShardOptions) -> LocalShard {
         let shard = LocalShard {
             engine,
             wal,
@@ -92,7 +108,7 @@ impl LocalShard {
         if options.background {
             shard.start_worker();
         }
-        Ok(shard)
+        shard
     }
 
     pub fn engine(&self) -> &Arc<ShardEngine> {
@@ -101,23 +117,43 @@ impl LocalShard {
 
     /// Logs and applies one operation; returns its op_num. Durable when this returns (per sync policy).
     pub fn update(&self, op: &Operation) -> Result<OpNum> {
+        let Some(wal) = &self.wal else {
+            return Err(Error::Internal("a replica takes writes through its replica group".into()));
+        };
         let bytes = encode_operation(op)?;
         let closed = self.write.lock();
         if *closed {
             return Err(Error::Closed);
         }
-        let op_num = self.wal.append(&bytes)?;
+        let op_num = wal.append(&bytes)?;
         self.engine.apply(op_num, op)?;
         drop(closed);
+        self.wake();
+        Ok(op_num)
+    }
+
+    /// Applies an operation that is durable elsewhere (a replica's committed Raft entry) under its
+    /// log index. Replaying an index at or below the last applied one changes nothing.
+    pub fn apply(&self, op_num: OpNum, op: &Operation) -> Result<()> {
+        let closed = self.write.lock();
+        if *closed {
+            return Err(Error::Closed);
+        }
+        self.engine.apply(op_num, op)?;
+        drop(closed);
+        self.wake();
+        Ok(())
+    }
+
+    fn wake(&self) {
         if let Some(w) = self.worker.lock().as_ref() {
             let _ = w.tx.try_send(Command::Wake);
         }
-        Ok(op_num)
     }
 
     /// Persists all applied operations into segments and truncates the WAL behind them.
     pub fn flush(&self) -> Result<OpNum> {
-        flush(&self.engine, &self.wal)
+        flush(&self.engine, self.wal.as_deref())
     }
 
     /// Runs optimizations in the calling thread until none is left (ignores the write debounce).
@@ -143,7 +179,7 @@ impl LocalShard {
     }
 
     pub fn wal_bytes(&self) -> u64 {
-        self.wal.disk_bytes()
+        self.wal.as_ref().map_or(0, |w| w.disk_bytes())
     }
 
     /// Waits for in-flight writes, stops the worker, flushes. Further writes fail with `Error::Closed`.
@@ -161,21 +197,24 @@ impl LocalShard {
             let _ = w.handle.join();
         }
         self.flush()?;
-        self.wal.sync().map_err(Error::from)
+        match &self.wal {
+            Some(wal) => wal.sync().map_err(Error::from),
+            None => Ok(()),
+        }
     }
 
     fn start_worker(&self) {
         let (tx, rx) = crossbeam_channel::bounded(16);
         let stop = Arc::new(AtomicBool::new(false));
         let engine = Arc::clone(&self.engine);
-        let wal = Arc::clone(&self.wal);
+        let wal = self.wal.clone();
         let status = Arc::clone(&self.status);
         let optimizing = Arc::clone(&self.optimizing);
         let stop2 = Arc::clone(&stop);
         let name = format!("grape-shard-{}", engine.dir().display());
         let handle = std::thread::Builder::new()
             .name(name.chars().rev().take(15).collect::<String>().chars().rev().collect())
-            .spawn(move || worker_loop(&engine, &wal, &rx, &stop2, &status, &optimizing));
+            .spawn(move || worker_loop(&engine, wal.as_deref(), &rx, &stop2, &status, &optimizing));
         match handle {
             Ok(handle) => *self.worker.lock() = Some(Worker { tx, stop, handle }),
             Err(e) => *self.status.lock() = OptimizerStatus::Error(format!("cannot start worker: {e}")),
@@ -183,15 +222,17 @@ impl LocalShard {
     }
 }
 
-fn flush(engine: &ShardEngine, wal: &Wal) -> Result<OpNum> {
+fn flush(engine: &ShardEngine, wal: Option<&Wal>) -> Result<OpNum> {
     let persisted = engine.flush()?;
-    wal.truncate_prefix(persisted)?;
+    if let Some(wal) = wal {
+        wal.truncate_prefix(persisted)?;
+    }
     Ok(persisted)
 }
 
 fn worker_loop(
     engine: &ShardEngine,
-    wal: &Wal,
+    wal: Option<&Wal>,
     rx: &Receiver<Command>,
     stop: &AtomicBool,
     status: &Mutex<OptimizerStatus>,
@@ -215,7 +256,9 @@ fn worker_loop(
             optimizing.store(true, Ordering::Release);
             let r = (|| {
                 while !stop.load(Ordering::Acquire) && engine.optimize_once(false, stop)? {
-                    wal.truncate_prefix(engine.persisted_op())?;
+                    if let Some(wal) = wal {
+                        wal.truncate_prefix(engine.persisted_op())?;
+                    }
                 }
                 Ok(())
             })();

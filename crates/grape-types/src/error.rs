@@ -31,6 +31,10 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// The cluster cannot serve the request now (no leader, no quorum, replicas unreachable); retrying
+    /// later may succeed. A write that fails this way may or may not have been applied.
+    #[error("Service unavailable: {0}")]
+    Unavailable(String),
     /// An internal invariant failed; a bug.
     #[error("Service internal error: {0}")]
     Internal(String),

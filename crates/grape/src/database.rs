@@ -26,11 +26,37 @@ pub struct DatabaseConfig {
     pub wal_sync: SyncPolicy,
     /// Run background flushing and optimization (index builds). Default: true.
     pub background: bool,
+    /// Cluster mode: collections are declared through this catalog instead of this directory's
+    /// metadata. Default: none (embedded and single-server mode).
+    pub catalog: Option<CatalogHandle>,
 }
 
 impl DatabaseConfig {
     pub fn new(path: impl Into<PathBuf>) -> Self {
-        DatabaseConfig { path: path.into(), wal_sync: SyncPolicy::Always, background: true }
+        DatabaseConfig { path: path.into(), wal_sync: SyncPolicy::Always, background: true, catalog: None }
+    }
+}
+
+/// Where the collections of a clustered database are declared. Creating, deleting and reconfiguring a
+/// collection go through it; it then attaches the collection to the database of every node
+/// ([`Database::attach_collection`], [`Database::detach_collection`], [`Database::apply_config`])
+/// before the call returns on the node that made it.
+pub trait Catalog: Send + Sync {
+    fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<()>;
+    /// Returns false if there was no such collection.
+    fn delete_collection(&self, name: &str) -> Result<bool>;
+    fn update_config(&self, name: &str, config: CollectionConfig) -> Result<()>;
+    /// Shards of a new collection that does not say (Qdrant: one per node).
+    fn default_shard_number(&self) -> u32;
+}
+
+/// A shared [`Catalog`].
+#[derive(Clone)]
+pub struct CatalogHandle(pub Arc<dyn Catalog>);
+
+impl std::fmt::Debug for CatalogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CatalogHandle")
     }
 }
 
@@ -122,7 +148,11 @@ impl Database {
         let meta_store = MetaStore::open(&root.join("meta.redb"))?;
         crate::snapshot::finish_interrupted(&root, &meta_store, |name| collection_dir(&root, name))?;
         crate::snapshot::remove_leftovers(&root)?;
-        let meta = meta_store.load()?;
+        let mut meta = meta_store.load()?;
+        if config.catalog.is_some() {
+            // The catalog attaches the collections; only aliases are this directory's own.
+            meta.collections.clear();
+        }
         remove_orphan_dirs(&root.join("collections"), &meta)?;
         let options = ShardOptions { wal_sync: config.wal_sync.clone(), background: config.background };
         let mut open = BTreeMap::new();
@@ -164,7 +194,25 @@ impl Database {
     pub fn create_collection(&self, name: &str, request: CreateCollection) -> Result<CollectionConfig> {
         self.check_open()?;
         validate_name("collection", name)?;
+        let mut request = request;
+        if let Some(catalog) = &self.inner.config.catalog {
+            request.shard_number = request.shard_number.or(Some(catalog.0.default_shard_number()));
+        }
         let config = request.into_config()?;
+        if let Some(catalog) = &self.inner.config.catalog {
+            {
+                let state = self.inner.state.lock();
+                if state.meta.collections.contains_key(name) {
+                    return Err(Error::AlreadyExists(format!("Collection `{name}`")));
+                }
+                if state.meta.aliases.contains_key(name) {
+                    return Err(Error::AlreadyExists(format!("Alias `{name}`")));
+                }
+            }
+            config.validate()?;
+            catalog.0.create_collection(name, config.clone())?;
+            return Ok(config);
+        }
         let mut state = self.inner.state.lock();
         if state.meta.collections.contains_key(name) {
             return Err(Error::AlreadyExists(format!("Collection `{name}`")));
@@ -226,6 +274,11 @@ impl Database {
     /// Changes HNSW and optimizer parameters of a collection; the change is persisted.
     pub fn update_collection(&self, name: &str, update: &UpdateCollection) -> Result<CollectionConfig> {
         let collection = self.collection(name)?;
+        if let Some(catalog) = &self.inner.config.catalog {
+            let config = update.apply_to(&collection.config())?;
+            catalog.0.update_config(collection.name(), config.clone())?;
+            return Ok(config);
+        }
         let mut state = self.inner.state.lock();
         let config = update.apply_to(&collection.config())?;
         let mut next = state.meta.clone();
@@ -260,6 +313,11 @@ impl Database {
         collection: &Collection,
         declared: BTreeMap<String, PayloadFieldSchema>,
     ) -> Result<()> {
+        if let Some(catalog) = &self.inner.config.catalog {
+            let mut config = collection.config();
+            config.payload_schema = declared;
+            return catalog.0.update_config(collection.name(), config);
+        }
         {
             let mut state = self.inner.state.lock();
             let mut next = state.meta.clone();
@@ -309,6 +367,9 @@ impl Database {
     /// Deletes a collection, its aliases and its data. Returns false if it did not exist.
     pub fn delete_collection(&self, name: &str) -> Result<bool> {
         self.check_open()?;
+        if let Some(catalog) = &self.inner.config.catalog {
+            return catalog.0.delete_collection(name);
+        }
         let mut state = self.inner.state.lock();
         let Some(collection) = state.open.get(name).cloned() else { return Ok(false) };
         let mut next = state.meta.clone();
@@ -323,6 +384,39 @@ impl Database {
         let dir = collection_dir(self.path(), name);
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
         Ok(true)
+    }
+
+    /// Cluster mode: makes a collection declared in the catalog available here (its shards are handles
+    /// opened by the cluster layer). Replaces a collection of the same name.
+    pub fn attach_collection(&self, collection: Arc<Collection>) -> Result<()> {
+        self.check_open()?;
+        let mut state = self.inner.state.lock();
+        let name = collection.name().to_string();
+        state.meta.collections.insert(name.clone(), collection.config());
+        state.open.insert(name, collection);
+        Ok(())
+    }
+
+    /// Cluster mode: removes a collection the catalog dropped; its aliases go with it. The cluster
+    /// layer closes and deletes the shards it holds.
+    pub fn detach_collection(&self, name: &str) -> Result<Option<Arc<Collection>>> {
+        let mut state = self.inner.state.lock();
+        let removed = state.open.remove(name);
+        if removed.is_some() {
+            let mut next = state.meta.clone();
+            next.collections.remove(name);
+            next.aliases.retain(|_, target| target != name);
+            self.inner.store_meta(&state.meta, &next)?;
+            state.meta = next;
+        }
+        Ok(removed)
+    }
+
+    /// Cluster mode: adopts a configuration the catalog committed (parameters, payload indexes).
+    pub fn apply_config(&self, name: &str, config: CollectionConfig) -> Result<()> {
+        let collection = self.collection(name)?;
+        self.inner.state.lock().meta.collections.insert(name.to_string(), config.clone());
+        collection.replace_config(config)
     }
 
     /// Applies alias changes atomically: all or none.

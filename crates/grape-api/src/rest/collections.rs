@@ -91,6 +91,10 @@ pub(super) struct CollectionClusterInfo {
 
 /// `GET /collections/{c}/cluster`: as a single node answers, every shard is local and active.
 pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
+    if let Some(view) = s.service.cluster().cloned() {
+        let r = s.service.run(move |_| view.collection_info(&c)).await;
+        return t.reply(r);
+    }
     let r = s
         .service
         .run(move |db| {
@@ -99,10 +103,13 @@ pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): P
                 .shards()
                 .iter()
                 .enumerate()
-                .map(|(i, shard)| LocalShardInfo {
-                    shard_id: i as u32,
-                    points_count: shard.engine().segment_stats().iter().map(|s| s.live_points).sum(),
-                    state: "Active",
+                .filter_map(|(i, shard)| {
+                    let local = shard.local()?;
+                    Some(LocalShardInfo {
+                        shard_id: i as u32,
+                        points_count: local.engine().segment_stats().iter().map(|s| s.live_points).sum(),
+                        state: "Active",
+                    })
                 })
                 .collect::<Vec<_>>();
             Ok(CollectionClusterInfo {

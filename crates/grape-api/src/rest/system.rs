@@ -104,7 +104,11 @@ pub(super) struct ClusterStatus {
     status: &'static str,
 }
 
-/// `GET /cluster` of a node not in cluster mode.
-pub(super) async fn cluster(t: Timed) -> Response {
-    t.reply(Ok(ClusterStatus { status: "disabled" }))
+/// `GET /cluster`: "disabled" on a single node; peers and Raft state of the metadata group on a
+/// cluster node.
+pub(super) async fn cluster(t: Timed, State(s): State<AppState>) -> Response {
+    match s.service.cluster() {
+        Some(view) => t.reply(Ok(view.status())),
+        None => t.reply(Ok(ClusterStatus { status: "disabled" })),
+    }
 }

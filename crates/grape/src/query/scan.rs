@@ -97,7 +97,7 @@ pub(super) fn prepare_example(
         Vector::Sparse(v) => {
             let v = prepare_sparse_query(config, using, v)?;
             match config.sparse(using).map(|p| p.modifier()) {
-                Some(Modifier::Idf) => Vector::Sparse(c.weight_by_idf(using, v)),
+                Some(Modifier::Idf) => Vector::Sparse(c.weight_by_idf(using, v)?),
                 _ => Vector::Sparse(v),
             }
         }

@@ -97,7 +97,12 @@ pub(crate) fn write_collection(collection: &Collection, out: &mut dyn Write, scr
     let json =
         serde_json::to_vec_pretty(&header).map_err(|e| Error::Internal(format!("snapshot header: {e}")))?;
     append_bytes(&mut tar, COLLECTION_HEADER, &json)?;
-    for (i, shard) in collection.shards().iter().enumerate() {
+    for (i, handle) in collection.shards().iter().enumerate() {
+        let shard = handle.local().ok_or_else(|| {
+            Error::bad_input(format!(
+                "shard {i} of this collection is not held by this node; snapshot it on a node that holds it"
+            ))
+        })?;
         let tmp = TempPath::new(PathBuf::from(format!("{}.shard-{i}{TMP_EXT}", scratch.display())));
         {
             let file = File::create(tmp.path())

@@ -1,0 +1,264 @@
+//! The metadata group's state machine: peers, collections with their configurations and the placement
+//! of their shards' replicas. Small; persisted whole in the node's redb after every applied batch and
+//! sent whole as the group's snapshot. Every change is published on a watch channel, which the node's
+//! reconciler follows (level-triggered: it compares the state with what the node holds).
+
+use std::collections::BTreeMap;
+use std::io::Cursor;
+use std::sync::Arc;
+
+use openraft::storage::{RaftStateMachine, Snapshot};
+use openraft::{
+    AnyError, Entry, EntryPayload, LogId, RaftSnapshotBuilder, SnapshotMeta, StorageError, StorageIOError,
+    StoredMembership,
+};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use crate::log_store::RaftDb;
+use crate::types::{MetaCommand, MetaRefusal, MetaResponse, MetaTc, NodeId, PeerNode, META_GROUP};
+
+/// A collection as the cluster declares it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CollectionMeta {
+    /// Unique for the cluster's life: the log index of the entry that created it.
+    pub id: u64,
+    /// The configuration as JSON.
+    pub config: String,
+    /// For each shard, the nodes holding a replica (the first is where the group starts).
+    pub replicas: Vec<Vec<NodeId>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct MetaState {
+    pub peers: BTreeMap<NodeId, PeerNode>,
+    pub collections: BTreeMap<String, CollectionMeta>,
+}
+
+/// What the state machine publishes: the state after applying up to `applied`.
+#[derive(Debug, Clone, Default)]
+pub struct MetaView {
+    pub applied: u64,
+    pub state: Arc<MetaState>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct Persisted {
+    applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, PeerNode>,
+    state: MetaState,
+}
+
+const SM_KEY: &str = "meta_sm";
+
+pub struct MetaStateMachine {
+    db: RaftDb,
+    data: Persisted,
+    publish: watch::Sender<MetaView>,
+    snapshot: Option<(SnapshotMeta<NodeId, PeerNode>, Vec<u8>)>,
+}
+
+fn sm_err(e: impl std::fmt::Display) -> StorageError<NodeId> {
+    StorageIOError::write_state_machine(AnyError::error(e.to_string())).into()
+}
+
+/// A 64-bit mix (splitmix64): placement must be the same on every node and in every release.
+pub fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+/// Rendezvous (highest random weight) placement: the `rf` peers with the highest weight for this shard.
+pub fn place(peers: &[NodeId], collection_id: u64, shard: u32, rf: usize) -> Vec<NodeId> {
+    let mut ranked: Vec<(u64, NodeId)> =
+        peers.iter().map(|&p| (mix(mix(collection_id ^ mix(u64::from(shard))) ^ p), p)).collect();
+    ranked.sort_unstable_by(|a, b| b.cmp(a));
+    ranked.into_iter().take(rf.max(1)).map(|(_, p)| p).collect()
+}
+
+impl MetaStateMachine {
+    pub fn open(db: RaftDb) -> Result<(MetaStateMachine, watch::Receiver<MetaView>), String> {
+        let data: Persisted =
+            db.group_value(META_GROUP, SM_KEY).map_err(|e| e.to_string())?.unwrap_or_default();
+        let view =
+            MetaView { applied: data.applied.map_or(0, |l| l.index), state: Arc::new(data.state.clone()) };
+        let (publish, rx) = watch::channel(view);
+        Ok((MetaStateMachine { db, data, publish, snapshot: None }, rx))
+    }
+
+    #[allow(clippy::result_large_err)] // openraft's error type
+    fn persist_and_publish(&self) -> Result<(), StorageError<NodeId>> {
+        self.db.set_group_value(META_GROUP, SM_KEY, &self.data).map_err(sm_err)?;
+        self.publish.send_replace(MetaView {
+            applied: self.data.applied.map_or(0, |l| l.index),
+            state: Arc::new(self.data.state.clone()),
+        });
+        Ok(())
+    }
+
+    fn apply_command(&mut self, index: u64, cmd: MetaCommand) -> MetaResponse {
+        let state = &mut self.data.state;
+        let error = match cmd {
+            MetaCommand::AddPeer { id, node } => {
+                state.peers.insert(id, node);
+                None
+            }
+            MetaCommand::RemovePeer { id } => {
+                state.peers.remove(&id);
+                None
+            }
+            MetaCommand::CreateCollection { name, config } => {
+                if state.collections.contains_key(&name) {
+                    Some(MetaRefusal::AlreadyExists(format!("Collection `{name}`")))
+                } else {
+                    match serde_json::from_str::<grape::CollectionConfig>(&config) {
+                        Err(e) => Some(MetaRefusal::BadInput(format!("collection config: {e}"))),
+                        Ok(c) => {
+                            let peers: Vec<NodeId> = state.peers.keys().copied().collect();
+                            let rf = (c.params.replication_factor as usize).min(peers.len());
+                            let replicas =
+                                (0..c.params.shard_number).map(|s| place(&peers, index, s, rf)).collect();
+                            state.collections.insert(name, CollectionMeta { id: index, config, replicas });
+                            None
+                        }
+                    }
+                }
+            }
+            MetaCommand::DeleteCollection { name } => {
+                state.collections.remove(&name);
+                None
+            }
+            MetaCommand::UpdateConfig { name, config } => match state.collections.get_mut(&name) {
+                Some(c) => {
+                    c.config = config;
+                    None
+                }
+                None => Some(MetaRefusal::NotFound(format!("Collection `{name}` doesn't exist!"))),
+            },
+        };
+        MetaResponse { error }
+    }
+}
+
+impl RaftStateMachine<MetaTc> for MetaStateMachine {
+    type SnapshotBuilder = MetaSnapshotBuilder;
+
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogId<NodeId>>, StoredMembership<NodeId, PeerNode>), StorageError<NodeId>> {
+        Ok((self.data.applied, self.data.membership.clone()))
+    }
+
+    async fn apply<I>(&mut self, entries: I) -> Result<Vec<MetaResponse>, StorageError<NodeId>>
+    where
+        I: IntoIterator<Item = Entry<MetaTc>> + Send,
+        I::IntoIter: Send,
+    {
+        let mut out = Vec::new();
+        for entry in entries {
+            self.data.applied = Some(entry.log_id);
+            out.push(match entry.payload {
+                EntryPayload::Blank => MetaResponse::default(),
+                EntryPayload::Normal(cmd) => self.apply_command(entry.log_id.index, cmd),
+                EntryPayload::Membership(m) => {
+                    self.data.membership = StoredMembership::new(Some(entry.log_id), m);
+                    MetaResponse::default()
+                }
+            });
+        }
+        self.persist_and_publish()?;
+        Ok(out)
+    }
+
+    async fn get_snapshot_builder(&mut self) -> MetaSnapshotBuilder {
+        MetaSnapshotBuilder {
+            applied: self.data.applied,
+            membership: self.data.membership.clone(),
+            bytes: postcard::to_allocvec(&self.data).unwrap_or_default(),
+        }
+    }
+
+    async fn begin_receiving_snapshot(&mut self) -> Result<Box<Cursor<Vec<u8>>>, StorageError<NodeId>> {
+        Ok(Box::new(Cursor::new(Vec::new())))
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMeta<NodeId, PeerNode>,
+        snapshot: Box<Cursor<Vec<u8>>>,
+    ) -> Result<(), StorageError<NodeId>> {
+        let bytes = snapshot.into_inner();
+        let data: Persisted = postcard::from_bytes(&bytes).map_err(sm_err)?;
+        self.data = Persisted {
+            applied: meta.last_log_id,
+            membership: meta.last_membership.clone(),
+            state: data.state,
+        };
+        self.snapshot = Some((meta.clone(), bytes));
+        self.persist_and_publish()
+    }
+
+    async fn get_current_snapshot(&mut self) -> Result<Option<Snapshot<MetaTc>>, StorageError<NodeId>> {
+        Ok(self.snapshot.as_ref().map(|(meta, bytes)| Snapshot {
+            meta: meta.clone(),
+            snapshot: Box::new(Cursor::new(bytes.clone())),
+        }))
+    }
+}
+
+pub struct MetaSnapshotBuilder {
+    applied: Option<LogId<NodeId>>,
+    membership: StoredMembership<NodeId, PeerNode>,
+    bytes: Vec<u8>,
+}
+
+impl RaftSnapshotBuilder<MetaTc> for MetaSnapshotBuilder {
+    async fn build_snapshot(&mut self) -> Result<Snapshot<MetaTc>, StorageError<NodeId>> {
+        let meta = SnapshotMeta {
+            last_log_id: self.applied,
+            last_membership: self.membership.clone(),
+            snapshot_id: format!("meta-{}", self.applied.map_or(0, |l| l.index)),
+        };
+        Ok(Snapshot { meta, snapshot: Box::new(Cursor::new(std::mem::take(&mut self.bytes))) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rendezvous_placement_is_even_and_stable() {
+        let peers = [11u64, 22, 33];
+        let mut per_node = BTreeMap::new();
+        for shard in 0..1000 {
+            let r = place(&peers, 7, shard, 2);
+            assert_eq!(r.len(), 2);
+            assert_ne!(r[0], r[1]);
+            assert_eq!(r, place(&peers, 7, shard, 2));
+            for p in r {
+                *per_node.entry(p).or_insert(0usize) += 1;
+            }
+        }
+        // 2000 replicas over 3 nodes: within 5% of the mean.
+        let mean = 2000.0 / 3.0;
+        for (&p, &n) in &per_node {
+            assert!((n as f64 - mean).abs() / mean < 0.05, "node {p}: {n} replicas, {per_node:?}");
+        }
+    }
+
+    #[test]
+    fn adding_a_node_moves_only_its_share() {
+        let before = [1u64, 2, 3];
+        let after = [1u64, 2, 3, 4];
+        let moved = (0..1000).filter(|&s| place(&before, 9, s, 1) != place(&after, 9, s, 1)).count();
+        // About a quarter of the shards move to the new node, and only to it.
+        assert!((200..300).contains(&moved), "{moved}");
+        for s in 0..1000 {
+            let (a, b) = (place(&before, 9, s, 1), place(&after, 9, s, 1));
+            assert!(a == b || b == vec![4]);
+        }
+    }
+}
