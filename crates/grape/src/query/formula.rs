@@ -29,7 +29,7 @@ use crate::{
 };
 
 /// `{"formula": <expression>, "defaults": {...}}`.
-#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Formula {
     pub formula: Expression,
@@ -63,12 +63,6 @@ pub enum Expression {
     GaussDecay { gauss_decay: DecayParams },
     // Last: a condition object is recognised by its own keys.
     Condition(Box<Condition>),
-}
-
-impl Default for Expression {
-    fn default() -> Self {
-        Expression::Constant(0.0)
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
