@@ -24,6 +24,7 @@ import pytest
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import UnexpectedResponse
 
+from harness import wait_collection_green
 from test_hybrid_oracle import assert_same
 
 DIM = 6
@@ -31,12 +32,16 @@ CITIES = ["paris", "rome", "oslo", "lima"]
 EPOCH = dt.datetime(2025, 3, 1, tzinfo=dt.timezone.utc)
 
 
-def build(client: QdrantClient, name: str, seed: int, n: int = 200) -> random.Random:
+def build(client: QdrantClient, name: str, seed: int, n: int = 200, sealed: bool = False) -> random.Random:
     """The collection: a cosine and a Euclid dense vector, a sparse vector, and a payload with unique
-    `rating` (float, missing on some points), `rank` (integer) and `ts` (date-time) values."""
+    `rating` (float, missing on some points), `rank` (integer) and `ts` (date-time) values.
+
+    `sealed`: a tiny indexing threshold makes Grape seal its segments as points arrive, so filters
+    and conditions go through sealed segments and their payload indexes."""
     rng = random.Random(seed)
     client.create_collection(
         name,
+        optimizers_config=models.OptimizersConfigDiff(indexing_threshold=2) if sealed else None,
         vectors_config={
             "dense": models.VectorParams(size=DIM, distance=models.Distance.COSINE),
             "euc": models.VectorParams(size=DIM, distance=models.Distance.EUCLID),
@@ -69,6 +74,9 @@ def build(client: QdrantClient, name: str, seed: int, n: int = 200) -> random.Ra
         client.upsert(name, points[start : start + 64], wait=True)
     for key, schema in [("rating", "float"), ("rank", "integer"), ("ts", "datetime"), ("city", "keyword")]:
         client.create_payload_index(name, key, field_schema=schema, wait=True)
+    if sealed:
+        info = wait_collection_green(client, name)
+        assert info.segments_count > 1, info
     return rng
 
 
@@ -105,9 +113,10 @@ def assert_same_order(got, want, what: str) -> None:
         assert type(gv) is type(wv) and abs(gv - wv) <= 1e-12 * max(1.0, abs(wv)), f"{what}\n got: {g}\nwant: {w}"
 
 
-def test_order_by_matches_local_mode(pair):
+@pytest.mark.parametrize("sealed", [False, True])
+def test_order_by_matches_local_mode(pair, sealed):
     grape, local, name = pair
-    rng = build(grape, name, 11)
+    rng = build(grape, name, 11, sealed=sealed)
     build(local, name, 11)
     starts = {"rating": lambda: rng.uniform(0, 1400), "rank": lambda: rng.randint(-200, 800),
               "ts": lambda: (EPOCH + dt.timedelta(days=rng.uniform(0, 90))).isoformat()}
@@ -218,9 +227,10 @@ def expression(rng: random.Random, depth: int):
     return models.GaussDecayExpression(gauss_decay=params)
 
 
-def test_formula_matches_local_mode(pair):
+@pytest.mark.parametrize("sealed", [False, True])
+def test_formula_matches_local_mode(pair, sealed):
     grape, local, name = pair
-    rng = build(grape, name, 21)
+    rng = build(grape, name, 21, sealed=sealed)
     build(local, name, 21)
     compared = 0
     for trial in range(80):
@@ -309,9 +319,10 @@ def test_formula_errors(pair):
 # ---- MMR ----
 
 
-def test_mmr_matches_local_mode(pair):
+@pytest.mark.parametrize("sealed", [False, True])
+def test_mmr_matches_local_mode(pair, sealed):
     grape, local, name = pair
-    rng = build(grape, name, 31)
+    rng = build(grape, name, 31, sealed=sealed)
     build(local, name, 31)
     for trial in range(60):
         using = rng.choice(["dense", "euc", "text"])
