@@ -726,6 +726,12 @@ def test_scroll_order_by_matches_sorted_model(client, collection_name):
     n = 120
     values = np.random.default_rng(601).permutation(n) * 1.5 + 0.25  # unique
     fx = Fixture(client, collection_name, D.DOT, n=n, seed=601, payload=order_payload(values))
+    # As in Qdrant, the key needs a range-capable index; without one the request is refused.
+    with pytest.raises(UnexpectedResponse) as e:
+        client.scroll(collection_name, order_by="price")
+    assert status_of(e.value) == 400 and b"No range index for `order_by` key" in e.value.content
+    for key, schema in [("price", "float"), ("rank", "integer"), ("multi", "float"), ("ts", "datetime")]:
+        client.create_payload_index(collection_name, key, field_schema=schema, wait=True)
 
     def check(order_by, limit=10, flt=None, expected=None, what=""):
         points, next_offset = client.scroll(

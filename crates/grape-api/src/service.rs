@@ -20,8 +20,8 @@ pub mod matrix;
 pub mod order_by;
 
 pub use grape::query::{
-    fusion, run_query, scoring, vector_of, ContextPair, Fusion, LookupLocation, PointsQuery, Prefetch,
-    QueryInput, RecommendStrategy, VectorInput,
+    fusion, run_query, scoring, vector_of, ContextPair, Expression, Formula, Fusion, LookupLocation, Mmr,
+    PointsQuery, Prefetch, QueryInput, RecommendStrategy, VectorInput,
 };
 
 /// Shared state of a running server: the database and when the service started.

@@ -310,14 +310,15 @@ pub struct GeoPoint {
 }
 
 impl GeoPoint {
-    fn from_value(v: &Value) -> Option<GeoPoint> {
+    /// A geo point stored in a payload: `{lon, lat}` on the globe.
+    pub fn from_value(v: &Value) -> Option<GeoPoint> {
         let o = v.as_object()?;
         let (lon, lat) = (o.get("lon")?.as_f64()?, o.get("lat")?.as_f64()?);
         ((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)).then_some(GeoPoint { lon, lat })
     }
 
     /// Great-circle distance in metres (haversine, mean Earth radius).
-    fn distance_m(&self, other: &GeoPoint) -> f64 {
+    pub fn distance_m(&self, other: &GeoPoint) -> f64 {
         const EARTH_RADIUS_M: f64 = 6_371_008.8;
         let (p1, p2) = (self.lat.to_radians(), other.lat.to_radians());
         let (dp, dl) = (p2 - p1, (other.lon - self.lon).to_radians());

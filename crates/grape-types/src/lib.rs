@@ -18,6 +18,7 @@ pub mod filter;
 pub mod filter_expr;
 pub mod json_bytes;
 pub mod operation;
+pub mod order_by;
 pub mod payload_schema;
 pub mod point;
 pub mod point_id;
@@ -36,6 +37,7 @@ pub use distance::Distance;
 pub use error::{Error, Result};
 pub use filter::{Condition, FieldCondition, Filter, PointView};
 pub use operation::Operation;
+pub use order_by::{Direction, OrderBy, OrderValue};
 pub use payload_schema::{PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType};
 pub use point::{
     NamedVectors, Payload, PointStruct, Record, ScoredPoint, Vector, VectorOutput, VectorStruct, WithPayload,

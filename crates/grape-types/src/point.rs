@@ -335,6 +335,9 @@ pub struct ScoredPoint {
     pub payload: Option<Payload>,
     #[serde(default)]
     pub vector: Option<VectorOutput>,
+    /// The payload value the point was ordered by (an `order_by` query only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order_value: Option<crate::OrderValue>,
 }
 
 #[cfg(test)]

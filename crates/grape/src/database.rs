@@ -245,6 +245,17 @@ impl Database {
         crate::query::run_query(self, &c, query)
     }
 
+    /// Scrolls a collection in the order of a payload value (scroll's `order_by`; the key needs a
+    /// range-capable payload index, as in Qdrant).
+    pub fn scroll_ordered(
+        &self,
+        collection: &str,
+        req: &crate::query::OrderedScroll,
+    ) -> Result<Vec<(grape_types::Record, grape_types::OrderValue)>> {
+        let c = self.collection(collection)?;
+        crate::query::order_by::scroll_ordered(&c, req)
+    }
+
     /// A collection by name or alias.
     pub fn collection(&self, name_or_alias: &str) -> Result<Arc<Collection>> {
         self.check_open()?;

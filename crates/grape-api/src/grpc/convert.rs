@@ -267,6 +267,7 @@ pub(super) fn scored_point(p: ScoredPoint) -> pb::ScoredPoint {
         score: p.score,
         version: p.version,
         vectors: p.vector.map(vectors_output),
+        order_value: p.order_value.map(order_value),
     }
 }
 
@@ -275,7 +276,21 @@ pub(super) fn retrieved_point(r: Record) -> pb::RetrievedPoint {
         id: Some(proto_point_id(r.id)),
         payload: r.payload.map(payload_to_map).unwrap_or_default(),
         vectors: r.vector.map(vectors_output),
+        order_value: None,
     }
+}
+
+/// A point of a scroll with `order_by`, with the value it was ordered by.
+pub(super) fn ordered_point(r: Record, v: grape::OrderValue) -> pb::RetrievedPoint {
+    pb::RetrievedPoint { order_value: Some(order_value(v)), ..retrieved_point(r) }
+}
+
+pub(super) fn order_value(v: grape::OrderValue) -> pb::OrderValue {
+    let variant = match v {
+        grape::OrderValue::Int(i) => pb::order_value::Variant::Int(i),
+        grape::OrderValue::Float(x) => pb::order_value::Variant::Float(x),
+    };
+    pb::OrderValue { variant: Some(variant) }
 }
 
 pub(super) fn update_result(r: grape::UpdateResult) -> pb::UpdateResult {

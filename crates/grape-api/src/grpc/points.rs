@@ -8,11 +8,11 @@ use grape_proto::qdrant::points_server::Points;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    map_to_payload, no_shard_keys, point, point_ids, proto_point_id, retrieved_point, scored_point,
-    update_result, with_payload, with_vector,
+    map_to_payload, no_shard_keys, ordered_point, point, point_ids, proto_point_id, retrieved_point,
+    scored_point, update_result, with_payload, with_vector,
 };
 use super::filter::filter;
-use super::query::{points_query, search_query};
+use super::query::{ordered_scroll, points_query, search_query};
 use super::{elapsed, invalid, status, unsupported, Access, State};
 use crate::service::{self, PointsSelector, UpdateOperation};
 
@@ -178,7 +178,13 @@ impl Points for State {
         let req = request.into_inner();
         no_shard_keys(&req.shard_key_selector)?;
         if req.order_by.is_some() {
-            return Err(unsupported("order_by over gRPC"));
+            let (collection, ordered) = ordered_scroll(req)?;
+            let points = self.service.scroll_ordered(collection, ordered).await.map_err(status)?;
+            return Ok(Response::new(pb::ScrollResponse {
+                next_page_offset: None,
+                result: points.into_iter().map(|(r, v)| ordered_point(r, v)).collect(),
+                time: elapsed(start),
+            }));
         }
         let scroll = ScrollRequest {
             offset: req.offset.map(super::convert::point_id).transpose()?,

@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::explore_wire::{ContextInputWire, DiscoverInputWire};
 use crate::error::ApiError;
 use crate::service::{
-    Fusion, LookupLocation, PointsQuery, PointsSelector, Prefetch, QueryInput, RecommendStrategy,
-    UpdateOperation, VectorInput,
+    Formula, Fusion, LookupLocation, Mmr, PointsQuery, PointsSelector, Prefetch, QueryInput,
+    RecommendStrategy, UpdateOperation, VectorInput,
 };
 
 /// `?wait=&ordering=` of writes.
@@ -460,6 +460,7 @@ pub enum QueryWire {
     Nearest {
         nearest: VectorInputWire,
         #[serde(default)]
+        #[schemars(with = "Option<MmrWire>")]
         mmr: Option<serde_json::Value>,
     },
     Recommend {
@@ -479,6 +480,16 @@ pub enum QueryWire {
     },
     Sample {
         sample: SampleWire,
+    },
+    OrderBy {
+        #[schemars(with = "super::explore_wire::OrderByWire")]
+        order_by: serde_json::Value,
+    },
+    Formula {
+        #[schemars(with = "grape::query::Expression")]
+        formula: serde_json::Value,
+        #[serde(default)]
+        defaults: Option<serde_json::Map<String, serde_json::Value>>,
     },
     Vector(VectorInputWire),
     Other(serde_json::Map<String, serde_json::Value>),
@@ -504,6 +515,25 @@ pub struct RrfWire {
     pub weights: Option<Vec<f32>>,
 }
 
+/// `mmr` of a nearest query: maximal marginal relevance re-ranking.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "Mmr")]
+#[serde(deny_unknown_fields)]
+pub struct MmrWire {
+    #[serde(default)]
+    pub diversity: Option<f32>,
+    #[serde(default)]
+    pub candidates_limit: Option<usize>,
+}
+
+/// Reads a part of a query kept as raw JSON (so that its errors name it, rather than falling through
+/// the untagged `QueryWire`).
+fn parse_part<T: serde::de::DeserializeOwned>(what: &str, value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        ApiError::bad_request(format!("Json deserialize error: query.{what}: {}", e.into_inner()))
+    })
+}
+
 /// `{"sample": "random"}`.
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[schemars(rename = "Sample")]
@@ -515,7 +545,20 @@ pub enum SampleWire {
 impl QueryWire {
     fn into_input(self) -> Result<QueryInput, ApiError> {
         match self {
-            QueryWire::Nearest { mmr: Some(_), .. } => Err(ApiError::unsupported("query.nearest.mmr")),
+            QueryWire::Nearest { nearest, mmr: Some(mmr) } => {
+                let mmr: MmrWire = parse_part("mmr", mmr)?;
+                Ok(QueryInput::NearestMmr {
+                    nearest: nearest.into_input()?,
+                    mmr: Mmr { diversity: mmr.diversity, candidates_limit: mmr.candidates_limit },
+                })
+            }
+            QueryWire::OrderBy { order_by } => {
+                Ok(QueryInput::OrderBy(super::explore_wire::OrderByWire::parse(order_by)?))
+            }
+            QueryWire::Formula { formula, defaults } => Ok(QueryInput::Formula(Formula {
+                formula: parse_part("formula", formula)?,
+                defaults: defaults.unwrap_or_default(),
+            })),
             QueryWire::Nearest { nearest, mmr: None } | QueryWire::Vector(nearest) => {
                 Ok(QueryInput::Nearest(nearest.into_input()?))
             }

@@ -218,7 +218,7 @@ mod tests {
 
     fn hit(id: u64, score: f32, doc: serde_json::Value) -> ScoredPoint {
         let payload = json!({ "doc": doc }).as_object().cloned();
-        ScoredPoint { id: PointId::Num(id), version: 0, score, payload, vector: None }
+        ScoredPoint { id: PointId::Num(id), version: 0, score, payload, vector: None, order_value: None }
     }
 
     fn ids(g: &PointGroup) -> Vec<u64> {

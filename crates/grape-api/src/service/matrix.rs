@@ -69,7 +69,17 @@ pub fn distance_matrix(c: &Collection, req: &MatrixQuery) -> Result<Matrix> {
                 .filter(|&(j, _)| j != i)
                 .map(|(j, (id, b))| {
                     let score = distance.postprocess(kernel.score(a, b));
-                    (j, ScoredPoint { id: *id, version: 0, score, payload: None, vector: None })
+                    (
+                        j,
+                        ScoredPoint {
+                            id: *id,
+                            version: 0,
+                            score,
+                            payload: None,
+                            vector: None,
+                            order_value: None,
+                        },
+                    )
                 })
                 .collect();
             row.sort_by(|x, y| compare_scored(&x.1, &y.1, smaller_is_better));

@@ -2286,6 +2286,37 @@ pub struct SearchBatchPoints {
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
+pub struct StartFrom {
+    #[prost(oneof = "start_from::Value", tags = "1, 2, 3, 4")]
+    pub value: ::core::option::Option<start_from::Value>,
+}
+/// Nested message and enum types in `StartFrom`.
+pub mod start_from {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Value {
+        #[prost(double, tag = "1")]
+        Float(f64),
+        #[prost(int64, tag = "2")]
+        Integer(i64),
+        #[prost(message, tag = "3")]
+        Timestamp(::prost_types::Timestamp),
+        #[prost(string, tag = "4")]
+        Datetime(::prost::alloc::string::String),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct OrderBy {
+    #[prost(string, tag = "1")]
+    pub key: ::prost::alloc::string::String,
+    #[prost(enumeration = "Direction", optional, tag = "2")]
+    pub direction: ::core::option::Option<i32>,
+    #[prost(message, optional, tag = "3")]
+    pub start_from: ::core::option::Option<StartFrom>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct ScrollPoints {
     #[prost(string, tag = "1")]
     pub collection_name: ::prost::alloc::string::String,
@@ -2304,9 +2335,8 @@ pub struct ScrollPoints {
     /// opaque ShardKeySelector
     #[prost(bytes = "vec", optional, tag = "9")]
     pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
-    /// opaque OrderBy
-    #[prost(bytes = "vec", optional, tag = "10")]
-    pub order_by: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "10")]
+    pub order_by: ::core::option::Option<OrderBy>,
     #[prost(uint64, optional, tag = "11")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2393,6 +2423,141 @@ pub struct Rrf {
     #[prost(float, repeated, tag = "2")]
     pub weights: ::prost::alloc::vec::Vec<f32>,
 }
+/// Maximal marginal relevance: re-ranks `candidates_limit` nearest points for diversity.
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct Mmr {
+    #[prost(float, optional, tag = "2")]
+    pub diversity: ::core::option::Option<f32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub candidates_limit: ::core::option::Option<u32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct NearestInputWithMmr {
+    #[prost(message, optional, tag = "1")]
+    pub nearest: ::core::option::Option<VectorInput>,
+    #[prost(message, optional, tag = "2")]
+    pub mmr: ::core::option::Option<Mmr>,
+}
+/// Score boosting: an expression over prefetch scores, payload values and conditions.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Formula {
+    #[prost(message, optional, tag = "1")]
+    pub expression: ::core::option::Option<Expression>,
+    #[prost(map = "string, message", tag = "2")]
+    pub defaults: ::std::collections::HashMap<::prost::alloc::string::String, Value>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Expression {
+    #[prost(
+        oneof = "expression::Variant",
+        tags = "1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19"
+    )]
+    pub variant: ::core::option::Option<expression::Variant>,
+}
+/// Nested message and enum types in `Expression`.
+pub mod expression {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, ::prost::Oneof)]
+    pub enum Variant {
+        #[prost(float, tag = "1")]
+        Constant(f32),
+        /// a payload key, `$score` or `$score\[i\]`
+        #[prost(string, tag = "2")]
+        Variable(::prost::alloc::string::String),
+        /// 1 when it holds, else 0
+        #[prost(message, tag = "3")]
+        Condition(super::Condition),
+        /// metres
+        #[prost(message, tag = "4")]
+        GeoDistance(super::GeoDistance),
+        /// a date-time constant
+        #[prost(string, tag = "5")]
+        Datetime(::prost::alloc::string::String),
+        /// a payload key holding a date-time
+        #[prost(string, tag = "6")]
+        DatetimeKey(::prost::alloc::string::String),
+        #[prost(message, tag = "7")]
+        Mult(super::MultExpression),
+        #[prost(message, tag = "8")]
+        Sum(super::SumExpression),
+        #[prost(message, tag = "9")]
+        Div(::prost::alloc::boxed::Box<super::DivExpression>),
+        #[prost(message, tag = "10")]
+        Neg(::prost::alloc::boxed::Box<super::Expression>),
+        #[prost(message, tag = "11")]
+        Abs(::prost::alloc::boxed::Box<super::Expression>),
+        #[prost(message, tag = "12")]
+        Sqrt(::prost::alloc::boxed::Box<super::Expression>),
+        #[prost(message, tag = "13")]
+        Pow(::prost::alloc::boxed::Box<super::PowExpression>),
+        #[prost(message, tag = "14")]
+        Exp(::prost::alloc::boxed::Box<super::Expression>),
+        #[prost(message, tag = "15")]
+        Log10(::prost::alloc::boxed::Box<super::Expression>),
+        #[prost(message, tag = "16")]
+        Ln(::prost::alloc::boxed::Box<super::Expression>),
+        #[prost(message, tag = "17")]
+        ExpDecay(::prost::alloc::boxed::Box<super::DecayParamsExpression>),
+        #[prost(message, tag = "18")]
+        GaussDecay(::prost::alloc::boxed::Box<super::DecayParamsExpression>),
+        #[prost(message, tag = "19")]
+        LinDecay(::prost::alloc::boxed::Box<super::DecayParamsExpression>),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct GeoDistance {
+    #[prost(message, optional, tag = "1")]
+    pub origin: ::core::option::Option<GeoPoint>,
+    #[prost(string, tag = "2")]
+    pub to: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MultExpression {
+    #[prost(message, repeated, tag = "1")]
+    pub mult: ::prost::alloc::vec::Vec<Expression>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SumExpression {
+    #[prost(message, repeated, tag = "1")]
+    pub sum: ::prost::alloc::vec::Vec<Expression>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DivExpression {
+    #[prost(message, optional, boxed, tag = "1")]
+    pub left: ::core::option::Option<::prost::alloc::boxed::Box<Expression>>,
+    #[prost(message, optional, boxed, tag = "2")]
+    pub right: ::core::option::Option<::prost::alloc::boxed::Box<Expression>>,
+    #[prost(float, optional, tag = "3")]
+    pub by_zero_default: ::core::option::Option<f32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PowExpression {
+    #[prost(message, optional, boxed, tag = "1")]
+    pub base: ::core::option::Option<::prost::alloc::boxed::Box<Expression>>,
+    #[prost(message, optional, boxed, tag = "2")]
+    pub exponent: ::core::option::Option<::prost::alloc::boxed::Box<Expression>>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DecayParamsExpression {
+    #[prost(message, optional, boxed, tag = "1")]
+    pub x: ::core::option::Option<::prost::alloc::boxed::Box<Expression>>,
+    #[prost(message, optional, boxed, tag = "2")]
+    pub target: ::core::option::Option<::prost::alloc::boxed::Box<Expression>>,
+    #[prost(float, optional, tag = "3")]
+    pub scale: ::core::option::Option<f32>,
+    #[prost(float, optional, tag = "4")]
+    pub midpoint: ::core::option::Option<f32>,
+}
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct Query {
@@ -2412,19 +2577,16 @@ pub mod query {
         Discover(super::DiscoverInput),
         #[prost(message, tag = "4")]
         Context(super::ContextInput),
-        /// opaque OrderBy
-        #[prost(bytes, tag = "5")]
-        OrderBy(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "5")]
+        OrderBy(super::OrderBy),
         #[prost(enumeration = "super::Fusion", tag = "6")]
         Fusion(i32),
         #[prost(enumeration = "super::Sample", tag = "7")]
         Sample(i32),
-        /// opaque Formula
-        #[prost(bytes, tag = "8")]
-        Formula(::prost::alloc::vec::Vec<u8>),
-        /// opaque NearestInputWithMmr
-        #[prost(bytes, tag = "9")]
-        NearestWithMmr(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "8")]
+        Formula(super::Formula),
+        #[prost(message, tag = "9")]
+        NearestWithMmr(super::NearestInputWithMmr),
         #[prost(message, tag = "10")]
         Rrf(super::Rrf),
         /// opaque RelevanceFeedbackInput
@@ -2569,6 +2731,25 @@ pub struct ScoredPoint {
     pub version: u64,
     #[prost(message, optional, tag = "6")]
     pub vectors: ::core::option::Option<VectorsOutput>,
+    #[prost(message, optional, tag = "8")]
+    pub order_value: ::core::option::Option<OrderValue>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct OrderValue {
+    #[prost(oneof = "order_value::Variant", tags = "1, 2")]
+    pub variant: ::core::option::Option<order_value::Variant>,
+}
+/// Nested message and enum types in `OrderValue`.
+pub mod order_value {
+    #[allow(clippy::all)]
+    #[derive(Clone, Copy, PartialEq, ::prost::Oneof)]
+    pub enum Variant {
+        #[prost(int64, tag = "1")]
+        Int(i64),
+        #[prost(double, tag = "2")]
+        Float(f64),
+    }
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2587,6 +2768,8 @@ pub struct RetrievedPoint {
     pub payload: ::std::collections::HashMap<::prost::alloc::string::String, Value>,
     #[prost(message, optional, tag = "4")]
     pub vectors: ::core::option::Option<VectorsOutput>,
+    #[prost(message, optional, tag = "6")]
+    pub order_value: ::core::option::Option<OrderValue>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -2716,6 +2899,33 @@ impl ReadConsistencyType {
             "All" => Some(Self::All),
             "Majority" => Some(Self::Majority),
             "Quorum" => Some(Self::Quorum),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum Direction {
+    Asc = 0,
+    Desc = 1,
+}
+impl Direction {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Asc => "Asc",
+            Self::Desc => "Desc",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "Asc" => Some(Self::Asc),
+            "Desc" => Some(Self::Desc),
             _ => None,
         }
     }

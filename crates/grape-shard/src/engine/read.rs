@@ -94,6 +94,7 @@ impl ShardEngine {
                 score: distance.postprocess(score),
                 payload: select_payload(&data, offset, &req.with_payload)?,
                 vector: select_vectors(&data, offset, &req.with_vector),
+                order_value: None,
             });
             if out.len() == req.limit {
                 break;
@@ -184,6 +185,7 @@ impl ShardEngine {
                 score,
                 payload: select_payload(&data, offset, &req.with_payload)?,
                 vector: select_vectors(&data, offset, &req.with_vector),
+                order_value: None,
             });
             if out.len() == req.limit {
                 break;

@@ -119,6 +119,7 @@ mod tests {
                 score,
                 payload: None,
                 vector: None,
+                order_value: None,
             })
             .collect()
     }

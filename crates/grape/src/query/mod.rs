@@ -1,22 +1,30 @@
-//! Qdrant's Query API over one collection: nearest (dense or sparse vector, or a stored point's vector),
-//! recommend, discover, context, fusion of prefetches, random sampling.
+//! Qdrant's Query API over one collection: nearest (dense or sparse vector, or a stored point's vector,
+//! optionally re-ranked by maximal marginal relevance), recommend, discover, context, fusion of
+//! prefetches, score boosting by a formula, order by a payload value, random sampling.
 //!
 //! A query may carry a tree of prefetches: each runs first (inheriting its parent's filter, merged
-//! clause by clause as Qdrant merges filters), then its parent fuses their results ([`fusion`]) or
-//! re-scores the prefetched points with its own query. Front ends (REST, gRPC) and embedded users all
-//! run queries through [`run_query`] (or [`crate::Database::query`]).
+//! clause by clause as Qdrant merges filters), then its parent fuses their results ([`fusion`]),
+//! re-scores them with a formula ([`formula`]) or re-scores the prefetched points with its own query.
+//! Front ends (REST, gRPC) and embedded users all run queries through [`run_query`] (or
+//! [`crate::Database::query`]).
 
 mod sample;
 mod scan;
 
+pub mod formula;
 pub mod fusion;
+pub mod mmr;
+pub mod order_by;
 pub mod scoring;
 
 use std::sync::Arc;
 
 use grape_types::filter::Condition;
 
+pub use formula::{Expression, Formula};
 pub use fusion::Fusion;
+pub use mmr::Mmr;
+pub use order_by::OrderedScroll;
 
 use crate::{
     Collection, Database, Error, Filter, NamedVectorSearch, PointId, Record, Result, ScoredPoint,
@@ -50,14 +58,18 @@ pub struct ContextPair {
 
 /// The `query` of a Query API request. `Discover` ranks by the context pairs first, then by the
 /// similarity to `target`; `Context` looks for the zone where the pairs' positives overlap. `Fusion`
-/// combines the results of the prefetches; `Sample` picks random points.
+/// and `Formula` combine the results of the prefetches; `OrderBy` lists points by a payload value;
+/// `Sample` picks random points.
 #[derive(Debug, Clone, PartialEq)]
 pub enum QueryInput {
     Nearest(VectorInput),
+    NearestMmr { nearest: VectorInput, mmr: Mmr },
     Recommend { positive: Vec<VectorInput>, negative: Vec<VectorInput>, strategy: RecommendStrategy },
     Discover { target: VectorInput, context: Vec<ContextPair> },
     Context(Vec<ContextPair>),
     Fusion(Fusion),
+    Formula(Formula),
+    OrderBy(crate::OrderBy),
     Sample,
 }
 
@@ -176,6 +188,14 @@ fn merge_sources(
             let fused: Vec<ScoredPoint> = fused.into_iter().skip(q.offset).collect();
             hydrate(c, fused, &q.with_payload, &q.with_vector)
         }
+        Some(QueryInput::Formula(f)) => {
+            let mut rescored = formula::rescore(c, f, &sources, q.limit.saturating_add(q.offset))?;
+            if let Some(t) = q.score_threshold {
+                rescored.retain(|p| p.score >= t);
+            }
+            let rescored: Vec<ScoredPoint> = rescored.into_iter().skip(q.offset).collect();
+            hydrate(c, rescored, &q.with_payload, &q.with_vector)
+        }
         Some(_) => {
             let mut ids: Vec<PointId> = sources.iter().flatten().map(|p| p.id).collect();
             ids.sort_unstable();
@@ -239,6 +259,11 @@ fn run_base(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Vec<Sco
         QueryInput::Fusion(_) => {
             return Err(Error::bad_input("query: fusion combines the results of prefetches; none given"))
         }
+        QueryInput::Formula(_) => {
+            return Err(Error::bad_input("query: a formula re-scores the results of prefetches; none given"))
+        }
+        QueryInput::NearestMmr { nearest, mmr: params } => return mmr::run(db, c, q, nearest, params),
+        QueryInput::OrderBy(order) => return order_by::query(c, &q, &order),
         QueryInput::Sample => return sample::random(c, &q),
         custom => return scan::run_custom(db, c, q, custom),
     };
@@ -452,6 +477,13 @@ fn list_by_id(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>> {
         .points
         .into_iter()
         .skip(q.offset)
-        .map(|r| ScoredPoint { id: r.id, version: 0, score: 1.0, payload: r.payload, vector: r.vector })
+        .map(|r| ScoredPoint {
+            id: r.id,
+            version: 0,
+            score: 1.0,
+            payload: r.payload,
+            vector: r.vector,
+            order_value: None,
+        })
         .collect())
 }

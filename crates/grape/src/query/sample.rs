@@ -29,7 +29,7 @@ pub(super) fn random(c: &Collection, q: &PointsQuery) -> Result<Vec<ScoredPoint>
     let (picked, _) = ids.partial_shuffle(&mut rand::thread_rng(), q.limit);
     let points = picked
         .iter()
-        .map(|&id| ScoredPoint { id, version: 0, score: 1.0, payload: None, vector: None })
+        .map(|&id| ScoredPoint { id, version: 0, score: 1.0, payload: None, vector: None, order_value: None })
         .collect();
     super::hydrate(c, points, &q.with_payload, &q.with_vector)
 }

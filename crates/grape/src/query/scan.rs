@@ -63,9 +63,12 @@ pub(super) fn run_custom(
             }
             CustomQuery::Context(pairs(&mut vector, &context)?)
         }
-        QueryInput::Nearest(_) | QueryInput::Fusion(_) | QueryInput::Sample => {
-            return Err(Error::Internal("not a custom-scored query".into()))
-        }
+        QueryInput::Nearest(_)
+        | QueryInput::NearestMmr { .. }
+        | QueryInput::Fusion(_)
+        | QueryInput::Formula(_)
+        | QueryInput::OrderBy(_)
+        | QueryInput::Sample => return Err(Error::Internal("not a custom-scored query".into())),
     };
     let mut filter = q.filter;
     if !examples.is_empty() && q.lookup_from.is_none() {
@@ -204,7 +207,14 @@ pub(super) fn hydrate(
 ) -> Result<Vec<ScoredPoint>> {
     let bare: Vec<ScoredPoint> = hits
         .into_iter()
-        .map(|(id, score)| ScoredPoint { id, version: 0, score, payload: None, vector: None })
+        .map(|(id, score)| ScoredPoint {
+            id,
+            version: 0,
+            score,
+            payload: None,
+            vector: None,
+            order_value: None,
+        })
         .collect();
     super::hydrate(c, bare, with_payload, with_vector)
 }
