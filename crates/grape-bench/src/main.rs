@@ -1,6 +1,7 @@
 //! `grape-bench`: benchmarks of the embedded engine on fvecs datasets (see benches/README.md).
 
 mod ann;
+mod cluster;
 mod dataset;
 mod hybrid;
 mod load;
@@ -25,6 +26,8 @@ enum Command {
     Load(load::LoadArgs),
     /// Dense-only, sparse-only and hybrid (dense + sparse prefetches, RRF) queries, single thread.
     Hybrid(hybrid::HybridArgs),
+    /// Cluster mode on in-process clusters: quorum throughput, replication lag, elections, many shards.
+    Cluster(cluster::ClusterArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -33,6 +36,7 @@ fn main() -> anyhow::Result<()> {
         Command::Open(args) => open::run(&args),
         Command::Load(args) => load::run(&args),
         Command::Hybrid(args) => hybrid::run(&args),
+        Command::Cluster(args) => cluster::run(&args),
     }
 }
 

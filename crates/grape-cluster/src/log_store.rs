@@ -75,8 +75,21 @@ impl RaftDb {
     }
 
     fn state_put<T: Serialize>(&self, group: GroupId, key: &str, value: &T) -> Result<(), AnyError> {
+        self.state_put_with(group, key, value, redb::Durability::Immediate)
+    }
+
+    /// `Durability::None` for values that may be lost in a crash (they become durable with the next
+    /// durable commit of the file).
+    fn state_put_with<T: Serialize>(
+        &self,
+        group: GroupId,
+        key: &str,
+        value: &T,
+        durability: redb::Durability,
+    ) -> Result<(), AnyError> {
         let bytes = postcard::to_allocvec(value).map_err(io_err)?;
-        let tx = self.db.begin_write().map_err(io_err)?;
+        let mut tx = self.db.begin_write().map_err(io_err)?;
+        tx.set_durability(durability);
         tx.open_table(STATE).map_err(io_err)?.insert((group, key), bytes.as_slice()).map_err(io_err)?;
         tx.commit().map_err(io_err)
     }
@@ -228,7 +241,11 @@ where
     }
 
     async fn save_committed(&mut self, committed: Option<LogId<NodeId>>) -> Result<(), StorageError<NodeId>> {
-        self.db.state_put(self.group, COMMITTED, &committed).map_err(|e| StorageIOError::write(e).into())
+        // Only a hint for re-applying entries after a restart (a lost value means the node learns the
+        // commit index from the leader again), so it need not cost an fsync on every commit.
+        self.db
+            .state_put_with(self.group, COMMITTED, &committed, redb::Durability::None)
+            .map_err(|e| StorageIOError::write(e).into())
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<NodeId>>, StorageError<NodeId>> {

@@ -1,0 +1,226 @@
+//! `grape-bench cluster`: figures of cluster mode on in-process clusters (grape-testkit: every node in
+//! this process, on loopback ports, with Raft logs fsynced as in production):
+//! quorum upsert throughput of a 3-replica shard vs a single node, replication lag, leader election
+//! time after killing a shard leader, creating a 1000-shard collection, and idle CPU.
+
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use grape::{CreateCollection, Database, Distance, PointStruct, VectorParams, VectorsConfig};
+use grape_testkit::TestCluster;
+use rand::{Rng, SeedableRng};
+
+#[derive(clap::Args)]
+pub struct ClusterArgs {
+    /// Points upserted in the throughput runs.
+    #[arg(long, default_value_t = 20_000)]
+    points: usize,
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Single-point writes whose replication lag is measured.
+    #[arg(long, default_value_t = 300)]
+    lag_samples: usize,
+    /// Leader kills (each followed by a restart of the killed node).
+    #[arg(long, default_value_t = 5)]
+    elections: usize,
+    /// Shards of the many-shard collection.
+    #[arg(long, default_value_t = 1000)]
+    many_shards: u32,
+    /// Seconds of idle CPU measurement.
+    #[arg(long, default_value_t = 10)]
+    idle_secs: u64,
+    /// Write the figures as JSON here.
+    #[arg(long)]
+    out: Option<std::path::PathBuf>,
+}
+
+fn points(n: usize, dim: usize, seed: u64) -> Vec<PointStruct> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    (0..n as u64)
+        .map(|i| PointStruct::new(i, (0..dim).map(|_| rng.gen_range(-1.0..1.0)).collect::<Vec<f32>>()))
+        .collect()
+}
+
+fn request(dim: usize, shards: u32, rf: u32) -> CreateCollection {
+    let mut r = CreateCollection::new(VectorsConfig::Single(VectorParams::new(dim, Distance::Cosine)));
+    r.shard_number = Some(shards);
+    r.replication_factor = Some(rf);
+    r
+}
+
+fn upsert_all(db: &Database, data: &[PointStruct], batch: usize) -> anyhow::Result<f64> {
+    let c = db.collection("bench")?;
+    let started = Instant::now();
+    for chunk in data.chunks(batch) {
+        c.upsert(chunk.to_vec())?;
+    }
+    Ok(data.len() as f64 / started.elapsed().as_secs_f64())
+}
+
+/// CPU seconds (user + system) this process used so far, from /proc/self/stat.
+fn cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed /proc/self/stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    Ok(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.expect("blocking task")
+}
+
+pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build()?;
+    runtime.block_on(run_async(args))
+}
+
+async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
+    let dim = args.dim;
+    let data = points(args.points, args.dim, 7);
+
+    // 1. Single node: the embedded database with its WAL fsynced per write.
+    let dir = tempfile::tempdir()?;
+    let (single, d) = (Database::open(dir.path())?, data.clone());
+    single.create_collection("bench", request(args.dim, 1, 1))?;
+    let (batch, s2) = (args.batch, single.clone());
+    let single_pps = blocking(move || upsert_all(&s2, &d, batch)).await?;
+    single.close()?;
+    eprintln!("single node: {single_pps:.0} points/s");
+
+    // 2. Three nodes, one shard with three replicas, writes acknowledged by a quorum.
+    let mut cluster = TestCluster::start(3).await;
+    let db0 = cluster.nodes[0].db();
+    blocking(move || db0.create_collection("bench", request(dim, 1, 3))).await?;
+    cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("bench").is_ok())).await;
+    // Write through the shard leader's node (others forward: one more hop).
+    let leader = cluster.nodes[0].handle().shard_leader("bench", 0).await.context("no leader")?;
+    let li = cluster.nodes.iter().position(|n| n.handle().id() == leader).context("leader not found")?;
+    let (dbl, d) = (cluster.nodes[li].db(), data.clone());
+    let cluster_pps = blocking(move || upsert_all(&dbl, &d, batch)).await?;
+    eprintln!("3 replicas, quorum: {cluster_pps:.0} points/s ({:.2} of single)", cluster_pps / single_pps);
+
+    // 3. Replication lag: from a write's acknowledgement to its application on every follower.
+    let collection = cluster.nodes[li].db().collection("bench")?;
+    let followers: Vec<_> =
+        cluster.nodes.iter().enumerate().filter(|(i, _)| *i != li).map(|(_, n)| n.handle()).collect();
+    let mut lags = Vec::with_capacity(args.lag_samples);
+    for i in 0..args.lag_samples {
+        let c = std::sync::Arc::clone(&collection);
+        let p = points(1, args.dim, 1000 + i as u64).remove(0);
+        let result = blocking(move || c.upsert(vec![p])).await?;
+        let index = result.operation_id.context("no op id")?;
+        let acked = Instant::now();
+        loop {
+            if followers.iter().all(|f| f.shard_applied("bench", 0).is_some_and(|a| a >= index)) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_micros(50)).await;
+        }
+        lags.push(acked.elapsed().as_secs_f64() * 1e3);
+    }
+    drop(followers); // handles keep a node's state alive; the killed node must let go of its files
+    lags.sort_by(f64::total_cmp);
+    let (lag_p50, lag_p99) = (percentile(&lags, 0.5), percentile(&lags, 0.99));
+    eprintln!("replication lag after ack: p50 {lag_p50:.2} ms, p99 {lag_p99:.2} ms");
+
+    // 4. Idle CPU of the three nodes (one process), one replicated shard.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (c0, t0) = (cpu_seconds()?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    let idle_small = (cpu_seconds()? - c0) / t0.elapsed().as_secs_f64() * 100.0;
+    eprintln!("idle CPU, 3 nodes, 1 shard x 3 replicas: {idle_small:.1}% of one core");
+
+    // 5. Leader election after killing the shard leader.
+    let mut elections = Vec::new();
+    for _ in 0..args.elections {
+        let probe = cluster.running().next().context("no node")?.handle();
+        let old = probe.shard_leader("bench", 0).await.context("no leader")?;
+        drop(probe);
+        let victim = cluster
+            .nodes
+            .iter()
+            .position(|n| n.node.is_some() && n.handle().id() == old)
+            .context("leader")?;
+        let killed = Instant::now();
+        cluster.kill(victim).await;
+        let survivors: Vec<_> = cluster.running().map(|n| n.handle()).collect();
+        let elected = loop {
+            let mut found = None;
+            for s in &survivors {
+                if let Some(l) = s.shard_leader("bench", 0).await.filter(|&l| l != old) {
+                    found = Some(l);
+                }
+            }
+            if found.is_some() || killed.elapsed() > Duration::from_secs(30) {
+                break found;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        };
+        drop(survivors);
+        anyhow::ensure!(elected.is_some(), "no new leader within 30 s");
+        elections.push(killed.elapsed().as_secs_f64() * 1e3);
+        cluster.restart(victim).await;
+        cluster
+            .wait_until("restarted node attached", |c| c.nodes[victim].db().collection("bench").is_ok())
+            .await;
+        cluster.wait_replicated("bench").await;
+    }
+    elections.sort_by(f64::total_cmp);
+    eprintln!("leader election after a kill (ms, sorted): {elections:.0?}");
+    drop(collection);
+
+    // 6. A collection of many shards, then idle CPU.
+    let db0 = cluster.nodes[0].db();
+    let many = args.many_shards;
+    let started = Instant::now();
+    blocking(move || db0.create_collection("many", request(16, many, 1))).await?;
+    cluster
+        .wait_until("attached everywhere", |c| c.running().all(|n| n.db().collection("many").is_ok()))
+        .await;
+    let mut led = 0;
+    while led < many && started.elapsed() < Duration::from_secs(60) {
+        led = 0;
+        for s in 0..many {
+            for n in cluster.running() {
+                if n.handle().shard_leader("many", s).await.is_some() {
+                    led += 1;
+                    break;
+                }
+            }
+        }
+    }
+    let create_s = started.elapsed().as_secs_f64();
+    eprintln!("{many} shards on 3 nodes: every shard led after {create_s:.2} s");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let (c0, t0) = (cpu_seconds()?, Instant::now());
+    tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
+    let idle_many = (cpu_seconds()? - c0) / t0.elapsed().as_secs_f64() * 100.0;
+    eprintln!("idle CPU, 3 nodes with {many} + 1 shards: {idle_many:.1}% of one core");
+
+    let figures = serde_json::json!({
+        "points": args.points, "dim": args.dim, "batch": args.batch,
+        "single_node_points_per_s": single_pps,
+        "rf3_quorum_points_per_s": cluster_pps,
+        "rf3_over_single": cluster_pps / single_pps,
+        "replication_lag_ms": { "p50": lag_p50, "p99": lag_p99, "samples": lags.len() },
+        "leader_election_ms": elections,
+        "many_shards": many, "many_shards_created_and_led_s": create_s,
+        "idle_cpu_percent_one_core": { "one_replicated_shard": idle_small, "many_shards": idle_many },
+    });
+    println!("{}", serde_json::to_string_pretty(&figures)?);
+    if let Some(out) = &args.out {
+        std::fs::write(out, serde_json::to_string_pretty(&figures)?)?;
+    }
+    for n in 0..cluster.nodes.len() {
+        cluster.kill(n).await;
+    }
+    Ok(())
+}
