@@ -207,3 +207,29 @@ async fn collections_are_created_configured_and_deleted_cluster_wide() {
     let d0 = cluster.nodes[0].db();
     assert!(!blocking(move || d0.delete_collection("c").unwrap()).await);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_nodes_with_three_replicas_read_like_one_node() {
+    let cluster = TestCluster::start(5).await;
+    // All five are metadata voters (the cap is five).
+    let status = cluster.nodes[4].handle().cluster_status();
+    assert_eq!(status["peers"].as_object().map(|p| p.len()), Some(5));
+    let d3 = cluster.nodes[3].db();
+    blocking(move || d3.create_collection("c", request(4, 3)).unwrap()).await;
+    cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("c").is_ok())).await;
+    let placement = cluster.nodes[0].handle().placement("c").unwrap();
+    assert!(placement
+        .iter()
+        .all(|r| r.len() == 3 && r.iter().collect::<std::collections::BTreeSet<_>>().len() == 3));
+    let data = points(0..200, 5);
+    for (i, chunk) in data.chunks(40).enumerate() {
+        let (db, chunk) = (cluster.nodes[i % 5].db(), chunk.to_vec());
+        blocking(move || db.collection("c").unwrap().upsert(chunk).unwrap()).await;
+    }
+    cluster.wait_replicated("c").await;
+    let (_odir, oracle) = oracle_with(data);
+    for n in cluster.running() {
+        let (db, oracle) = (n.db(), oracle.clone());
+        blocking(move || assert_same_reads(&db, &oracle, "c")).await;
+    }
+}
