@@ -208,3 +208,52 @@ def _has(client: QdrantClient, name: str) -> bool:
         return client.collection_exists(name)
     except Exception:
         return False
+
+
+def test_replicate_and_drop_a_replica_through_the_official_client(cluster3):
+    client = cluster3.client("node2")
+    client.create_collection(
+        "r", vectors_config=models.VectorParams(size=4, distance=models.Distance.DOT), shard_number=1, replication_factor=1
+    )
+    client.upsert("r", points=[models.PointStruct(id=i, vector=[1.0, float(i), 0.0, 0.0]) for i in range(50)], wait=True)
+    api = client.http.distributed_api
+    info = api.collection_cluster_info("r").result
+    holder = (info.local_shards and info.peer_id) or info.remote_shards[0].peer_id
+    peers = [int(p) for p in api.cluster_status().result.peers]
+    target = next(p for p in peers if p != holder)
+    ok = api.update_collection_cluster(
+        "r",
+        cluster_operations=models.ReplicateShardOperation(
+            replicate_shard=models.ReplicateShard(shard_id=0, from_peer_id=holder, to_peer_id=target)
+        ),
+    ).result
+    assert ok is True
+
+    def replicas() -> int:
+        i = api.collection_cluster_info("r").result
+        return len(i.local_shards) + len(i.remote_shards)
+
+    wait_for(lambda: replicas() == 2, "the second replica")
+    # Dropping the original leaves the copy, which has every point.
+    api.update_collection_cluster(
+        "r", cluster_operations=models.DropReplicaOperation(drop_replica=models.Replica(shard_id=0, peer_id=holder))
+    )
+    wait_for(lambda: replicas() == 1, "the replica to be dropped")
+    for node in ("node1", "node2", "node3"):
+        wait_for(lambda: cluster3.client(node).count("r").count == 50, f"50 points through {node}")
+    # The last replica cannot be dropped.
+    with pytest.raises(Exception) as e:
+        api.update_collection_cluster(
+            "r", cluster_operations=models.DropReplicaOperation(drop_replica=models.Replica(shard_id=0, peer_id=target))
+        )
+    assert "last replica" in str(e.value)
+
+
+def test_cluster_operations_on_a_single_node_say_distributed_mode_is_off(client, collection_name):
+    client.create_collection(collection_name, vectors_config=models.VectorParams(size=2, distance=models.Distance.DOT))
+    with pytest.raises(Exception) as e:
+        client.http.distributed_api.update_collection_cluster(
+            collection_name,
+            cluster_operations=models.DropReplicaOperation(drop_replica=models.Replica(shard_id=0, peer_id=1)),
+        )
+    assert "Distributed mode disabled" in str(e.value)

@@ -39,6 +39,16 @@ pub trait ClusterView: Send + Sync {
     fn status(&self) -> serde_json::Value;
     /// `GET /collections/{name}/cluster`.
     fn collection_info(&self, name: &str) -> grape::Result<serde_json::Value>;
+    /// `POST /collections/{name}/cluster`: `shard` gets a replica on `add` and/or loses the one on
+    /// `remove` (move = both, replicate = add, drop = remove). Returns once the placement is committed;
+    /// the shard group follows it while the collection keeps serving.
+    fn change_replicas(
+        &self,
+        name: &str,
+        shard: u32,
+        add: Option<u64>,
+        remove: Option<u64>,
+    ) -> grape::Result<()>;
 }
 
 impl std::fmt::Debug for Service {

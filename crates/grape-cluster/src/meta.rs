@@ -130,6 +130,18 @@ impl MetaStateMachine {
                 state.collections.remove(&name);
                 None
             }
+            MetaCommand::SetReplicas { name, shard, replicas } => {
+                match state.collections.get_mut(&name).and_then(|c| c.replicas.get_mut(shard as usize)) {
+                    Some(r) if !replicas.is_empty() => {
+                        *r = replicas;
+                        None
+                    }
+                    Some(_) => Some(MetaRefusal::BadInput("a shard needs at least one replica".into())),
+                    None => Some(MetaRefusal::NotFound(format!(
+                        "Shard {shard} of collection `{name}` doesn't exist!"
+                    ))),
+                }
+            }
             MetaCommand::UpdateConfig { name, config } => match state.collections.get_mut(&name) {
                 Some(c) => {
                     c.config = config;

@@ -78,6 +78,9 @@ pub(crate) struct ShardGroup {
     pub replica: Arc<Replica>,
 }
 
+/// A collection as attached: (collection id, config JSON, placement).
+type Attached = (u64, String, Vec<Vec<NodeId>>);
+
 pub(crate) struct NodeInner {
     pub id: NodeId,
     pub me: PeerNode,
@@ -86,8 +89,12 @@ pub(crate) struct NodeInner {
     pub meta: Raft<MetaTc>,
     meta_view: watch::Receiver<MetaView>,
     pub groups: Mutex<HashMap<GroupId, Arc<ShardGroup>>>,
-    /// Collections attached to the database: name -> (collection id, config JSON).
-    attached: Mutex<HashMap<String, (u64, String)>>,
+    /// Collections attached to the database, by name.
+    attached: Mutex<HashMap<String, Attached>>,
+    /// Shard groups whose membership this node (their leader) is changing now.
+    transitions: Mutex<std::collections::HashSet<GroupId>>,
+    /// Since when a group held here is no longer placed here.
+    unplaced_since: Mutex<HashMap<GroupId, Instant>>,
     reconciled: watch::Sender<u64>,
     pub peers: Arc<Peers>,
     database: OnceLock<Database>,
@@ -159,6 +166,8 @@ impl ClusterNode {
             meta_view,
             groups: Mutex::new(HashMap::new()),
             attached: Mutex::new(HashMap::new()),
+            transitions: Mutex::new(std::collections::HashSet::new()),
+            unplaced_since: Mutex::new(HashMap::new()),
             reconciled,
             peers,
             database: OnceLock::new(),
@@ -337,6 +346,50 @@ impl NodeHandle {
             "remote_shards": remote,
             "shard_transfers": [],
         }))
+    }
+
+    /// Gives `shard` of `collection` a replica on `add` and/or takes away the one on `remove`. Returns
+    /// once the new placement is committed and applied here; the shard's group then follows it.
+    pub fn change_replicas(
+        &self,
+        collection: &str,
+        shard: u32,
+        add: Option<NodeId>,
+        remove: Option<NodeId>,
+    ) -> Result<()> {
+        let view = self.inner.meta_view.borrow().clone();
+        let c = view
+            .state
+            .collections
+            .get(collection)
+            .ok_or_else(|| Error::not_found(format!("Collection `{collection}` doesn't exist!")))?;
+        let mut replicas = c.replicas.get(shard as usize).cloned().ok_or_else(|| {
+            Error::bad_input(format!("Shard {shard} does not exist in collection `{collection}`"))
+        })?;
+        if let Some(to) = add {
+            if !view.state.peers.contains_key(&to) {
+                return Err(Error::bad_input(format!("Peer {to} does not exist")));
+            }
+            if replicas.contains(&to) {
+                return Err(Error::bad_input(format!("Shard {shard} is already on peer {to}")));
+            }
+            replicas.push(to);
+        }
+        if let Some(from) = remove {
+            if !replicas.contains(&from) {
+                return Err(Error::bad_input(format!("Shard {shard} is not on peer {from}")));
+            }
+            replicas.retain(|&p| p != from);
+            if replicas.is_empty() {
+                return Err(Error::bad_input(format!("Cannot drop the last replica of shard {shard}")));
+            }
+        }
+        let cmd = MetaCommand::SetReplicas { name: collection.to_string(), shard, replicas };
+        let node = &self.inner;
+        node.block(async {
+            let index = node.meta_write(cmd).await?;
+            node.wait_reconciled(index).await
+        })
     }
 
     /// The leader of a shard's group as this node knows it (tests, tools).
@@ -599,6 +652,7 @@ impl NodeInner {
         let view = self.meta_view.borrow().clone();
         let state = &view.state;
         let mut wanted: HashMap<GroupId, (u64, u32, CollectionConfig, Vec<NodeId>)> = HashMap::new();
+        let mut placement: HashMap<GroupId, Vec<NodeId>> = HashMap::new();
         let mut configs: HashMap<String, CollectionConfig> = HashMap::new();
         for (name, c) in &state.collections {
             let config: CollectionConfig = match serde_json::from_str(&c.config) {
@@ -609,6 +663,7 @@ impl NodeInner {
                 }
             };
             for (s, replicas) in c.replicas.iter().enumerate() {
+                placement.insert(shard_group(c.id, s as u32), replicas.clone());
                 if replicas.contains(&self.id) {
                     wanted.insert(
                         shard_group(c.id, s as u32),
@@ -636,12 +691,12 @@ impl NodeInner {
             let Some(config) = configs.get(name) else { continue };
             let current = self.attached.lock().get(name).cloned();
             match current {
-                Some((id, json)) if id == c.id => {
+                Some((id, json, replicas)) if id == c.id && replicas == c.replicas => {
                     if json != c.config {
                         let (db2, n, cfg) = (db.clone(), name.clone(), config.clone());
                         match tokio::task::spawn_blocking(move || db2.apply_config(&n, cfg)).await {
                             Ok(Ok(())) => {
-                                self.attached.lock().insert(name.clone(), (id, c.config.clone()));
+                                self.attached.lock().insert(name.clone(), (id, c.config.clone(), replicas));
                             }
                             other => {
                                 tracing::error!(collection = %name, "cannot apply config: {other:?}");
@@ -657,7 +712,11 @@ impl NodeInner {
                         .enumerate()
                         .map(|(s, replicas)| {
                             let group = shard_group(c.id, s as u32);
-                            let local = self.groups.lock().get(&group).map(|g| Arc::clone(&g.replica));
+                            let local = if replicas.contains(&self.id) {
+                                self.groups.lock().get(&group).map(|g| Arc::clone(&g.replica))
+                            } else {
+                                None
+                            };
                             Arc::new(ClusterShard {
                                 node: Arc::downgrade(self),
                                 group,
@@ -671,7 +730,9 @@ impl NodeInner {
                     match Collection::with_shards(name, &dir, config.clone(), handles) {
                         Ok(collection) => match db.attach_collection(Arc::new(collection)) {
                             Ok(()) => {
-                                self.attached.lock().insert(name.clone(), (c.id, c.config.clone()));
+                                self.attached
+                                    .lock()
+                                    .insert(name.clone(), (c.id, c.config.clone(), c.replicas.clone()));
                             }
                             Err(e) => {
                                 tracing::error!(collection = %name, "cannot attach: {e}");
@@ -692,7 +753,12 @@ impl NodeInner {
             let _ = db.detach_collection(&name);
             self.attached.lock().remove(&name);
         }
-        // Stop and delete replicas no longer placed here.
+        // Groups led here follow their placement.
+        self.follow_placements(&placement, &state.peers);
+        // Stop and delete replicas no longer placed here: at once when their collection is gone,
+        // else once this node is out of the group's membership (or 30 s after it left the placement,
+        // should the last membership entry never reach it).
+        self.unplaced_since.lock().retain(|g, _| !wanted.contains_key(g));
         let unwanted: Vec<(GroupId, Arc<ShardGroup>)> = self
             .groups
             .lock()
@@ -701,6 +767,15 @@ impl NodeInner {
             .map(|(g, sg)| (*g, Arc::clone(sg)))
             .collect();
         for (group, g) in unwanted {
+            if placement.contains_key(&group) {
+                let member =
+                    g.raft.metrics().borrow().membership_config.membership().get_node(&self.id).is_some();
+                let since = *self.unplaced_since.lock().entry(group).or_insert_with(Instant::now);
+                if member && since.elapsed() < Duration::from_secs(30) {
+                    continue;
+                }
+            }
+            self.unplaced_since.lock().remove(&group);
             self.groups.lock().remove(&group);
             let _ = g.raft.shutdown().await;
             let replica = Arc::clone(&g.replica);
@@ -718,6 +793,57 @@ impl NodeInner {
         }
         if ok {
             self.reconciled.send_replace(view.applied);
+        }
+    }
+
+    /// For every group this node leads whose voters differ from its placement, changes the
+    /// membership: new replicas join as learners and catch up (snapshot, then log), then the voter set
+    /// is replaced. Runs in the background; the collection serves throughout.
+    fn follow_placements(
+        self: &Arc<Self>,
+        placement: &HashMap<GroupId, Vec<NodeId>>,
+        peers: &BTreeMap<NodeId, PeerNode>,
+    ) {
+        let groups: Vec<(GroupId, Arc<ShardGroup>)> =
+            self.groups.lock().iter().map(|(g, sg)| (*g, Arc::clone(sg))).collect();
+        for (group, g) in groups {
+            let Some(desired) = placement.get(&group) else { continue };
+            let metrics = g.raft.metrics().borrow().clone();
+            if metrics.current_leader != Some(self.id) {
+                continue;
+            }
+            let membership = metrics.membership_config.membership().clone();
+            let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
+            let want: BTreeSet<NodeId> = desired.iter().copied().collect();
+            if voters == want || membership.get_joint_config().len() > 1 {
+                continue;
+            }
+            if !self.transitions.lock().insert(group) {
+                continue;
+            }
+            let node = Arc::clone(self);
+            let learners: Vec<(NodeId, PeerNode)> = want
+                .difference(&voters)
+                .filter(|n| membership.get_node(n).is_none())
+                .filter_map(|n| peers.get(n).map(|p| (*n, p.clone())))
+                .collect();
+            tokio::spawn(async move {
+                let change = async {
+                    for (id, peer) in learners {
+                        g.raft.add_learner(id, peer, true).await.map_err(|e| e.to_string())?;
+                    }
+                    g.raft
+                        .change_membership(ChangeMembers::ReplaceAllVoters(want), false)
+                        .await
+                        .map_err(|e| e.to_string())
+                };
+                match tokio::time::timeout(Duration::from_secs(120), change).await {
+                    Ok(Ok(_)) => tracing::info!(group, "replica set changed"),
+                    Ok(Err(e)) => tracing::warn!(group, "changing the replica set failed (retried): {e}"),
+                    Err(_) => tracing::warn!(group, "changing the replica set timed out (retried)"),
+                }
+                node.transitions.lock().remove(&group);
+            });
         }
     }
 

@@ -54,6 +54,13 @@ pub enum MetaCommand {
         name: String,
         config: String,
     },
+    /// The nodes that hold a shard from now on. The shard group's leader changes the group's
+    /// membership to follow (new replicas join as learners, catch up, then vote).
+    SetReplicas {
+        name: String,
+        shard: u32,
+        replicas: Vec<NodeId>,
+    },
 }
 
 /// Why a metadata command was refused when applied (reported to the proposer).

@@ -146,6 +146,15 @@ impl grape_api::ClusterView for NodeView {
     fn collection_info(&self, name: &str) -> grape::Result<serde_json::Value> {
         self.0.collection_cluster_info(name)
     }
+    fn change_replicas(
+        &self,
+        name: &str,
+        shard: u32,
+        add: Option<u64>,
+        remove: Option<u64>,
+    ) -> grape::Result<()> {
+        self.0.change_replicas(name, shard, add, remove)
+    }
 }
 
 async fn open_storage(config: &Config, cluster: ClusterArgs) -> anyhow::Result<(Storage, Service)> {

@@ -233,3 +233,94 @@ async fn five_nodes_with_three_replicas_read_like_one_node() {
         blocking(move || assert_same_reads(&db, &oracle, "c")).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moving_and_replicating_a_shard_under_writes_loses_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+
+    let cluster = TestCluster::start(3).await;
+    let d0 = cluster.nodes[0].db();
+    blocking(move || d0.create_collection("c", request(1, 2)).unwrap()).await;
+    cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("c").is_ok())).await;
+    let handle = cluster.nodes[0].handle();
+    let before = handle.placement("c").unwrap()[0].clone();
+    let ids: Vec<u64> = cluster.nodes.iter().map(|n| n.handle().id()).collect();
+    let outsider = *ids.iter().find(|id| !before.contains(id)).unwrap();
+    let (from, stays) = (before[0], before[1]);
+    let index_of = |id: u64| ids.iter().position(|&x| x == id).unwrap();
+
+    // Bad requests first: clear errors, nothing changes.
+    let h = handle.clone();
+    let errors = blocking(move || {
+        [
+            h.change_replicas("c", 0, Some(stays), None),
+            h.change_replicas("c", 0, Some(12345), None),
+            h.change_replicas("c", 0, None, Some(outsider)),
+            h.change_replicas("c", 7, Some(outsider), None),
+        ]
+    })
+    .await;
+    for e in errors {
+        assert!(matches!(e, Err(grape::Error::BadInput(_))), "{e:?}");
+    }
+
+    // A writer through the outsider node (every write is forwarded) runs throughout.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked = Arc::new(Mutex::new(Vec::new()));
+    let writer = {
+        let (db, stop, acked) =
+            (cluster.nodes[index_of(outsider)].db(), Arc::clone(&stop), Arc::clone(&acked));
+        tokio::task::spawn_blocking(move || {
+            let c = db.collection("c").unwrap();
+            let mut next = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let batch = points(next..next + 5, next);
+                if c.upsert(batch).is_ok() {
+                    acked.lock().unwrap().extend(next..next + 5);
+                }
+                next += 5;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Move the replica from `from` to the outsider.
+    let h = handle.clone();
+    blocking(move || h.change_replicas("c", 0, Some(outsider), Some(from)).unwrap()).await;
+    cluster
+        .wait_until("the outsider holds the shard and the old holder dropped it", |c| {
+            c.nodes[index_of(outsider)].handle().shard_applied("c", 0).is_some()
+                && c.nodes[index_of(from)].handle().shard_applied("c", 0).is_none()
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Replicate it back: three replicas.
+    let h = handle.clone();
+    blocking(move || h.change_replicas("c", 0, Some(from), None).unwrap()).await;
+    cluster
+        .wait_until("all three hold the shard", |c| {
+            c.running().all(|n| n.handle().shard_applied("c", 0).is_some())
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    writer.await.unwrap();
+    cluster.wait_replicated("c").await;
+
+    let acked = acked.lock().unwrap().clone();
+    assert!(acked.len() > 50, "too few writes went through: {}", acked.len());
+    let want: Vec<PointId> = acked.iter().map(|&i| PointId::Num(i)).collect();
+    for n in cluster.running() {
+        let (db, want) = (n.db(), want.clone());
+        blocking(move || {
+            let c = db.collection("c").unwrap();
+            let got = c.retrieve(&want, &WithPayload::Enable(false), &WithVector::Enable(false)).unwrap();
+            assert_eq!(got.len(), want.len(), "a node misses acknowledged points");
+        })
+        .await;
+        let p = n.handle().placement("c").unwrap();
+        assert_eq!(p[0].len(), 3);
+    }
+}

@@ -164,3 +164,69 @@ fn index_result(p: &WriteParams) -> grape::UpdateResult {
     };
     grape::UpdateResult { operation_id: None, status }
 }
+
+/// Body of `POST /collections/{c}/cluster` (Qdrant's shard operations that Grape builds).
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum ClusterOperation {
+    MoveShard(ShardTransfer),
+    ReplicateShard(ShardTransfer),
+    AbortTransfer(ShardTransfer),
+    DropReplica(DropReplica),
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub(super) struct ShardTransfer {
+    shard_id: u32,
+    from_peer_id: u64,
+    to_peer_id: u64,
+    /// Qdrant's transfer method; Grape always transfers through Raft (snapshot, then log).
+    #[serde(default)]
+    #[allow(dead_code)]
+    method: Option<serde_json::Value>,
+}
+
+#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
+pub(super) struct DropReplica {
+    shard_id: u32,
+    peer_id: u64,
+}
+
+/// `POST /collections/{c}/cluster`: move, replicate or drop a shard replica (cluster mode).
+pub(super) async fn update_cluster(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(_): Params<TimeoutParams>,
+    Body(op): Body<ClusterOperation>,
+) -> Response {
+    let Some(view) = s.service.cluster().cloned() else {
+        return t.reply::<bool>(Err(crate::ApiError::bad_request("Bad request: Distributed mode disabled")));
+    };
+    let r = s
+        .service
+        .run(move |_| {
+            match op {
+                ClusterOperation::MoveShard(m) => {
+                    if m.from_peer_id == m.to_peer_id {
+                        return Err(grape::Error::bad_input("from_peer_id and to_peer_id are the same peer"));
+                    }
+                    view.change_replicas(&c, m.shard_id, Some(m.to_peer_id), Some(m.from_peer_id))
+                }
+                ClusterOperation::ReplicateShard(m) => {
+                    view.change_replicas(&c, m.shard_id, Some(m.to_peer_id), None)
+                }
+                ClusterOperation::DropReplica(d) => {
+                    view.change_replicas(&c, d.shard_id, None, Some(d.peer_id))
+                }
+                ClusterOperation::AbortTransfer(m) => Err(grape::Error::bad_input(format!(
+                    "abort_transfer of shard {} from {} to {}: Grape moves replicas by Raft membership \
+                     changes, which cannot be aborted; drop the new replica instead",
+                    m.shard_id, m.from_peer_id, m.to_peer_id
+                ))),
+            }
+            .map(|()| true)
+        })
+        .await;
+    t.reply(r)
+}

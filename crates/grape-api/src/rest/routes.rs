@@ -80,6 +80,11 @@ pub(crate) fn table() -> Vec<Route> {
     t.get(collections::aliases, &format!("{c}/aliases"), aliases);
     let cluster = op("cluster", "collection_cluster_info").reply::<collections::CollectionClusterInfo>();
     t.get(collections::cluster_info, &format!("{c}/cluster"), cluster);
+    let update_cluster = op("cluster", "update_collection_cluster")
+        .query::<TimeoutParams>()
+        .body::<collections::ClusterOperation>()
+        .reply::<bool>();
+    t.post(collections::update_cluster, &format!("{c}/cluster"), update_cluster);
 
     // point writes
     let write = |id| op("points", id).query::<WriteParams>().reply::<UpdateResult>();
