@@ -49,6 +49,8 @@ pub trait ClusterView: Send + Sync {
         add: Option<u64>,
         remove: Option<u64>,
     ) -> grape::Result<()>;
+    /// `DELETE /cluster/peer/{id}`.
+    fn remove_peer(&self, id: u64, force: bool) -> grape::Result<()>;
 }
 
 impl std::fmt::Debug for Service {

@@ -33,6 +33,10 @@ pub struct CollectionMeta {
 pub struct MetaState {
     pub peers: BTreeMap<NodeId, PeerNode>,
     pub collections: BTreeMap<String, CollectionMeta>,
+    /// Peers removed from the cluster: the metadata leader takes them out of the group's membership,
+    /// and they may not join again under the same id.
+    #[serde(default)]
+    pub removed: std::collections::BTreeSet<NodeId>,
 }
 
 /// What the state machine publishes: the state after applying up to `applied`.
@@ -102,11 +106,23 @@ impl MetaStateMachine {
         let state = &mut self.data.state;
         let error = match cmd {
             MetaCommand::AddPeer { id, node } => {
-                state.peers.insert(id, node);
-                None
+                if state.removed.contains(&id) {
+                    Some(MetaRefusal::BadInput(format!("peer {id} was removed from this cluster")))
+                } else {
+                    state.peers.insert(id, node);
+                    None
+                }
             }
             MetaCommand::RemovePeer { id } => {
                 state.peers.remove(&id);
+                state.removed.insert(id);
+                for c in state.collections.values_mut() {
+                    for replicas in &mut c.replicas {
+                        if replicas.len() > 1 {
+                            replicas.retain(|&p| p != id);
+                        }
+                    }
+                }
                 None
             }
             MetaCommand::CreateCollection { name, config } => {

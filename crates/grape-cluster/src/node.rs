@@ -392,6 +392,39 @@ impl NodeHandle {
         })
     }
 
+    /// `DELETE /cluster/peer/{id}`: removes a peer from the cluster. Its replicas of shards that have
+    /// other replicas go away with it; a peer holding the only replica of a shard is refused unless
+    /// `force` (those shards then stay unavailable until the peer's data is recovered elsewhere).
+    pub fn remove_peer(&self, id: NodeId, force: bool) -> Result<()> {
+        let view = self.inner.meta_view.borrow().clone();
+        if !view.state.peers.contains_key(&id) {
+            return Err(Error::not_found(format!("Peer {id} doesn't exist")));
+        }
+        let only_copies: Vec<String> = view
+            .state
+            .collections
+            .iter()
+            .flat_map(|(name, c)| {
+                c.replicas
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, r)| r.as_slice() == [id])
+                    .map(move |(s, _)| format!("{name}/{s}"))
+            })
+            .collect();
+        if !only_copies.is_empty() && !force {
+            return Err(Error::bad_input(format!(
+                "Cannot remove peer {id}: it holds the only replica of shards {}; move them first or use force",
+                only_copies.join(", ")
+            )));
+        }
+        let node = &self.inner;
+        node.block(async {
+            let index = node.meta_write(MetaCommand::RemovePeer { id }).await?;
+            node.wait_reconciled(index).await
+        })
+    }
+
     /// The leader of a shard's group as this node knows it (tests, tools).
     pub async fn shard_leader(&self, collection: &str, shard: u32) -> Option<NodeId> {
         let view = self.inner.meta_view.borrow().clone();
@@ -753,8 +786,9 @@ impl NodeInner {
             let _ = db.detach_collection(&name);
             self.attached.lock().remove(&name);
         }
-        // Groups led here follow their placement.
+        // Groups led here follow their placement; the metadata group drops removed peers.
         self.follow_placements(&placement, &state.peers);
+        self.drop_removed_peers(&state.removed);
         // Stop and delete replicas no longer placed here: at once when their collection is gone,
         // else once this node is out of the group's membership (or 30 s after it left the placement,
         // should the last membership entry never reach it).
@@ -845,6 +879,48 @@ impl NodeInner {
                 node.transitions.lock().remove(&group);
             });
         }
+    }
+
+    /// On the metadata leader: takes removed peers out of the metadata group's membership.
+    fn drop_removed_peers(self: &Arc<Self>, removed: &BTreeSet<NodeId>) {
+        let metrics = self.meta.metrics().borrow().clone();
+        if metrics.current_leader != Some(self.id) || removed.is_empty() {
+            return;
+        }
+        let membership = metrics.membership_config.membership().clone();
+        if membership.get_joint_config().len() > 1 {
+            return;
+        }
+        let gone: BTreeSet<NodeId> = membership
+            .nodes()
+            .map(|(id, _)| *id)
+            .filter(|id| removed.contains(id) && *id != self.id)
+            .collect();
+        if gone.is_empty() || !self.transitions.lock().insert(META_GROUP) {
+            return;
+        }
+        let node = Arc::clone(self);
+        tokio::spawn(async move {
+            let voters: BTreeSet<NodeId> = membership.voter_ids().filter(|v| gone.contains(v)).collect();
+            let result = async {
+                if !voters.is_empty() {
+                    node.meta
+                        .change_membership(ChangeMembers::RemoveVoters(voters), false)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                node.meta
+                    .change_membership(ChangeMembers::RemoveNodes(gone), false)
+                    .await
+                    .map_err(|e| e.to_string())
+            };
+            if let Err(e) =
+                tokio::time::timeout(Duration::from_secs(60), result).await.unwrap_or(Err("timed out".into()))
+            {
+                tracing::warn!("removing peers from the metadata group failed (retried): {e}");
+            }
+            node.transitions.lock().remove(&META_GROUP);
+        });
     }
 
     async fn start_group(

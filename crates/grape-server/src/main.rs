@@ -155,6 +155,9 @@ impl grape_api::ClusterView for NodeView {
     ) -> grape::Result<()> {
         self.0.change_replicas(name, shard, add, remove)
     }
+    fn remove_peer(&self, id: u64, force: bool) -> grape::Result<()> {
+        self.0.remove_peer(id, force)
+    }
 }
 
 async fn open_storage(config: &Config, cluster: ClusterArgs) -> anyhow::Result<(Storage, Service)> {

@@ -324,3 +324,55 @@ async fn moving_and_replicating_a_shard_under_writes_loses_nothing() {
         assert_eq!(p[0].len(), 3);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn removing_a_peer_keeps_every_point_and_refuses_only_copies() {
+    let mut cluster = TestCluster::start(3).await;
+    let d0 = cluster.nodes[0].db();
+    blocking(move || {
+        d0.create_collection("r2", request(2, 2)).unwrap();
+        d0.create_collection("r1", request(3, 1)).unwrap();
+    })
+    .await;
+    cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("r2").is_ok())).await;
+    let d1 = cluster.nodes[1].db();
+    let data = points(0..100, 9);
+    blocking(move || d1.collection("r2").unwrap().upsert(data).unwrap()).await;
+    let handle = cluster.nodes[0].handle();
+    let ids: Vec<u64> = cluster.nodes.iter().map(|n| n.handle().id()).collect();
+    // A peer holding the only replica of an r1 shard is refused without force.
+    let r1 = handle.placement("r1").unwrap();
+    let holder = r1[0][0];
+    let h = handle.clone();
+    let refused = blocking(move || h.remove_peer(holder, false)).await;
+    assert!(matches!(refused, Err(grape::Error::BadInput(_))), "{refused:?}");
+    let h = handle.clone();
+    assert!(matches!(blocking(move || h.remove_peer(424242, false)).await, Err(grape::Error::NotFound(_))));
+    // Drop r1, then remove a peer other than node 0: r2's shards keep their other replica.
+    let d0 = cluster.nodes[0].db();
+    blocking(move || d0.delete_collection("r1").unwrap()).await;
+    let victim = ids[2];
+    let h = handle.clone();
+    blocking(move || h.remove_peer(victim, false).unwrap()).await;
+    cluster
+        .wait_until("the peer is out of the metadata and of every shard", |c| {
+            let h = c.nodes[0].handle();
+            !h.members().contains(&victim) && h.placement("r2").unwrap().iter().all(|r| !r.contains(&victim))
+        })
+        .await;
+    cluster
+        .wait_until("the removed peer handed its replicas over", |c| {
+            (0..2).all(|s| c.nodes[2].handle().shard_applied("r2", s).is_none())
+        })
+        .await;
+    cluster.kill(2).await;
+    let d1 = cluster.nodes[1].db();
+    let count = blocking(move || {
+        d1.collection("r2").unwrap().count(&CountRequest { filter: None, exact: true }).unwrap()
+    })
+    .await;
+    assert_eq!(count, 100);
+    // Writes still commit on the two remaining nodes.
+    let d0 = cluster.nodes[0].db();
+    blocking(move || d0.collection("r2").unwrap().upsert(points(100..110, 10)).unwrap()).await;
+}

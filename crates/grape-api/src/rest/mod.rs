@@ -114,7 +114,6 @@ fn not_built_routes() -> Router<AppState> {
         .route(&format!("{c}/shards/{{shard}}/snapshots/{{name}}"), missing("shard snapshots over HTTP"))
         .route(&format!("{c}/shards/{{shard}}/snapshot"), missing("shard snapshots over HTTP"))
         .route("/cluster/recover", missing("cluster operations"))
-        .route("/cluster/peer/{peer}", missing("cluster operations"))
         .route("/cluster/telemetry", missing("cluster telemetry"))
         .route("/issues", missing("issues reporting"))
         .route("/quotas", missing("quotas"))

@@ -54,6 +54,8 @@ pub(crate) fn table() -> Vec<Route> {
     t.get(system::metrics, "/metrics", op("service", "metrics").text());
     t.get(system::telemetry, "/telemetry", op("service", "telemetry").reply::<system::Telemetry>());
     t.get(system::cluster, "/cluster", op("cluster", "cluster_status").reply::<system::ClusterStatus>());
+    let remove_peer = op("cluster", "remove_peer").query::<system::RemovePeerParams>().reply::<bool>();
+    t.delete(system::remove_peer, "/cluster/peer/{peer_id}", remove_peer);
     t.get(openapi, "/openapi.json", op("service", "openapi").raw_json::<serde_json::Value>());
 
     // collections and aliases

@@ -104,6 +104,28 @@ pub(super) struct ClusterStatus {
     status: &'static str,
 }
 
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub(super) struct RemovePeerParams {
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    #[allow(dead_code)]
+    timeout: Option<u64>,
+}
+
+/// `DELETE /cluster/peer/{peer_id}` (cluster mode).
+pub(super) async fn remove_peer(
+    t: Timed,
+    State(s): State<AppState>,
+    axum::extract::Path(peer): axum::extract::Path<u64>,
+    super::extract::Params(params): super::extract::Params<RemovePeerParams>,
+) -> Response {
+    let Some(view) = s.service.cluster().cloned() else {
+        return t.reply::<bool>(Err(crate::ApiError::bad_request("Bad request: Distributed mode disabled")));
+    };
+    t.reply(s.service.run(move |_| view.remove_peer(peer, params.force).map(|()| true)).await)
+}
+
 /// `GET /cluster`: "disabled" on a single node; peers and Raft state of the metadata group on a
 /// cluster node.
 pub(super) async fn cluster(t: Timed, State(s): State<AppState>) -> Response {
