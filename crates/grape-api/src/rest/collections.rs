@@ -129,11 +129,9 @@ pub(super) async fn create_index(
         None => Err(crate::ApiError::bad_request(
             "Bad request: field_schema is required (Grape does not infer the index type)",
         )),
-        Some(schema) => s
-            .service
-            .run(move |db| db.create_payload_index(&c, &req.field_name, schema))
-            .await
-            .map(|()| index_result(&p)),
+        Some(schema) => {
+            s.service.create_payload_index(c, req.field_name, schema, p.wait != Some(false)).await
+        }
     };
     t.reply(outcome)
 }
@@ -145,15 +143,5 @@ pub(super) async fn delete_index(
     Path((c, field)): Path<(String, String)>,
     Params(p): Params<WriteParams>,
 ) -> Response {
-    t.reply(s.service.run(move |db| db.delete_payload_index(&c, &field)).await.map(|()| index_result(&p)))
-}
-
-/// Index changes are collection metadata, not operations of the point log: no operation id.
-fn index_result(p: &WriteParams) -> grape::UpdateResult {
-    let status = if p.wait == Some(false) {
-        grape::UpdateStatus::Acknowledged
-    } else {
-        grape::UpdateStatus::Completed
-    };
-    grape::UpdateResult { operation_id: None, status }
+    t.reply(s.service.delete_payload_index(c, field, p.wait != Some(false)).await)
 }
