@@ -106,14 +106,15 @@ pub async fn serve(
         let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
         server = server.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
     }
+    // TCP_NODELAY as tonic sets it on the listeners it binds itself (it leaves a given listener's
+    // sockets alone): small HTTP/2 frames must not wait for the peer's delayed ACK.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
         shutdown.await;
         let _ = stopping.send(());
     };
-    let serving = server
-        .add_routes(routes(service, config))
-        .serve_with_incoming_shutdown(tonic::transport::server::TcpIncoming::from(listener), signal);
+    let serving = server.add_routes(routes(service, config)).serve_with_incoming_shutdown(incoming, signal);
     let grace_over = async move {
         if stopped.await.is_ok() {
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -232,5 +233,21 @@ impl Qdrant for State {
             version: crate::QDRANT_API_VERSION.to_owned(),
             commit: option_env!("GRAPE_GIT_COMMIT").map(str::to_owned),
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn timeouts() {
+        let done = within(Some(5), async { Ok::<_, Status>(7) }).await.unwrap();
+        assert_eq!(done, 7);
+        let late = within(Some(1), std::future::pending::<Result<(), Status>>()).await.unwrap_err();
+        assert_eq!(late.code(), tonic::Code::DeadlineExceeded);
+        let zero = within(Some(0), async { Ok::<_, Status>(()) }).await.unwrap_err();
+        assert_eq!(zero.code(), tonic::Code::InvalidArgument);
+        assert!(within(None, async { Ok::<_, Status>(()) }).await.is_ok());
     }
 }
