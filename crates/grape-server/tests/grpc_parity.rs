@@ -815,3 +815,83 @@ async fn grpc_over_tls_with_the_https_certificate() {
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     assert!(child.wait().unwrap().success());
 }
+
+#[tokio::test]
+async fn read_only_keys_read_but_do_not_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Server::start(dir.path(), &["--api-key", "full", "--read-only-api-key", "reader"]);
+    let with_key = |key: &str| {
+        Qdrant::from_url(&s.grpc).skip_compatibility_check().api_key(key.to_owned()).build().unwrap()
+    };
+    let (full, reader) = (with_key("full"), with_key("reader"));
+    full.create_collection(
+        CreateCollectionBuilder::new("k").vectors_config(VectorParamsBuilder::new(2, Distance::Dot)),
+    )
+    .await
+    .unwrap();
+    full.upsert_points(
+        UpsertPointsBuilder::new("k", vec![PointStruct::new(1, vec![1.0, 0.0], payload(1))]).wait(true),
+    )
+    .await
+    .unwrap();
+    let k = "k".to_owned();
+    // Reads pass.
+    let facet = pb::FacetCounts { collection_name: k.clone(), key: "group".into(), ..Default::default() };
+    assert_eq!(reader.facet(facet).await.unwrap().hits.len(), 1);
+    let recommend = pb::RecommendPoints {
+        collection_name: k.clone(),
+        positive: vec![id(1)],
+        limit: 1,
+        ..Default::default()
+    };
+    reader.recommend(recommend).await.unwrap();
+    assert!(reader.list_snapshots("k").await.unwrap().snapshot_descriptions.is_empty());
+    // Writes are refused.
+    let denied = |e: QdrantError| assert_eq!(code(e), tonic::Code::PermissionDenied);
+    denied(reader.create_snapshot("k").await.unwrap_err());
+    denied(reader.create_full_snapshot().await.unwrap_err());
+    let index = pb::CreateFieldIndexCollection {
+        collection_name: k.clone(),
+        field_name: "group".into(),
+        field_type: Some(pb::FieldType::Keyword as i32),
+        ..Default::default()
+    };
+    denied(reader.create_field_index(index).await.unwrap_err());
+    let batch = pb::UpdateBatchPoints {
+        collection_name: k.clone(),
+        operations: vec![pb::PointsUpdateOperation {
+            operation: Some(pb::points_update_operation::Operation::ClearPayload(
+                pb::points_update_operation::ClearPayload {
+                    points: ids_selector(&[1]),
+                    shard_key_selector: None,
+                },
+            )),
+        }],
+        ..Default::default()
+    };
+    denied(reader.update_points_batch(batch).await.unwrap_err());
+    let update = pb::UpdateCollection {
+        collection_name: k.clone(),
+        hnsw_config: Some(pb::HnswConfigDiff { m: Some(8), ..Default::default() }),
+        ..Default::default()
+    };
+    denied(reader.update_collection(update).await.unwrap_err());
+    let vectors = pb::DeletePointVectors {
+        collection_name: k,
+        points_selector: ids_selector(&[1]),
+        vectors: Some(pb::VectorsSelector { names: vec![String::new()] }),
+        ..Default::default()
+    };
+    denied(reader.delete_vectors(vectors).await.unwrap_err());
+    // Nothing changed.
+    let info = full.collection_info("k").await.unwrap().result.unwrap();
+    assert!(info.payload_schema.is_empty());
+    assert_ne!(info.config.unwrap().hnsw_config.unwrap().m, Some(8));
+    let point = full.get_points(pb::GetPoints {
+        collection_name: "k".into(),
+        ids: vec![id(1)],
+        ..Default::default()
+    });
+    assert_eq!(point.await.unwrap().result[0].payload["group"], "b".into());
+    assert!(full.list_full_snapshots().await.unwrap().snapshot_descriptions.is_empty());
+}
