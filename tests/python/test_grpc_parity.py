@@ -165,7 +165,9 @@ def scenario(client: QdrantClient, name: str) -> dict:
     out["payloads"] = records(client.retrieve(name, ids=[1, 2, 3, 4, 5, 6, 7, 8], with_payload=True))
 
     # Payload index.
-    client.create_payload_index(name, field_name="group", field_schema=models.PayloadSchemaType.KEYWORD, wait=True)
+    client.create_payload_index(
+        name, field_name="group", field_schema=models.KeywordIndexParams(type="keyword", is_tenant=True), wait=True
+    )
     client.create_payload_index(
         name,
         field_name="n",
@@ -173,7 +175,7 @@ def scenario(client: QdrantClient, name: str) -> dict:
         wait=True,
     )
     schema = client.get_collection(name).payload_schema
-    out["index"] = sorted((k, str(v.data_type)) for k, v in schema.items())
+    out["index"] = sorted((k, str(v.data_type), v.params, v.points) for k, v in schema.items())
     out["indexed_count"] = client.count(
         name, count_filter=models.Filter(must=[models.FieldCondition(key="group", match=models.MatchValue(value="b"))])
     ).count

@@ -555,6 +555,13 @@ async fn writes_indexes_and_collection_updates() {
     assert_eq!(rest["payload_schema"]["n"]["data_type"], "integer");
     let info = client.collection_info("w").await.unwrap().result.unwrap();
     assert_eq!(info.payload_schema["group"].data_type, pb::PayloadSchemaType::Keyword as i32);
+    let Some(pb::payload_index_params::IndexParams::KeywordIndexParams(keyword)) =
+        info.payload_schema["group"].params.clone().and_then(|p| p.index_params)
+    else {
+        panic!("expected keyword index parameters over gRPC")
+    };
+    assert_eq!(keyword.is_tenant, Some(true));
+    assert!(info.payload_schema["n"].params.is_none(), "an index created by type alone has no parameters");
     let drop = pb::DeleteFieldIndexCollection {
         collection_name: "w".into(),
         wait: Some(true),

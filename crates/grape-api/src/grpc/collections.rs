@@ -382,7 +382,8 @@ fn collection_info(info: CollectionInfo) -> pb::CollectionInfo {
                 .and_then(|t| t.as_str())
                 .map_or(pb::PayloadSchemaType::UnknownType, schema_type);
             let points = v.get("points").and_then(serde_json::Value::as_u64);
-            (key, pb::PayloadSchemaInfo { data_type: data_type as i32, params: None, points })
+            let params = v.get("params").and_then(super::updates::index_params_out);
+            (key, pb::PayloadSchemaInfo { data_type: data_type as i32, params, points })
         })
         .collect();
     pb::CollectionInfo {

@@ -200,6 +200,54 @@ fn index_params(p: pb::PayloadIndexParams) -> Result<(PayloadSchemaType, Map<Str
     })
 }
 
+/// The parameters collection info reports for an index (`{"type", options...}` as created) as the proto
+/// message of its kind; `None` for kinds without one in Grape.
+pub(super) fn index_params_out(params: &Value) -> Option<pb::PayloadIndexParams> {
+    use pb::payload_index_params::IndexParams as P;
+    let flag = |k: &str| params.get(k).and_then(Value::as_bool);
+    let index = match params.get("type").and_then(Value::as_str)? {
+        "keyword" => P::KeywordIndexParams(pb::KeywordIndexParams {
+            is_tenant: flag("is_tenant"),
+            on_disk: flag("on_disk"),
+            enable_hnsw: flag("enable_hnsw"),
+            ..Default::default()
+        }),
+        "integer" => P::IntegerIndexParams(pb::IntegerIndexParams {
+            lookup: flag("lookup"),
+            range: flag("range"),
+            is_principal: flag("is_principal"),
+            on_disk: flag("on_disk"),
+            enable_hnsw: flag("enable_hnsw"),
+            memory: None,
+        }),
+        "float" => P::FloatIndexParams(pb::FloatIndexParams {
+            on_disk: flag("on_disk"),
+            is_principal: flag("is_principal"),
+            enable_hnsw: flag("enable_hnsw"),
+            memory: None,
+        }),
+        "bool" => P::BoolIndexParams(pb::BoolIndexParams {
+            on_disk: flag("on_disk"),
+            enable_hnsw: flag("enable_hnsw"),
+            memory: None,
+        }),
+        "datetime" => P::DatetimeIndexParams(pb::DatetimeIndexParams {
+            on_disk: flag("on_disk"),
+            is_principal: flag("is_principal"),
+            enable_hnsw: flag("enable_hnsw"),
+            memory: None,
+        }),
+        "uuid" => P::UuidIndexParams(pb::UuidIndexParams {
+            is_tenant: flag("is_tenant"),
+            on_disk: flag("on_disk"),
+            enable_hnsw: flag("enable_hnsw"),
+            memory: None,
+        }),
+        _ => return None,
+    };
+    Some(pb::PayloadIndexParams { index_params: Some(index) })
+}
+
 /// `CreateFieldIndex`'s type and parameters as the engine's schema. The type is required (Grape does
 /// not infer it); parameters must be of the same kind.
 pub(super) fn field_schema(
@@ -241,6 +289,9 @@ mod tests {
         };
         assert_eq!(p.options.get("is_tenant"), Some(&Value::Bool(true)));
         assert_eq!(p.options.len(), 1);
+        // Reported back as it was given.
+        let reported = serde_json::to_value(&p).unwrap();
+        assert_eq!(index_params_out(&reported), Some(tenant.clone()));
         let mismatch = field_schema(Some(pb::FieldType::Integer as i32), Some(tenant));
         assert_eq!(mismatch.unwrap_err().code(), tonic::Code::InvalidArgument);
         assert_eq!(field_schema(None, None).unwrap_err().code(), tonic::Code::InvalidArgument);

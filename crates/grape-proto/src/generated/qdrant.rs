@@ -413,9 +413,8 @@ pub struct CollectionConfig {
 pub struct PayloadSchemaInfo {
     #[prost(enumeration = "PayloadSchemaType", tag = "1")]
     pub data_type: i32,
-    /// opaque PayloadIndexParams
-    #[prost(bytes = "vec", optional, tag = "2")]
-    pub params: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "2")]
+    pub params: ::core::option::Option<PayloadIndexParams>,
     #[prost(uint64, optional, tag = "3")]
     pub points: ::core::option::Option<u64>,
 }
