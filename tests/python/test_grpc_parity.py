@@ -74,6 +74,13 @@ def scenario(client: QdrantClient, name: str) -> dict:
         for i in range(N)
     ]
     out["upsert"] = client.upsert(name, points=points, wait=True).status
+    cluster = client.collection_cluster_info(name)
+    out["cluster"] = (
+        cluster.peer_id,
+        cluster.shard_count,
+        [(s.shard_id, s.points_count, s.state) for s in cluster.local_shards],
+        cluster.remote_shards,
+    )
     q = dense(9999)
     f = models.Filter(must=[models.FieldCondition(key="group", match=models.MatchAny(any=["a", "c"]))])
 

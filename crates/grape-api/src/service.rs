@@ -13,6 +13,7 @@ use grape::{
 
 use crate::error::ApiError;
 
+pub mod cluster;
 pub mod facet;
 pub mod groups;
 pub mod matrix;

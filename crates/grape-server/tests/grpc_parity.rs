@@ -357,6 +357,21 @@ async fn legacy_and_grouped_reads_equal_rest() {
         assert_eq!(Value::from(Payload::from(lookup.payload.clone())), r["lookup"]["payload"]);
     }
 
+    // Cluster information of a single node, as REST reports it.
+    let cluster = client.collection_cluster_info("c").await.unwrap();
+    let rest = s.get("/collections/c/cluster").await;
+    assert_eq!(json!(cluster.peer_id), rest["peer_id"]);
+    assert_eq!(json!(cluster.shard_count), rest["shard_count"]);
+    let shards: Vec<Value> = cluster
+        .local_shards
+        .iter()
+        .map(|l| json!({"shard_id": l.shard_id, "points_count": l.points_count, "state": "Active"}))
+        .collect();
+    assert!(cluster.local_shards.iter().all(|l| l.state == pb::ReplicaState::Active as i32));
+    assert_eq!(json!(shards), rest["local_shards"]);
+    assert_eq!(cluster.local_shards.iter().map(|l| l.points_count).sum::<u64>(), POINTS);
+    assert!(cluster.remote_shards.is_empty() && cluster.shard_transfers.is_empty());
+
     // Facet counts.
     let facet = pb::FacetCounts {
         collection_name: c.clone(),

@@ -109,6 +109,30 @@ impl Collections for State {
         Ok(Response::new(aliases_response(aliases, start)))
     }
 
+    async fn collection_cluster_info(
+        &self,
+        request: Request<pb::CollectionClusterInfoRequest>,
+    ) -> Reply<pb::CollectionClusterInfoResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let shards = self.service.local_shards(request.into_inner().collection_name).await.map_err(status)?;
+        Ok(Response::new(pb::CollectionClusterInfoResponse {
+            peer_id: crate::service::cluster::PEER_ID,
+            shard_count: shards.len() as u64,
+            local_shards: shards
+                .into_iter()
+                .map(|l| pb::LocalShardInfo {
+                    shard_id: l.shard_id,
+                    points_count: l.points_count as u64,
+                    state: pb::ReplicaState::Active as i32,
+                    shard_key: None,
+                })
+                .collect(),
+            time: elapsed(start),
+            ..Default::default()
+        }))
+    }
+
     async fn collection_exists(
         &self,
         request: Request<pb::CollectionExistsRequest>,

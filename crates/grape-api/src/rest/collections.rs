@@ -91,29 +91,19 @@ pub(super) struct CollectionClusterInfo {
 
 /// `GET /collections/{c}/cluster`: as a single node answers, every shard is local and active.
 pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
-    let r = s
-        .service
-        .run(move |db| {
-            let collection = db.collection(&c)?;
-            let local_shards = collection
-                .shards()
-                .iter()
-                .enumerate()
-                .map(|(i, shard)| LocalShardInfo {
-                    shard_id: i as u32,
-                    points_count: shard.engine().segment_stats().iter().map(|s| s.live_points).sum(),
-                    state: "Active",
-                })
-                .collect::<Vec<_>>();
-            Ok(CollectionClusterInfo {
-                peer_id: super::system::PEER_ID,
-                shard_count: local_shards.len(),
-                local_shards,
-                remote_shards: Vec::new(),
-                shard_transfers: Vec::new(),
-            })
-        })
-        .await;
+    let r = s.service.local_shards(c).await.map(|shards| {
+        let local_shards: Vec<LocalShardInfo> = shards
+            .into_iter()
+            .map(|l| LocalShardInfo { shard_id: l.shard_id, points_count: l.points_count, state: "Active" })
+            .collect();
+        CollectionClusterInfo {
+            peer_id: crate::service::cluster::PEER_ID,
+            shard_count: local_shards.len(),
+            local_shards,
+            remote_shards: Vec::new(),
+            shard_transfers: Vec::new(),
+        }
+    });
     t.reply(r)
 }
 

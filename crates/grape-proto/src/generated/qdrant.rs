@@ -858,6 +858,46 @@ pub mod payload_index_params {
     }
 }
 #[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CollectionClusterInfoRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct LocalShardInfo {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint64, tag = "2")]
+    pub points_count: u64,
+    #[prost(enumeration = "ReplicaState", tag = "3")]
+    pub state: i32,
+    /// opaque ShardKey
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub shard_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct CollectionClusterInfoResponse {
+    #[prost(uint64, tag = "1")]
+    pub peer_id: u64,
+    #[prost(uint64, tag = "2")]
+    pub shard_count: u64,
+    #[prost(message, repeated, tag = "3")]
+    pub local_shards: ::prost::alloc::vec::Vec<LocalShardInfo>,
+    /// opaque RemoteShardInfo (none on a single node)
+    #[prost(bytes = "vec", repeated, tag = "4")]
+    pub remote_shards: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// opaque ShardTransferInfo (none on a single node)
+    #[prost(bytes = "vec", repeated, tag = "5")]
+    pub shard_transfers: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    /// opaque ReshardingInfo (none on a single node)
+    #[prost(bytes = "vec", repeated, tag = "6")]
+    pub resharding_operations: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
+    #[prost(double, tag = "7")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum Datatype {
@@ -1218,6 +1258,60 @@ impl BinaryQuantizationEncoding {
         }
     }
 }
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ReplicaState {
+    Active = 0,
+    Dead = 1,
+    Partial = 2,
+    Initializing = 3,
+    Listener = 4,
+    PartialSnapshot = 5,
+    Recovery = 6,
+    Resharding = 7,
+    ReshardingScaleDown = 8,
+    ActiveRead = 9,
+    ManualRecovery = 10,
+}
+impl ReplicaState {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Active => "Active",
+            Self::Dead => "Dead",
+            Self::Partial => "Partial",
+            Self::Initializing => "Initializing",
+            Self::Listener => "Listener",
+            Self::PartialSnapshot => "PartialSnapshot",
+            Self::Recovery => "Recovery",
+            Self::Resharding => "Resharding",
+            Self::ReshardingScaleDown => "ReshardingScaleDown",
+            Self::ActiveRead => "ActiveRead",
+            Self::ManualRecovery => "ManualRecovery",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "Active" => Some(Self::Active),
+            "Dead" => Some(Self::Dead),
+            "Partial" => Some(Self::Partial),
+            "Initializing" => Some(Self::Initializing),
+            "Listener" => Some(Self::Listener),
+            "PartialSnapshot" => Some(Self::PartialSnapshot),
+            "Recovery" => Some(Self::Recovery),
+            "Resharding" => Some(Self::Resharding),
+            "ReshardingScaleDown" => Some(Self::ReshardingScaleDown),
+            "ActiveRead" => Some(Self::ActiveRead),
+            "ManualRecovery" => Some(Self::ManualRecovery),
+            _ => None,
+        }
+    }
+}
 /// Generated client implementations.
 pub mod collections_client {
     #![allow(
@@ -1481,6 +1575,30 @@ pub mod collections_client {
                 .insert(GrpcMethod::new("qdrant.Collections", "ListAliases"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn collection_cluster_info(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CollectionClusterInfoRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CollectionClusterInfoResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/CollectionClusterInfo",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Collections", "CollectionClusterInfo"));
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn collection_exists(
             &mut self,
             request: impl tonic::IntoRequest<super::CollectionExistsRequest>,
@@ -1574,6 +1692,13 @@ pub mod collections_server {
             request: tonic::Request<super::ListAliasesRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListAliasesResponse>,
+            tonic::Status,
+        >;
+        async fn collection_cluster_info(
+            &self,
+            request: tonic::Request<super::CollectionClusterInfoRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CollectionClusterInfoResponse>,
             tonic::Status,
         >;
         async fn collection_exists(
@@ -2006,6 +2131,52 @@ pub mod collections_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListAliasesSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Collections/CollectionClusterInfo" => {
+                    #[allow(non_camel_case_types)]
+                    struct CollectionClusterInfoSvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<super::CollectionClusterInfoRequest>
+                    for CollectionClusterInfoSvc<T> {
+                        type Response = super::CollectionClusterInfoResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::CollectionClusterInfoRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::collection_cluster_info(&inner, request)
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = CollectionClusterInfoSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
