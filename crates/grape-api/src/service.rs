@@ -14,6 +14,7 @@ use grape::{
 
 use crate::error::ApiError;
 
+pub mod cluster;
 pub mod facet;
 pub mod groups;
 pub mod matrix;
@@ -132,6 +133,45 @@ impl Service {
         Ok(result)
     }
 
+    /// Applies the operations of a batch update one by one and answers one result per operation, as
+    /// Qdrant does; stops at the first failure (earlier operations stay applied).
+    pub async fn update_each(
+        &self,
+        collection: String,
+        ops: Vec<UpdateOperation>,
+        wait: bool,
+    ) -> Result<Vec<UpdateResult>, ApiError> {
+        let mut results = Vec::with_capacity(ops.len());
+        for op in ops {
+            results.push(self.update(collection.clone(), vec![op], wait).await?);
+        }
+        Ok(results)
+    }
+
+    /// Declares a payload index; sealed segments build it before the answer. Index changes are
+    /// collection metadata, not operations of the point log, so the result has no operation id.
+    pub async fn create_payload_index(
+        &self,
+        collection: String,
+        field: String,
+        schema: grape::PayloadFieldSchema,
+        wait: bool,
+    ) -> Result<UpdateResult, ApiError> {
+        self.run(move |db| db.create_payload_index(&collection, &field, schema)).await?;
+        Ok(index_result(wait))
+    }
+
+    /// Drops a payload index.
+    pub async fn delete_payload_index(
+        &self,
+        collection: String,
+        field: String,
+        wait: bool,
+    ) -> Result<UpdateResult, ApiError> {
+        self.run(move |db| db.delete_payload_index(&collection, &field)).await?;
+        Ok(index_result(wait))
+    }
+
     /// Runs a batch of queries against one collection.
     pub async fn query_batch(
         &self,
@@ -143,6 +183,11 @@ impl Service {
         })
         .await
     }
+}
+
+fn index_result(wait: bool) -> UpdateResult {
+    let status = if wait { grape::UpdateStatus::Completed } else { grape::UpdateStatus::Acknowledged };
+    UpdateResult { operation_id: None, status }
 }
 
 /// Which points a write touches.

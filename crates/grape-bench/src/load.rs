@@ -1,6 +1,7 @@
-//! `grape-bench load`: a REST load generator against a running server (Grape or Qdrant).
-//! Uploads a dataset (points/s), waits for indexing, then runs `concurrency` closed-loop clients sending
-//! `POST /points/query` for `duration` and reports QPS, latency percentiles and recall@k.
+//! `grape-bench load`: a load generator against a running server (Grape or Qdrant), over REST or (with
+//! `--grpc`, in [`super::load_grpc`]) over gRPC. Uploads a dataset (points/s), waits for indexing, then
+//! runs `concurrency` closed-loop clients sending `POST /points/query` (gRPC `Query`) for `duration` and
+//! reports QPS, latency percentiles and recall@k.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -20,39 +21,42 @@ use crate::dataset::Dataset;
 pub struct LoadArgs {
     /// Server REST address.
     #[arg(long, default_value = "http://127.0.0.1:6333")]
-    url: String,
+    pub(crate) url: String,
     /// Dataset directory (manifest.json, base.fvecs, query.fvecs, gt.ivecs).
     #[arg(long)]
-    dataset: PathBuf,
+    pub(crate) dataset: PathBuf,
     #[arg(long, default_value = "bench")]
-    collection: String,
+    pub(crate) collection: String,
     /// Closed-loop clients sending one request at a time.
     #[arg(long, default_value_t = 32)]
-    concurrency: usize,
+    pub(crate) concurrency: usize,
     /// Length of the search phase, e.g. 30s or 2m.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
-    duration: Duration,
+    pub(crate) duration: Duration,
     #[arg(long, default_value_t = 64)]
-    ef: usize,
+    pub(crate) ef: usize,
     #[arg(long, default_value_t = 10)]
-    k: usize,
+    pub(crate) k: usize,
     /// Points per upsert request.
     #[arg(long, default_value_t = 256)]
-    batch: usize,
+    pub(crate) batch: usize,
     /// Parallel upload requests.
     #[arg(long, default_value_t = 4)]
-    upload_parallel: usize,
+    pub(crate) upload_parallel: usize,
     /// Use the existing collection as it is (no delete, no upload).
     #[arg(long)]
-    reuse: bool,
-    /// Use gRPC instead of REST.
+    pub(crate) reuse: bool,
+    /// Use gRPC (the official Rust client) instead of REST.
     #[arg(long)]
-    grpc: bool,
+    pub(crate) grpc: bool,
+    /// Server gRPC address (with --grpc).
+    #[arg(long, default_value = "http://127.0.0.1:6334")]
+    pub(crate) grpc_url: String,
     #[arg(long)]
-    api_key: Option<String>,
+    pub(crate) api_key: Option<String>,
     /// Write results as JSON here.
     #[arg(long)]
-    json: Option<PathBuf>,
+    pub(crate) json: Option<PathBuf>,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -68,26 +72,28 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 #[derive(Serialize)]
-struct Report {
-    url: String,
-    dataset: String,
-    points: usize,
-    dim: usize,
-    concurrency: usize,
-    duration_s: f64,
-    ef: usize,
-    k: usize,
+pub(crate) struct Report {
+    pub url: String,
+    /// `rest` or `grpc`.
+    pub protocol: &'static str,
+    pub dataset: String,
+    pub points: usize,
+    pub dim: usize,
+    pub concurrency: usize,
+    pub duration_s: f64,
+    pub ef: usize,
+    pub k: usize,
     #[serde(skip_serializing_if = "Option::is_none")]
-    upsert_points_per_s: Option<f64>,
+    pub upsert_points_per_s: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    index_wait_s: Option<f64>,
-    requests: usize,
-    errors: usize,
-    qps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    p999_ms: f64,
-    recall: f64,
+    pub index_wait_s: Option<f64>,
+    pub requests: usize,
+    pub errors: usize,
+    pub qps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub recall: f64,
 }
 
 struct Api {
@@ -121,7 +127,7 @@ impl Api {
 
 pub fn run(args: &LoadArgs) -> Result<()> {
     if args.grpc {
-        bail!("--grpc: Grape's gRPC API is not built yet");
+        return crate::load_grpc::run(args);
     }
     let data = Dataset::load(&args.dataset)?;
     let api = Api {
@@ -241,6 +247,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
     let requests = lat.len();
     let report = Report {
         url: args.url.clone(),
+        protocol: "rest",
         dataset: data.name.clone(),
         points: data.base.len(),
         dim: data.dim,
@@ -258,21 +265,34 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         p999_ms: percentile(&lat, 0.999),
         recall: hits.load(Ordering::Relaxed) as f64 / (requests.max(1) * args.k) as f64,
     };
-    println!(
-        "{} c={} ef={}: {:.0} QPS, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, recall@{} {:.4}, errors {}",
-        report.dataset,
-        report.concurrency,
-        report.ef,
-        report.qps,
-        report.p50_ms,
-        report.p99_ms,
-        report.p999_ms,
-        report.k,
-        report.recall,
-        report.errors
-    );
-    if let Some(path) = &args.json {
-        std::fs::write(path, serde_json::to_vec_pretty(&report)?)?;
+    report.print_and_save(args)
+}
+
+impl Report {
+    pub(crate) fn print_and_save(&self, args: &LoadArgs) -> Result<()> {
+        println!(
+            "{} {} c={} ef={}: {:.0} QPS, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, recall@{} {:.4}, errors {}",
+            self.dataset,
+            self.protocol,
+            self.concurrency,
+            self.ef,
+            self.qps,
+            self.p50_ms,
+            self.p99_ms,
+            self.p999_ms,
+            self.k,
+            self.recall,
+            self.errors
+        );
+        if let Some(rate) = self.upsert_points_per_s {
+            println!(
+                "upsert: {rate:.0} points/s (batches of {}, {} in parallel, wait=true)",
+                args.batch, args.upload_parallel
+            );
+        }
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(self)?)?;
+        }
+        Ok(())
     }
-    Ok(())
 }

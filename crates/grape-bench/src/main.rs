@@ -5,6 +5,7 @@ mod cluster;
 mod dataset;
 mod hybrid;
 mod load;
+mod load_grpc;
 mod open;
 
 use clap::{Parser, Subcommand};
@@ -22,7 +23,7 @@ enum Command {
     Ann(ann::AnnArgs),
     /// Time until an existing database is ready to serve (open + first search).
     Open(open::OpenArgs),
-    /// Search QPS, latency and recall of a running server over REST, with concurrent clients.
+    /// Search QPS, latency and recall of a running server over REST or gRPC, with concurrent clients.
     Load(load::LoadArgs),
     /// Dense-only, sparse-only and hybrid (dense + sparse prefetches, RRF) queries, single thread.
     Hybrid(hybrid::HybridArgs),

@@ -433,12 +433,13 @@ impl NodeHandle {
         g.raft.current_leader().await
     }
 
-    /// Log index applied by this node's replica of a shard (tests, tools).
+    /// Log index applied by this node's replica of a shard (0 before any); `None` when the node holds
+    /// no replica of it (tests, tools).
     pub fn shard_applied(&self, collection: &str, shard: u32) -> Option<u64> {
         let view = self.inner.meta_view.borrow().clone();
         let group = shard_group(view.state.collections.get(collection)?.id, shard);
         let g = self.inner.groups.lock().get(&group).cloned()?;
-        let applied = g.raft.metrics().borrow().last_applied.map(|l| l.index);
+        let applied = Some(g.raft.metrics().borrow().last_applied.map_or(0, |l| l.index));
         applied
     }
 
@@ -801,11 +802,16 @@ impl NodeInner {
             .map(|(g, sg)| (*g, Arc::clone(sg)))
             .collect();
         for (group, g) in unwanted {
-            if placement.contains_key(&group) {
+            if let Some(holders) = placement.get(&group) {
                 let member =
                     g.raft.metrics().borrow().membership_config.membership().get_node(&self.id).is_some();
                 let since = *self.unplaced_since.lock().entry(group).or_insert_with(Instant::now);
-                if member && since.elapsed() < Duration::from_secs(30) {
+                // Still needed while a joint configuration with this node may be in force: drop only
+                // once a holder's committed membership no longer has this node (or after a long grace).
+                if member
+                    && since.elapsed() < Duration::from_secs(600)
+                    && !self.left_group(group, holders).await
+                {
                     continue;
                 }
             }
@@ -828,6 +834,26 @@ impl NodeInner {
         if ok {
             self.reconciled.send_replace(view.applied);
         }
+    }
+
+    /// Whether a node holding `group` reports a committed membership without this node.
+    async fn left_group(&self, group: GroupId, holders: &[NodeId]) -> bool {
+        for &peer in holders.iter().filter(|&&p| p != self.id) {
+            let r: RemoteResult<Option<Vec<NodeId>>> =
+                self.remote(peer, "group_members", group, &(), Duration::from_secs(2)).await;
+            if let Ok(Some(members)) = r {
+                return !members.contains(&self.id);
+            }
+        }
+        false
+    }
+
+    /// The members (voters and learners) of a group held here, if its current membership is committed.
+    pub(crate) fn committed_members(&self, group: GroupId) -> RemoteResult<Option<Vec<NodeId>>> {
+        let g = self.group(group).ok_or(RemoteFailure::UnknownGroup(group))?;
+        let m = g.raft.metrics().borrow().clone();
+        let committed = m.membership_config.log_id().map(|l| l.index) <= m.last_applied.map(|l| l.index);
+        Ok(committed.then(|| m.membership_config.membership().nodes().map(|(id, _)| *id).collect()))
     }
 
     /// For every group this node leads whose voters differ from its placement, changes the

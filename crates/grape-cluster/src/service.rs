@@ -89,6 +89,7 @@ impl Internal for Service {
                 let op: Vec<u8> = decode(&env.payload)?;
                 encode(&node.shard_write_here(group, op).await)?
             }
+            ("group_members", _) => encode(&node.committed_members(group))?,
             ("shard_read", _) => {
                 let body: Vec<u8> = decode(&env.payload)?;
                 encode(&read_here(node, group, &body).await)?

@@ -233,18 +233,18 @@ async fn run(config: Config, cluster: ClusterArgs) -> anyhow::Result<()> {
         let _ = stop.send(true);
     });
     let grpc = match config.service.grpc_port {
-        Some(port) if config.service.enable_tls => {
-            tracing::warn!(
-                "gRPC (port {port}) over TLS is not built yet; gRPC is not served while TLS is on"
-            );
-            None
-        }
         Some(port) => {
+            // gRPC uses the same certificate as HTTPS when TLS is on.
+            let tls = match config.tls.as_ref().filter(|_| config.service.enable_tls) {
+                Some(tls) => Some(grpc_identity(tls).await?),
+                None => None,
+            };
             let addr = SocketAddr::new(addr.ip(), port);
             let listener =
                 tokio::net::TcpListener::bind(addr).await.with_context(|| format!("bind gRPC on {addr}"))?;
-            tracing::info!("serving Qdrant gRPC on {}", listener.local_addr()?);
-            let config = grape_api::grpc::GrpcConfig { auth };
+            let with_tls = if tls.is_some() { " (TLS)" } else { "" };
+            tracing::info!("serving Qdrant gRPC on {}{with_tls}", listener.local_addr()?);
+            let config = grape_api::grpc::GrpcConfig { auth, tls };
             let until = wait_for(stopped.clone());
             Some(tokio::spawn(grape_api::grpc::serve(listener, service, config, until)))
         }
@@ -262,6 +262,16 @@ async fn run(config: Config, cluster: ClusterArgs) -> anyhow::Result<()> {
     storage.close().await?;
     tracing::info!("closed cleanly");
     Ok(())
+}
+
+/// The PEM certificate chain and key of `tls`, for the gRPC server.
+async fn grpc_identity(tls: &config::TlsConfig) -> anyhow::Result<grape_api::grpc::TlsIdentity> {
+    let cert_pem = tokio::fs::read(&tls.cert)
+        .await
+        .with_context(|| format!("tls: cannot read {}", tls.cert.display()))?;
+    let key_pem =
+        tokio::fs::read(&tls.key).await.with_context(|| format!("tls: cannot read {}", tls.key.display()))?;
+    Ok(grape_api::grpc::TlsIdentity { cert_pem, key_pem })
 }
 
 /// HTTPS (rustls with the ring provider): same router, same graceful shutdown.

@@ -1,4 +1,4 @@
-//! `qdrant.Collections`: collections and aliases.
+//! `qdrant.Collections`: collections (create, get, update, delete, exists) and aliases.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -6,14 +6,15 @@ use std::time::Instant;
 use grape::{
     AliasOperation, CollectionConfig, CollectionInfo, CollectionStatus, CreateCollection, Datatype, Distance,
     HnswConfig, HnswConfigDiff, Modifier, MultiVectorComparator, MultiVectorConfig, OptimizersConfig,
-    OptimizersConfigDiff, SparseIndexParams, SparseVectorParams, VectorParams, VectorsConfig, WalConfig,
-    WalConfigDiff,
+    OptimizersConfigDiff, SparseIndexParams, SparseVectorParams, UpdateCollection, VectorParams,
+    VectorParamsDiff, VectorsConfig, WalConfig, WalConfigDiff, DEFAULT_VECTOR_NAME,
 };
 use grape_proto::qdrant as pb;
 use grape_proto::qdrant::collections_server::Collections;
 use tonic::{Request, Response, Status};
 
-use super::{elapsed, invalid, status, unsupported, Access, State};
+use super::quantization::{quantization_config, quantization_diff, quantization_out};
+use super::{elapsed, invalid, status, unsupported, within, Access, State};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -47,17 +48,33 @@ impl Collections for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        let name = req.collection_name.clone();
+        let (name, timeout) = (req.collection_name.clone(), req.timeout);
         let create = create_collection(req)?;
-        self.service.run(move |db| db.create_collection(&name, create)).await.map_err(status)?;
+        let work =
+            async { self.service.run(move |db| db.create_collection(&name, create)).await.map_err(status) };
+        within(timeout, work).await?;
+        Ok(Response::new(pb::CollectionOperationResponse { result: true, time: elapsed(start) }))
+    }
+
+    async fn update(&self, request: Request<pb::UpdateCollection>) -> Reply<pb::CollectionOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let (name, timeout) = (req.collection_name.clone(), req.timeout);
+        let update = update_collection(req)?;
+        let work =
+            async { self.service.run(move |db| db.update_collection(&name, &update)).await.map_err(status) };
+        within(timeout, work).await?;
         Ok(Response::new(pb::CollectionOperationResponse { result: true, time: elapsed(start) }))
     }
 
     async fn delete(&self, request: Request<pb::DeleteCollection>) -> Reply<pb::CollectionOperationResponse> {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
-        let name = request.into_inner().collection_name;
-        let deleted = self.service.run(move |db| db.delete_collection(&name)).await.map_err(status)?;
+        let req = request.into_inner();
+        let name = req.collection_name;
+        let work = async { self.service.run(move |db| db.delete_collection(&name)).await.map_err(status) };
+        let deleted = within(req.timeout, work).await?;
         Ok(Response::new(pb::CollectionOperationResponse { result: deleted, time: elapsed(start) }))
     }
 
@@ -67,9 +84,10 @@ impl Collections for State {
     ) -> Reply<pb::CollectionOperationResponse> {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
-        let actions =
-            request.into_inner().actions.into_iter().map(alias_operation).collect::<Result<Vec<_>, _>>()?;
-        self.service.run(move |db| db.update_aliases(&actions)).await.map_err(status)?;
+        let req = request.into_inner();
+        let actions = req.actions.into_iter().map(alias_operation).collect::<Result<Vec<_>, _>>()?;
+        let work = async { self.service.run(move |db| db.update_aliases(&actions)).await.map_err(status) };
+        within(req.timeout, work).await?;
         Ok(Response::new(pb::CollectionOperationResponse { result: true, time: elapsed(start) }))
     }
 
@@ -89,6 +107,30 @@ impl Collections for State {
         self.authorize(request.metadata(), Access::Read)?;
         let aliases = self.service.run(|db| db.list_aliases()).await.map_err(status)?;
         Ok(Response::new(aliases_response(aliases, start)))
+    }
+
+    async fn collection_cluster_info(
+        &self,
+        request: Request<pb::CollectionClusterInfoRequest>,
+    ) -> Reply<pb::CollectionClusterInfoResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let shards = self.service.local_shards(request.into_inner().collection_name).await.map_err(status)?;
+        Ok(Response::new(pb::CollectionClusterInfoResponse {
+            peer_id: crate::service::cluster::PEER_ID,
+            shard_count: shards.len() as u64,
+            local_shards: shards
+                .into_iter()
+                .map(|l| pb::LocalShardInfo {
+                    shard_id: l.shard_id,
+                    points_count: l.points_count as u64,
+                    state: pb::ReplicaState::Active as i32,
+                    shard_key: None,
+                })
+                .collect(),
+            time: elapsed(start),
+            ..Default::default()
+        }))
     }
 
     async fn collection_exists(
@@ -138,9 +180,6 @@ fn alias_operation(op: pb::AliasOperations) -> Result<AliasOperation, Status> {
 // ---- create ----
 
 fn create_collection(req: pb::CreateCollection) -> Result<CreateCollection, Status> {
-    if req.quantization_config.is_some() {
-        return Err(unsupported("quantization_config (quantization)"));
-    }
     if req.strict_mode_config.is_some() {
         return Err(unsupported("strict_mode_config (strict mode)"));
     }
@@ -172,13 +211,53 @@ fn create_collection(req: pb::CreateCollection) -> Result<CreateCollection, Stat
     create.hnsw_config = req.hnsw_config.map(hnsw_diff).transpose()?;
     create.wal_config = req.wal_config.map(wal_diff).transpose()?;
     create.optimizers_config = req.optimizers_config.map(optimizers_diff).transpose()?;
+    create.quantization_config = req.quantization_config.map(quantization_config).transpose()?;
     Ok(create)
 }
 
-fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
-    if p.quantization_config.is_some() {
-        return Err(unsupported("vectors_config quantization_config (quantization)"));
+// ---- update ----
+
+fn update_collection(req: pb::UpdateCollection) -> Result<UpdateCollection, Status> {
+    if req.strict_mode_config.is_some() {
+        return Err(unsupported("strict_mode_config (strict mode)"));
     }
+    if !req.metadata.is_empty() {
+        return Err(unsupported("metadata (collection metadata)"));
+    }
+    if req.params.is_some_and(|p| p != pb::CollectionParamsDiff::default()) {
+        return Err(unsupported("params (changing collection parameters)"));
+    }
+    let vectors = match req.vectors_config.and_then(|v| v.config) {
+        None => None,
+        Some(pb::vectors_config_diff::Config::Params(p)) => {
+            Some([(DEFAULT_VECTOR_NAME.to_owned(), vector_params_diff(p)?)].into())
+        }
+        Some(pb::vectors_config_diff::Config::ParamsMap(m)) => Some(
+            m.map
+                .into_iter()
+                .map(|(k, p)| Ok((k, vector_params_diff(p)?)))
+                .collect::<Result<BTreeMap<_, _>, Status>>()?,
+        ),
+    };
+    Ok(UpdateCollection {
+        vectors,
+        optimizers_config: req.optimizers_config.map(optimizers_diff).transpose()?,
+        hnsw_config: req.hnsw_config.map(hnsw_diff).transpose()?,
+        quantization_config: req.quantization_config.map(quantization_diff).transpose()?,
+        sparse_vectors: req.sparse_vectors_config.map(sparse_vectors_config).transpose()?,
+    })
+}
+
+fn vector_params_diff(p: pb::VectorParamsDiff) -> Result<VectorParamsDiff, Status> {
+    no_memory(p.memory)?;
+    Ok(VectorParamsDiff {
+        hnsw_config: p.hnsw_config.map(hnsw_diff).transpose()?,
+        on_disk: p.on_disk,
+        quantization_config: p.quantization_config.map(quantization_diff).transpose()?,
+    })
+}
+
+fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
     no_memory(p.memory)?;
     let distance = match pb::Distance::try_from(p.distance) {
         Ok(pb::Distance::Cosine) => Distance::Cosine,
@@ -202,7 +281,7 @@ fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
         hnsw_config: p.hnsw_config.map(hnsw_diff).transpose()?,
         on_disk: p.on_disk,
         datatype: datatype(p.datatype, "vectors_config")?,
-        quantization_config: None,
+        quantization_config: p.quantization_config.map(quantization_config).transpose()?,
         multivector_config,
     })
 }
@@ -327,7 +406,8 @@ fn collection_info(info: CollectionInfo) -> pb::CollectionInfo {
                 .and_then(|t| t.as_str())
                 .map_or(pb::PayloadSchemaType::UnknownType, schema_type);
             let points = v.get("points").and_then(serde_json::Value::as_u64);
-            (key, pb::PayloadSchemaInfo { data_type: data_type as i32, params: None, points })
+            let params = v.get("params").and_then(super::updates::index_params_out);
+            (key, pb::PayloadSchemaInfo { data_type: data_type as i32, params, points })
         })
         .collect();
     pb::CollectionInfo {
@@ -373,6 +453,7 @@ fn collection_config(c: CollectionConfig) -> pb::CollectionConfig {
         hnsw_config: Some(hnsw_out(&c.hnsw_config)),
         optimizer_config: Some(optimizers_out(&c.optimizer_config)),
         wal_config: Some(wal_out(&c.wal_config)),
+        quantization_config: c.quantization_config.map(quantization_out),
         ..Default::default()
     }
 }
@@ -409,6 +490,7 @@ fn vector_params_out(p: VectorParams) -> pb::VectorParams {
         }),
         on_disk: p.on_disk,
         datatype: p.datatype.map(datatype_out),
+        quantization_config: p.quantization_config.map(quantization_out),
         multivector_config: p.multivector_config.map(|m| pb::MultiVectorConfig {
             comparator: match m.comparator {
                 MultiVectorComparator::MaxSim => pb::MultiVectorComparator::MaxSim as i32,

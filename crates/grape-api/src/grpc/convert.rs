@@ -231,9 +231,6 @@ pub(super) fn with_vector(s: Option<pb::WithVectorsSelector>) -> WithVector {
 
 pub(super) fn search_params(p: Option<pb::SearchParams>) -> Result<grape::SearchParams, Status> {
     let Some(p) = p else { return Ok(grape::SearchParams::default()) };
-    if p.quantization.is_some() {
-        return Err(unsupported("params.quantization (quantized search)"));
-    }
     if p.acorn.is_some() {
         return Err(unsupported("params.acorn"));
     }
@@ -246,7 +243,7 @@ pub(super) fn search_params(p: Option<pb::SearchParams>) -> Result<grape::Search
     Ok(grape::SearchParams {
         hnsw_ef: p.hnsw_ef.map(|ef| ef as usize),
         exact: p.exact.unwrap_or(false),
-        quantization: None,
+        quantization: p.quantization.map(super::quantization::search_params).transpose()?,
     })
 }
 

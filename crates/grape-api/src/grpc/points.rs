@@ -1,4 +1,7 @@
-//! `qdrant.Points`: writes, retrieval, search (legacy and Query API), scroll and count.
+//! `qdrant.Points`: writes (points, payloads, vectors, batches, payload indexes), retrieval, search
+//! (legacy search, recommend and discover, and the Query API, each also grouped), scroll, count, facet
+//! counts and the distance matrix. Conversions live in [`super::convert`], [`super::query`],
+//! [`super::explore`] and [`super::updates`]; handlers only check access, convert and delegate.
 
 use std::time::Instant;
 
@@ -11,40 +14,66 @@ use super::convert::{
     map_to_payload, no_shard_keys, ordered_point, point, point_ids, proto_point_id, retrieved_point,
     scored_point, update_result, with_payload, with_vector,
 };
+use super::explore::{
+    discover_query, facet_hits, facet_query, groups_result, matrix_offsets, matrix_pairs, matrix_query,
+    query_groups, recommend_groups, recommend_query, search_groups,
+};
 use super::filter::filter;
 use super::query::{ordered_scroll, points_query, search_query};
-use super::{elapsed, invalid, status, unsupported, Access, State};
-use crate::service::{self, PointsSelector, UpdateOperation};
+use super::updates::{batch_operation, delete_vectors, field_schema, selector, update_vectors};
+use super::{elapsed, invalid, status, unsupported, within, Access, State};
+use crate::service::groups::GroupsQuery;
+use crate::service::{self, PointsQuery, UpdateOperation};
 
 type Reply<T> = Result<Response<T>, Status>;
 
 /// Default page size of scroll, as Qdrant's.
 const DEFAULT_LIMIT: u64 = 10;
 
+/// A write's request fields the handlers share.
+struct Write {
+    collection: String,
+    wait: Option<bool>,
+    timeout: Option<u64>,
+    start: Instant,
+}
+
 impl State {
-    async fn write(
-        &self,
-        collection: String,
-        op: UpdateOperation,
-        wait: Option<bool>,
-        start: Instant,
-    ) -> Reply<pb::PointsOperationResponse> {
-        let result =
-            self.service.update(collection, vec![op], wait.unwrap_or(false)).await.map_err(status)?;
+    async fn write(&self, w: Write, op: UpdateOperation) -> Reply<pb::PointsOperationResponse> {
+        let work = async {
+            self.service.update(w.collection, vec![op], w.wait.unwrap_or(false)).await.map_err(status)
+        };
+        let result = within(w.timeout, work).await?;
         Ok(Response::new(pb::PointsOperationResponse {
             result: Some(update_result(result)),
-            time: elapsed(start),
+            time: elapsed(w.start),
         }))
+    }
+
+    /// Runs read queries against one collection within `timeout`.
+    async fn queries(
+        &self,
+        collection: String,
+        queries: Vec<PointsQuery>,
+        timeout: Option<u64>,
+    ) -> Result<Vec<Vec<grape::ScoredPoint>>, Status> {
+        within(timeout, async { self.service.query_batch(collection, queries).await.map_err(status) }).await
+    }
+
+    async fn groups(
+        &self,
+        collection: String,
+        query: GroupsQuery,
+        timeout: Option<u64>,
+    ) -> Result<pb::GroupsResult, Status> {
+        let work = async { self.service.query_groups(collection, query).await.map_err(status) };
+        Ok(groups_result(within(timeout, work).await?))
     }
 }
 
-fn selector(s: Option<pb::PointsSelector>) -> Result<PointsSelector, Status> {
-    use pb::points_selector::PointsSelectorOneOf as S;
-    match s.and_then(|s| s.points_selector_one_of) {
-        Some(S::Points(ids)) => Ok(PointsSelector::Ids(point_ids(ids.ids)?)),
-        Some(S::Filter(f)) => Ok(PointsSelector::Filter(filter(Some(f))?.unwrap_or_default())),
-        None => Err(invalid("points selector: one of points or filter is required")),
-    }
+/// The one answer of a single-query batch.
+fn single(mut results: Vec<Vec<grape::ScoredPoint>>) -> Vec<pb::ScoredPoint> {
+    results.pop().unwrap_or_default().into_iter().map(scored_point).collect()
 }
 
 #[tonic::async_trait]
@@ -61,7 +90,8 @@ impl Points for State {
             return Err(unsupported("update_mode other than Upsert"));
         }
         let points = req.points.into_iter().map(point).collect::<Result<Vec<_>, _>>()?;
-        self.write(req.collection_name, UpdateOperation::Upsert(points), req.wait, start).await
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, UpdateOperation::Upsert(points)).await
     }
 
     async fn delete(&self, request: Request<pb::DeletePoints>) -> Reply<pb::PointsOperationResponse> {
@@ -70,7 +100,8 @@ impl Points for State {
         let req = request.into_inner();
         no_shard_keys(&req.shard_key_selector)?;
         let op = UpdateOperation::Delete(selector(req.points)?);
-        self.write(req.collection_name, op, req.wait, start).await
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, op).await
     }
 
     async fn get(&self, request: Request<pb::GetPoints>) -> Reply<pb::GetResponse> {
@@ -80,15 +111,43 @@ impl Points for State {
         no_shard_keys(&req.shard_key_selector)?;
         let ids = point_ids(req.ids)?;
         let (wp, wv) = (with_payload(req.with_payload, true), with_vector(req.with_vectors));
-        let records = self
-            .service
-            .with_collection(req.collection_name, move |_, c| c.retrieve(&ids, &wp, &wv))
-            .await
-            .map_err(status)?;
+        let work = async {
+            self.service
+                .with_collection(req.collection_name, move |_, c| c.retrieve(&ids, &wp, &wv))
+                .await
+                .map_err(status)
+        };
+        let records = within(req.timeout, work).await?;
         Ok(Response::new(pb::GetResponse {
             result: records.into_iter().map(retrieved_point).collect(),
             time: elapsed(start),
         }))
+    }
+
+    async fn update_vectors(
+        &self,
+        request: Request<pb::UpdatePointVectors>,
+    ) -> Reply<pb::PointsOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        no_shard_keys(&req.shard_key_selector)?;
+        let op = update_vectors(req.points, &req.update_filter)?;
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, op).await
+    }
+
+    async fn delete_vectors(
+        &self,
+        request: Request<pb::DeletePointVectors>,
+    ) -> Reply<pb::PointsOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        no_shard_keys(&req.shard_key_selector)?;
+        let op = delete_vectors(req.points_selector, req.vectors)?;
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, op).await
     }
 
     async fn set_payload(
@@ -104,7 +163,8 @@ impl Points for State {
             payload: map_to_payload(req.payload)?,
             key: req.key,
         };
-        self.write(req.collection_name, op, req.wait, start).await
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, op).await
     }
 
     async fn overwrite_payload(
@@ -122,7 +182,8 @@ impl Points for State {
             selector: selector(req.points_selector)?,
             payload: map_to_payload(req.payload)?,
         };
-        self.write(req.collection_name, op, req.wait, start).await
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, op).await
     }
 
     async fn delete_payload(
@@ -134,7 +195,8 @@ impl Points for State {
         let req = request.into_inner();
         no_shard_keys(&req.shard_key_selector)?;
         let op = UpdateOperation::DeletePayload { selector: selector(req.points_selector)?, keys: req.keys };
-        self.write(req.collection_name, op, req.wait, start).await
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, op).await
     }
 
     async fn clear_payload(
@@ -146,21 +208,58 @@ impl Points for State {
         let req = request.into_inner();
         no_shard_keys(&req.shard_key_selector)?;
         let op = UpdateOperation::ClearPayload(selector(req.points)?);
-        self.write(req.collection_name, op, req.wait, start).await
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        self.write(w, op).await
+    }
+
+    async fn create_field_index(
+        &self,
+        request: Request<pb::CreateFieldIndexCollection>,
+    ) -> Reply<pb::PointsOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let schema = field_schema(req.field_type, req.field_index_params)?;
+        let wait = req.wait.unwrap_or(true);
+        let work = async {
+            self.service
+                .create_payload_index(req.collection_name, req.field_name, schema, wait)
+                .await
+                .map_err(status)
+        };
+        let result = within(req.timeout, work).await?;
+        Ok(Response::new(pb::PointsOperationResponse {
+            result: Some(update_result(result)),
+            time: elapsed(start),
+        }))
+    }
+
+    async fn delete_field_index(
+        &self,
+        request: Request<pb::DeleteFieldIndexCollection>,
+    ) -> Reply<pb::PointsOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let wait = req.wait.unwrap_or(true);
+        let work = async {
+            self.service.delete_payload_index(req.collection_name, req.field_name, wait).await.map_err(status)
+        };
+        let result = within(req.timeout, work).await?;
+        Ok(Response::new(pb::PointsOperationResponse {
+            result: Some(update_result(result)),
+            time: elapsed(start),
+        }))
     }
 
     async fn search(&self, request: Request<pb::SearchPoints>) -> Reply<pb::SearchResponse> {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let collection = req.collection_name.clone();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
         let query = search_query(req)?;
-        let mut results = self.service.query_batch(collection, vec![query]).await.map_err(status)?;
-        let hits = results.pop().unwrap_or_default();
-        Ok(Response::new(pb::SearchResponse {
-            result: hits.into_iter().map(scored_point).collect(),
-            time: elapsed(start),
-        }))
+        let results = self.queries(collection, vec![query], timeout).await?;
+        Ok(Response::new(pb::SearchResponse { result: single(results), time: elapsed(start) }))
     }
 
     async fn search_batch(&self, request: Request<pb::SearchBatchPoints>) -> Reply<pb::SearchBatchResponse> {
@@ -168,8 +267,20 @@ impl Points for State {
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
         let queries = req.search_points.into_iter().map(search_query).collect::<Result<Vec<_>, _>>()?;
-        let results = self.service.query_batch(req.collection_name, queries).await.map_err(status)?;
+        let results = self.queries(req.collection_name, queries, req.timeout).await?;
         Ok(Response::new(pb::SearchBatchResponse { result: batch_results(results), time: elapsed(start) }))
+    }
+
+    async fn search_groups(
+        &self,
+        request: Request<pb::SearchPointGroups>,
+    ) -> Reply<pb::SearchGroupsResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let result = self.groups(collection, search_groups(req)?, timeout).await?;
+        Ok(Response::new(pb::SearchGroupsResponse { result: Some(result), time: elapsed(start) }))
     }
 
     async fn scroll(&self, request: Request<pb::ScrollPoints>) -> Reply<pb::ScrollResponse> {
@@ -193,16 +304,72 @@ impl Points for State {
             with_vector: with_vector(req.with_vectors),
             filter: filter(req.filter)?,
         };
-        let page = self
-            .service
-            .with_collection(req.collection_name, move |_, c| c.scroll(&scroll))
-            .await
-            .map_err(status)?;
+        let work = async {
+            self.service
+                .with_collection(req.collection_name, move |_, c| c.scroll(&scroll))
+                .await
+                .map_err(status)
+        };
+        let page = within(req.timeout, work).await?;
         Ok(Response::new(pb::ScrollResponse {
             next_page_offset: page.next_page_offset.map(proto_point_id),
             result: page.points.into_iter().map(retrieved_point).collect(),
             time: elapsed(start),
         }))
+    }
+
+    async fn recommend(&self, request: Request<pb::RecommendPoints>) -> Reply<pb::RecommendResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let results = self.queries(collection, vec![recommend_query(req)?], timeout).await?;
+        Ok(Response::new(pb::RecommendResponse { result: single(results), time: elapsed(start) }))
+    }
+
+    async fn recommend_batch(
+        &self,
+        request: Request<pb::RecommendBatchPoints>,
+    ) -> Reply<pb::RecommendBatchResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let queries = req.recommend_points.into_iter().map(recommend_query).collect::<Result<Vec<_>, _>>()?;
+        let results = self.queries(req.collection_name, queries, req.timeout).await?;
+        Ok(Response::new(pb::RecommendBatchResponse { result: batch_results(results), time: elapsed(start) }))
+    }
+
+    async fn recommend_groups(
+        &self,
+        request: Request<pb::RecommendPointGroups>,
+    ) -> Reply<pb::RecommendGroupsResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let result = self.groups(collection, recommend_groups(req)?, timeout).await?;
+        Ok(Response::new(pb::RecommendGroupsResponse { result: Some(result), time: elapsed(start) }))
+    }
+
+    async fn discover(&self, request: Request<pb::DiscoverPoints>) -> Reply<pb::DiscoverResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let results = self.queries(collection, vec![discover_query(req)?], timeout).await?;
+        Ok(Response::new(pb::DiscoverResponse { result: single(results), time: elapsed(start) }))
+    }
+
+    async fn discover_batch(
+        &self,
+        request: Request<pb::DiscoverBatchPoints>,
+    ) -> Reply<pb::DiscoverBatchResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let queries = req.discover_points.into_iter().map(discover_query).collect::<Result<Vec<_>, _>>()?;
+        let results = self.queries(req.collection_name, queries, req.timeout).await?;
+        Ok(Response::new(pb::DiscoverBatchResponse { result: batch_results(results), time: elapsed(start) }))
     }
 
     async fn count(&self, request: Request<pb::CountPoints>) -> Reply<pb::CountResponse> {
@@ -211,13 +378,32 @@ impl Points for State {
         let req = request.into_inner();
         no_shard_keys(&req.shard_key_selector)?;
         let f = filter(req.filter)?;
-        let count = self
-            .service
-            .with_collection(req.collection_name, move |_, c| service::count(c, f))
-            .await
-            .map_err(status)?;
+        let work = async {
+            self.service
+                .with_collection(req.collection_name, move |_, c| service::count(c, f))
+                .await
+                .map_err(status)
+        };
+        let count = within(req.timeout, work).await?;
         Ok(Response::new(pb::CountResponse {
             result: Some(pb::CountResult { count: count as u64 }),
+            time: elapsed(start),
+        }))
+    }
+
+    async fn update_batch(&self, request: Request<pb::UpdateBatchPoints>) -> Reply<pb::UpdateBatchResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let ops = req.operations.into_iter().map(batch_operation).collect::<Result<Vec<_>, _>>()?;
+        if ops.is_empty() {
+            return Err(invalid("operations: at least one operation is required"));
+        }
+        let wait = req.wait.unwrap_or(false);
+        let work = async { self.service.update_each(req.collection_name, ops, wait).await.map_err(status) };
+        let results = within(req.timeout, work).await?;
+        Ok(Response::new(pb::UpdateBatchResponse {
+            result: results.into_iter().map(update_result).collect(),
             time: elapsed(start),
         }))
     }
@@ -226,13 +412,10 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let collection = req.collection_name.clone();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
         let query = points_query(req)?;
-        let mut results = self.service.query_batch(collection, vec![query]).await.map_err(status)?;
-        Ok(Response::new(pb::QueryResponse {
-            result: results.pop().unwrap_or_default().into_iter().map(scored_point).collect(),
-            time: elapsed(start),
-        }))
+        let results = self.queries(collection, vec![query], timeout).await?;
+        Ok(Response::new(pb::QueryResponse { result: single(results), time: elapsed(start) }))
     }
 
     async fn query_batch(&self, request: Request<pb::QueryBatchPoints>) -> Reply<pb::QueryBatchResponse> {
@@ -241,8 +424,62 @@ impl Points for State {
         let req = request.into_inner();
         // As in Qdrant, the batch's collection is the one queried; each query's own name is not read.
         let queries = req.query_points.into_iter().map(points_query).collect::<Result<Vec<_>, _>>()?;
-        let results = self.service.query_batch(req.collection_name, queries).await.map_err(status)?;
+        let results = self.queries(req.collection_name, queries, req.timeout).await?;
         Ok(Response::new(pb::QueryBatchResponse { result: batch_results(results), time: elapsed(start) }))
+    }
+
+    async fn query_groups(&self, request: Request<pb::QueryPointGroups>) -> Reply<pb::QueryGroupsResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let result = self.groups(collection, query_groups(req)?, timeout).await?;
+        Ok(Response::new(pb::QueryGroupsResponse { result: Some(result), time: elapsed(start) }))
+    }
+
+    async fn facet(&self, request: Request<pb::FacetCounts>) -> Reply<pb::FacetResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let query = facet_query(req)?;
+        let work = async { self.service.facet(collection, query).await.map_err(status) };
+        let hits = within(timeout, work).await?;
+        Ok(Response::new(pb::FacetResponse { hits: facet_hits(hits), time: elapsed(start) }))
+    }
+
+    async fn search_matrix_pairs(
+        &self,
+        request: Request<pb::SearchMatrixPoints>,
+    ) -> Reply<pb::SearchMatrixPairsResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let query = matrix_query(req)?;
+        let work = async { self.service.distance_matrix(collection, query).await.map_err(status) };
+        let matrix = within(timeout, work).await?;
+        Ok(Response::new(pb::SearchMatrixPairsResponse {
+            result: Some(matrix_pairs(matrix)),
+            time: elapsed(start),
+        }))
+    }
+
+    async fn search_matrix_offsets(
+        &self,
+        request: Request<pb::SearchMatrixPoints>,
+    ) -> Reply<pb::SearchMatrixOffsetsResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let req = request.into_inner();
+        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let query = matrix_query(req)?;
+        let work = async { self.service.distance_matrix(collection, query).await.map_err(status) };
+        let matrix = within(timeout, work).await?;
+        Ok(Response::new(pb::SearchMatrixOffsetsResponse {
+            result: Some(matrix_offsets(matrix)),
+            time: elapsed(start),
+        }))
     }
 }
 

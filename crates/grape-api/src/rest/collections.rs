@@ -95,32 +95,19 @@ pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): P
         let r = s.service.run(move |_| view.collection_info(&c)).await;
         return t.reply(r);
     }
-    let r = s
-        .service
-        .run(move |db| {
-            let collection = db.collection(&c)?;
-            let local_shards = collection
-                .shards()
-                .iter()
-                .enumerate()
-                .filter_map(|(i, shard)| {
-                    let local = shard.local()?;
-                    Some(LocalShardInfo {
-                        shard_id: i as u32,
-                        points_count: local.engine().segment_stats().iter().map(|s| s.live_points).sum(),
-                        state: "Active",
-                    })
-                })
-                .collect::<Vec<_>>();
-            Ok(CollectionClusterInfo {
-                peer_id: super::system::PEER_ID,
-                shard_count: local_shards.len(),
-                local_shards,
-                remote_shards: Vec::new(),
-                shard_transfers: Vec::new(),
-            })
-        })
-        .await;
+    let r = s.service.local_shards(c).await.map(|shards| {
+        let local_shards: Vec<LocalShardInfo> = shards
+            .into_iter()
+            .map(|l| LocalShardInfo { shard_id: l.shard_id, points_count: l.points_count, state: "Active" })
+            .collect();
+        CollectionClusterInfo {
+            peer_id: crate::service::cluster::PEER_ID,
+            shard_count: local_shards.len(),
+            local_shards,
+            remote_shards: Vec::new(),
+            shard_transfers: Vec::new(),
+        }
+    });
     t.reply(r)
 }
 
@@ -136,11 +123,9 @@ pub(super) async fn create_index(
         None => Err(crate::ApiError::bad_request(
             "Bad request: field_schema is required (Grape does not infer the index type)",
         )),
-        Some(schema) => s
-            .service
-            .run(move |db| db.create_payload_index(&c, &req.field_name, schema))
-            .await
-            .map(|()| index_result(&p)),
+        Some(schema) => {
+            s.service.create_payload_index(c, req.field_name, schema, p.wait != Some(false)).await
+        }
     };
     t.reply(outcome)
 }
@@ -152,17 +137,7 @@ pub(super) async fn delete_index(
     Path((c, field)): Path<(String, String)>,
     Params(p): Params<WriteParams>,
 ) -> Response {
-    t.reply(s.service.run(move |db| db.delete_payload_index(&c, &field)).await.map(|()| index_result(&p)))
-}
-
-/// Index changes are collection metadata, not operations of the point log: no operation id.
-fn index_result(p: &WriteParams) -> grape::UpdateResult {
-    let status = if p.wait == Some(false) {
-        grape::UpdateStatus::Acknowledged
-    } else {
-        grape::UpdateStatus::Completed
-    };
-    grape::UpdateResult { operation_id: None, status }
+    t.reply(s.service.delete_payload_index(c, field, p.wait != Some(false)).await)
 }
 
 /// Body of `POST /collections/{c}/cluster` (Qdrant's shard operations that Grape builds).

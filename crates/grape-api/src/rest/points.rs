@@ -119,25 +119,7 @@ pub(super) async fn batch_update(
     let ops = body.operations.into_iter().map(|o| o.into_op()).collect::<Result<Vec<_>, _>>();
     // Qdrant answers a batch with one result per operation.
     let outcome = match ops {
-        Ok(ops) => {
-            let n = ops.len();
-            let wait = p.wait.unwrap_or(false);
-            let mut results = Vec::with_capacity(n);
-            let mut failed = None;
-            for op in ops {
-                match s.service.update(c.clone(), vec![op], wait).await {
-                    Ok(r) => results.push(r),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
-                }
-            }
-            match failed {
-                Some(e) => Err(e),
-                None => Ok(results),
-            }
-        }
+        Ok(ops) => s.service.update_each(c, ops, p.wait.unwrap_or(false)).await,
         Err(e) => Err(e),
     };
     t.reply(outcome)

@@ -7,9 +7,6 @@ use serde::Serialize;
 
 use super::{AppState, Timed};
 
-/// Peer id a single node reports.
-pub(super) const PEER_ID: u64 = 1;
-
 #[derive(Serialize, schemars::JsonSchema)]
 pub(super) struct VersionInfo {
     title: &'static str,

@@ -1,0 +1,35 @@
+//! Cluster information of a single node: the node is peer [`PEER_ID`] and every shard of a collection
+//! is local and active.
+
+use crate::error::ApiError;
+use crate::Service;
+
+/// The peer id a single node reports.
+pub const PEER_ID: u64 = 1;
+
+/// One local shard of a collection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalShard {
+    pub shard_id: u32,
+    pub points_count: usize,
+}
+
+impl Service {
+    /// The shards of a collection (by name or alias), all local.
+    pub async fn local_shards(&self, collection: String) -> Result<Vec<LocalShard>, ApiError> {
+        self.with_collection(collection, |_, c| {
+            Ok(c.shards()
+                .iter()
+                .enumerate()
+                .filter_map(|(i, shard)| {
+                    let local = shard.local()?;
+                    Some(LocalShard {
+                        shard_id: i as u32,
+                        points_count: local.engine().segment_stats().iter().map(|s| s.live_points).sum(),
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+}
