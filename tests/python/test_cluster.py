@@ -143,6 +143,27 @@ def test_cluster_status_and_placement_through_the_client(cluster3):
     assert shards["shard_count"] == 3
     # Every shard has two replicas, on two different nodes.
     assert len(shards["local_shards"]) + len(shards["remote_shards"]) == 6
+    # Prometheus: every node reports the cluster; together they hold the six replicas, and exactly one
+    # leads the metadata group.
+    def cluster_figures() -> list[dict[str, float]]:
+        figures = []
+        for node in ("node1", "node2", "node3"):
+            with urllib.request.urlopen(f"http://{cluster3.addrs[node]}:{HTTP_PORT}/metrics") as r:
+                text = r.read().decode()
+            figures.append(
+                {l.split()[0]: float(l.split()[1]) for l in text.splitlines() if l.startswith("grape_cluster_")}
+            )
+        return figures
+
+    for values in cluster_figures():
+        assert values["grape_cluster_enabled"] == 1
+        assert values["grape_cluster_peers"] == 3
+        assert values["grape_cluster_is_voter"] == 1
+    wait_for(
+        lambda: sum(f["grape_cluster_shard_replicas"] for f in cluster_figures()) == 6
+        and sum(f["grape_cluster_is_leader"] for f in cluster_figures()) == 1,
+        "metrics to show six replicas and one metadata leader",
+    )
 
 
 def test_kill_9_during_quorum_writes_loses_no_acknowledged_write(cluster3):

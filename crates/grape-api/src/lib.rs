@@ -19,7 +19,7 @@ pub mod service;
 
 pub use error::ApiError;
 pub use rest::{router, AuthConfig, RestConfig};
-pub use service::{ClusterView, Service};
+pub use service::{ClusterMetrics, ClusterView, Service};
 
 /// The Qdrant API version Grape implements and reports from `GET /` (clients compare it with their own).
 pub const QDRANT_API_VERSION: &str = "1.19.0";

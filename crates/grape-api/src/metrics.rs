@@ -62,6 +62,55 @@ struct Inner {
     optimizer_errors: Family<CollectionLabels, Gauge>,
     resident_memory: Gauge,
     uptime: Gauge,
+    cluster: ClusterGauges,
+}
+
+/// `grape_cluster_*`: set only in cluster mode (`cluster_enabled` says which).
+#[derive(Default)]
+struct ClusterGauges {
+    enabled: Gauge,
+    peers: Gauge,
+    term: Gauge,
+    commit: Gauge,
+    pending: Gauge,
+    is_leader: Gauge,
+    is_voter: Gauge,
+    shard_replicas: Gauge,
+    shard_leaders: Gauge,
+}
+
+impl ClusterGauges {
+    fn register(registry: &mut Registry) -> ClusterGauges {
+        let g = ClusterGauges::default();
+        for (name, help, gauge) in [
+            ("cluster_enabled", "1 when this node runs in cluster mode", &g.enabled),
+            ("cluster_peers", "Peers in the cluster metadata", &g.peers),
+            ("cluster_term", "Raft term of the metadata group", &g.term),
+            ("cluster_commit", "Applied index of the metadata group on this node", &g.commit),
+            ("cluster_pending_operations", "Metadata log entries not applied yet on this node", &g.pending),
+            ("cluster_is_leader", "1 when this node leads the metadata group", &g.is_leader),
+            ("cluster_is_voter", "1 when this node votes in the metadata group", &g.is_voter),
+            ("cluster_shard_replicas", "Shard replicas held by this node", &g.shard_replicas),
+            ("cluster_shard_leaders", "Shard replica groups this node leads", &g.shard_leaders),
+        ] {
+            registry.register(name, help, gauge.clone());
+        }
+        g
+    }
+
+    fn set(&self, m: Option<&crate::service::ClusterMetrics>) {
+        let v = |x: u64| i64::try_from(x).unwrap_or(i64::MAX);
+        self.enabled.set(i64::from(m.is_some()));
+        let m = m.cloned().unwrap_or_default();
+        self.peers.set(v(m.peers));
+        self.term.set(v(m.term));
+        self.commit.set(v(m.commit));
+        self.pending.set(v(m.pending_operations));
+        self.is_leader.set(i64::from(m.is_leader));
+        self.is_voter.set(i64::from(m.is_voter));
+        self.shard_replicas.set(v(m.shard_replicas));
+        self.shard_leaders.set(v(m.shard_leaders));
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -111,6 +160,7 @@ impl Metrics {
         registry.register("process_resident_memory_bytes", "Resident set size", resident_memory.clone());
         let uptime = Gauge::default();
         registry.register("uptime_seconds", "Seconds since the server started", uptime.clone());
+        let cluster = ClusterGauges::register(&mut registry);
         Metrics {
             inner: Arc::new(Inner {
                 registry,
@@ -128,6 +178,7 @@ impl Metrics {
                 optimizer_errors,
                 resident_memory,
                 uptime,
+                cluster,
             }),
         }
     }
@@ -148,8 +199,14 @@ impl Metrics {
     }
 
     /// Reads the database's state into the gauges and renders the text exposition format.
-    pub fn render(&self, db: &Database, uptime: Duration) -> String {
+    pub fn render(
+        &self,
+        db: &Database,
+        uptime: Duration,
+        cluster: Option<&crate::service::ClusterMetrics>,
+    ) -> String {
         let i = &self.inner;
+        i.cluster.set(cluster);
         let health = db.health();
         i.collections.set(health.collections.len() as i64);
         for family in [

@@ -41,8 +41,11 @@ pub(super) async fn readyz(State(s): State<AppState>) -> Response {
 pub(super) async fn metrics(State(s): State<AppState>) -> Response {
     let service = s.service.clone();
     let metrics = s.metrics.clone();
-    let rendered =
-        tokio::task::spawn_blocking(move || metrics.render(service.database(), service.uptime())).await;
+    let rendered = tokio::task::spawn_blocking(move || {
+        let cluster = service.cluster().map(|c| c.metrics());
+        metrics.render(service.database(), service.uptime(), cluster.as_ref())
+    })
+    .await;
     match rendered {
         Ok(text) => {
             ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
