@@ -33,22 +33,7 @@ pub struct Service {
     cluster: Option<Arc<dyn ClusterView>>,
 }
 
-/// A node's cluster state as `/metrics` reports it (`grape_cluster_*`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ClusterMetrics {
-    /// Peers in the cluster metadata.
-    pub peers: u64,
-    /// Term, applied index and not yet applied entries of the metadata group on this node.
-    pub term: u64,
-    pub commit: u64,
-    pub pending_operations: u64,
-    /// This node leads the metadata group / is one of its voters.
-    pub is_leader: bool,
-    pub is_voter: bool,
-    /// Shard replicas held by this node, and how many of their groups it leads.
-    pub shard_replicas: u64,
-    pub shard_leaders: u64,
-}
+pub use grape::ClusterMetrics;
 
 /// What the API reports about the cluster a node belongs to (cluster mode). Implemented by the
 /// cluster layer; the answers are Qdrant's JSON shapes.

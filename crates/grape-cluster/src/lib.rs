@@ -30,5 +30,5 @@ pub(crate) mod pb {
     tonic::include_proto!("grape.internal");
 }
 
-pub use node::{ClusterNode, ClusterOptions, NodeHandle, NodeMetrics, MAX_VOTERS};
+pub use node::{ClusterNode, ClusterOptions, NodeHandle, MAX_VOTERS};
 pub use types::NodeId;

@@ -260,19 +260,6 @@ impl ClusterNode {
     }
 }
 
-/// A node's figures for `/metrics` (see [`NodeHandle::metrics`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct NodeMetrics {
-    pub peers: u64,
-    pub term: u64,
-    pub commit: u64,
-    pub pending_operations: u64,
-    pub is_leader: bool,
-    pub is_voter: bool,
-    pub shard_replicas: u64,
-    pub shard_leaders: u64,
-}
-
 /// Status of a node and its view of the cluster (what `GET /cluster` reports).
 #[derive(Clone)]
 pub struct NodeHandle {
@@ -326,13 +313,13 @@ impl NodeHandle {
     }
 
     /// Figures of this node for `/metrics`: peers, metadata Raft state, replicas held and led.
-    pub fn metrics(&self) -> NodeMetrics {
+    pub fn metrics(&self) -> grape::ClusterMetrics {
         let m = self.inner.meta.metrics().borrow().clone();
         let commit = m.last_applied.map_or(0, |l| l.index);
         let groups: Vec<Arc<ShardGroup>> = self.inner.groups.lock().values().cloned().collect();
         let led =
             groups.iter().filter(|g| g.raft.metrics().borrow().current_leader == Some(self.inner.id)).count();
-        NodeMetrics {
+        grape::ClusterMetrics {
             peers: self.inner.meta_view.borrow().state.peers.len() as u64,
             term: m.current_term,
             commit,

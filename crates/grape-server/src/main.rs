@@ -144,17 +144,7 @@ impl grape_api::ClusterView for NodeView {
         self.0.cluster_status()
     }
     fn metrics(&self) -> grape_api::ClusterMetrics {
-        let m = self.0.metrics();
-        grape_api::ClusterMetrics {
-            peers: m.peers,
-            term: m.term,
-            commit: m.commit,
-            pending_operations: m.pending_operations,
-            is_leader: m.is_leader,
-            is_voter: m.is_voter,
-            shard_replicas: m.shard_replicas,
-            shard_leaders: m.shard_leaders,
-        }
+        self.0.metrics()
     }
     fn collection_info(&self, name: &str) -> grape::Result<serde_json::Value> {
         self.0.collection_cluster_info(name)

@@ -50,6 +50,23 @@ pub trait Catalog: Send + Sync {
     fn default_shard_number(&self) -> u32;
 }
 
+/// A node's cluster state as `/metrics` reports it (`grape_cluster_*`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClusterMetrics {
+    /// Peers in the cluster metadata.
+    pub peers: u64,
+    /// Term, applied index and not yet applied entries of the metadata group on this node.
+    pub term: u64,
+    pub commit: u64,
+    pub pending_operations: u64,
+    /// This node leads the metadata group / is one of its voters.
+    pub is_leader: bool,
+    pub is_voter: bool,
+    /// Shard replicas held by this node, and how many of their groups it leads.
+    pub shard_replicas: u64,
+    pub shard_leaders: u64,
+}
+
 /// A shared [`Catalog`].
 #[derive(Clone)]
 pub struct CatalogHandle(pub Arc<dyn Catalog>);

@@ -30,7 +30,7 @@ mod meta;
 pub mod query;
 mod snapshot;
 
-pub use database::{Catalog, CatalogHandle, Database, DatabaseConfig, Health, HealthState};
+pub use database::{Catalog, CatalogHandle, ClusterMetrics, Database, DatabaseConfig, Health, HealthState};
 pub use grape_collection::{
     Collection, CollectionInfo, CollectionStats, CollectionStatus, MemoryStats, UpdateResult, UpdateStatus,
 };
