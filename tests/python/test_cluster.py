@@ -231,11 +231,6 @@ def _has(client: QdrantClient, name: str) -> bool:
         return False
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known flaky: in one CI run the count through node1 stayed below 50 for 30 s after drop_replica "
-    "(suspected race between re-attaching the collection and dropping the old replica); under investigation",
-)
 def test_replicate_and_drop_a_replica_through_the_official_client(cluster3):
     client = cluster3.client("node2")
     client.create_collection(

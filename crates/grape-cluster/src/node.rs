@@ -871,8 +871,13 @@ impl NodeInner {
     pub(crate) fn committed_members(&self, group: GroupId) -> RemoteResult<Option<Vec<NodeId>>> {
         let g = self.group(group).ok_or(RemoteFailure::UnknownGroup(group))?;
         let m = g.raft.metrics().borrow().clone();
-        let committed = m.membership_config.log_id().map(|l| l.index) <= m.last_applied.map(|l| l.index);
-        Ok(committed.then(|| m.membership_config.membership().nodes().map(|(id, _)| *id).collect()))
+        // Only a voter's committed configuration counts: a fresh learner's empty membership (no log id)
+        // would otherwise tell a leaving holder that it may drop what may be the only full copy.
+        let config = m.membership_config.log_id().map(|l| l.index);
+        let committed = config.is_some() && config <= m.last_applied.map(|l| l.index);
+        let voter = m.membership_config.membership().voter_ids().any(|v| v == self.id);
+        Ok((committed && voter)
+            .then(|| m.membership_config.membership().nodes().map(|(id, _)| *id).collect()))
     }
 
     /// For every group this node leads whose voters differ from its placement, changes the
