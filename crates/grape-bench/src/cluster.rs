@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use grape::{CreateCollection, Database, Distance, PointStruct, VectorParams, VectorsConfig};
 use grape_testkit::TestCluster;
+
+use crate::ann::percentile;
 use rand::{Rng, SeedableRng};
 
 #[derive(clap::Args)]
@@ -69,10 +71,6 @@ fn cpu_seconds() -> anyhow::Result<f64> {
     Ok(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
@@ -124,10 +122,10 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
             }
             tokio::time::sleep(Duration::from_micros(50)).await;
         }
-        lags.push(acked.elapsed().as_secs_f64() * 1e3);
+        lags.push(acked.elapsed());
     }
     drop(followers); // handles keep a node's state alive; the killed node must let go of its files
-    lags.sort_by(f64::total_cmp);
+    lags.sort();
     let (lag_p50, lag_p99) = (percentile(&lags, 0.5), percentile(&lags, 0.99));
     eprintln!("replication lag after ack: p50 {lag_p50:.2} ms, p99 {lag_p99:.2} ms");
 

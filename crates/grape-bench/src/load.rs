@@ -242,33 +242,62 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         stop.store(true, Ordering::Relaxed);
     });
     let elapsed = started.elapsed().as_secs_f64();
-    let mut lat = latencies.into_inner().context("latency lock")?;
-    lat.sort();
-    let requests = lat.len();
-    let report = Report {
-        url: args.url.clone(),
-        protocol: "rest",
-        dataset: data.name.clone(),
-        points: data.base.len(),
-        dim: data.dim,
-        concurrency: args.concurrency,
-        duration_s: elapsed,
-        ef: args.ef,
-        k: args.k,
+    let measured = Measured {
         upsert_points_per_s: upsert_rate,
         index_wait_s: index_wait,
-        requests,
+        elapsed_s: elapsed,
+        latencies: latencies.into_inner().context("latency lock")?,
         errors: errors.load(Ordering::Relaxed),
-        qps: requests as f64 / elapsed,
-        p50_ms: percentile(&lat, 0.5),
-        p99_ms: percentile(&lat, 0.99),
-        p999_ms: percentile(&lat, 0.999),
-        recall: hits.load(Ordering::Relaxed) as f64 / (requests.max(1) * args.k) as f64,
+        hits: hits.load(Ordering::Relaxed),
     };
-    report.print_and_save(args)
+    Report::new(args, &args.url, "rest", &data, measured).print_and_save(args)
+}
+
+/// What one load run measured, before it becomes a [`Report`].
+pub(crate) struct Measured {
+    pub upsert_points_per_s: Option<f64>,
+    pub index_wait_s: Option<f64>,
+    pub elapsed_s: f64,
+    /// Latencies of the successful requests, in any order.
+    pub latencies: Vec<Duration>,
+    pub errors: usize,
+    /// True neighbours found among all answers.
+    pub hits: usize,
 }
 
 impl Report {
+    pub(crate) fn new(
+        args: &LoadArgs,
+        url: &str,
+        protocol: &'static str,
+        data: &Dataset,
+        m: Measured,
+    ) -> Report {
+        let mut lat = m.latencies;
+        lat.sort();
+        let requests = lat.len();
+        Report {
+            url: url.to_string(),
+            protocol,
+            dataset: data.name.clone(),
+            points: data.base.len(),
+            dim: data.dim,
+            concurrency: args.concurrency,
+            duration_s: m.elapsed_s,
+            ef: args.ef,
+            k: args.k,
+            upsert_points_per_s: m.upsert_points_per_s,
+            index_wait_s: m.index_wait_s,
+            requests,
+            errors: m.errors,
+            qps: requests as f64 / m.elapsed_s,
+            p50_ms: percentile(&lat, 0.5),
+            p99_ms: percentile(&lat, 0.99),
+            p999_ms: percentile(&lat, 0.999),
+            recall: m.hits as f64 / (requests.max(1) * args.k) as f64,
+        }
+    }
+
     pub(crate) fn print_and_save(&self, args: &LoadArgs) -> Result<()> {
         println!(
             "{} {} c={} ef={}: {:.0} QPS, p50 {:.2} ms, p99 {:.2} ms, p999 {:.2} ms, recall@{} {:.4}, errors {}",

@@ -14,9 +14,8 @@ use qdrant_client::qdrant::{
 };
 use qdrant_client::Qdrant;
 
-use crate::ann::percentile;
 use crate::dataset::Dataset;
-use crate::load::{LoadArgs, Report};
+use crate::load::{LoadArgs, Measured, Report};
 
 pub fn run(args: &LoadArgs) -> Result<()> {
     let data = Arc::new(Dataset::load(&args.dataset)?);
@@ -171,28 +170,13 @@ async fn load(args: &LoadArgs, data: Arc<Dataset>) -> Result<()> {
     for t in tasks {
         lat.extend(t.await.context("query task")?);
     }
-    let elapsed = started.elapsed().as_secs_f64();
-    lat.sort();
-    let requests = lat.len();
-    let report = Report {
-        url: args.grpc_url.clone(),
-        protocol: "grpc",
-        dataset: data.name.clone(),
-        points: data.base.len(),
-        dim: data.dim,
-        concurrency: args.concurrency,
-        duration_s: elapsed,
-        ef: args.ef,
-        k: args.k,
+    let measured = Measured {
         upsert_points_per_s: upsert_rate,
         index_wait_s: index_wait,
-        requests,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        latencies: lat,
         errors: errors.load(Ordering::Relaxed),
-        qps: requests as f64 / elapsed,
-        p50_ms: percentile(&lat, 0.5),
-        p99_ms: percentile(&lat, 0.99),
-        p999_ms: percentile(&lat, 0.999),
-        recall: hits.load(Ordering::Relaxed) as f64 / (requests.max(1) * args.k) as f64,
+        hits: hits.load(Ordering::Relaxed),
     };
-    report.print_and_save(args)
+    Report::new(args, &args.grpc_url, "grpc", &data, measured).print_and_save(args)
 }

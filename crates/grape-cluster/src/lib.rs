@@ -15,12 +15,15 @@
 //! Raft logs and state of all groups live in one redb file per node (`<data>/cluster/raft.redb`);
 //! replicas under `<data>/cluster/collections/<collection id>/<shard>/`.
 
+mod handle;
 mod log_store;
 pub mod meta;
 mod node;
 mod reads;
+mod reconcile;
 mod replica;
 mod service;
+mod shard_handle;
 mod transport;
 pub mod types;
 
@@ -30,5 +33,6 @@ pub(crate) mod pb {
     tonic::include_proto!("grape.internal");
 }
 
-pub use node::{ClusterNode, ClusterOptions, NodeHandle, MAX_VOTERS};
+pub use handle::NodeHandle;
+pub use node::{ClusterNode, ClusterOptions, MAX_VOTERS};
 pub use types::NodeId;

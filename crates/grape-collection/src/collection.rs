@@ -485,17 +485,9 @@ impl Collection {
         &self,
         schema: std::collections::BTreeMap<String, grape_types::PayloadFieldSchema>,
     ) -> Result<CollectionConfig> {
-        let next = {
-            let mut config = self.config.write();
-            config.payload_schema = schema;
-            for s in self.local_shards() {
-                s.engine().set_config(config.clone());
-            }
-            config.clone()
-        };
-        for s in self.local_shards() {
-            s.engine().sync_payload_indexes();
-        }
+        let mut next = self.config();
+        next.payload_schema = schema;
+        self.replace_config(next.clone())?;
         Ok(next)
     }
 

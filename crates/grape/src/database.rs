@@ -211,31 +211,24 @@ impl Database {
     pub fn create_collection(&self, name: &str, request: CreateCollection) -> Result<CollectionConfig> {
         self.check_open()?;
         validate_name("collection", name)?;
+        let catalog = self.inner.config.catalog.clone();
         let mut request = request;
-        if let Some(catalog) = &self.inner.config.catalog {
+        if let Some(catalog) = &catalog {
             request.shard_number = request.shard_number.or(Some(catalog.0.default_shard_number()));
         }
         let config = request.into_config()?;
-        if let Some(catalog) = &self.inner.config.catalog {
-            {
-                let state = self.inner.state.lock();
-                if state.meta.collections.contains_key(name) {
-                    return Err(Error::AlreadyExists(format!("Collection `{name}`")));
-                }
-                if state.meta.aliases.contains_key(name) {
-                    return Err(Error::AlreadyExists(format!("Alias `{name}`")));
-                }
-            }
-            config.validate()?;
-            catalog.0.create_collection(name, config.clone())?;
-            return Ok(config);
-        }
         let mut state = self.inner.state.lock();
         if state.meta.collections.contains_key(name) {
             return Err(Error::AlreadyExists(format!("Collection `{name}`")));
         }
         if state.meta.aliases.contains_key(name) {
             return Err(Error::AlreadyExists(format!("Alias `{name}`")));
+        }
+        if let Some(catalog) = catalog {
+            // The catalog attaches the collection to this database (and every other node's).
+            drop(state);
+            catalog.0.create_collection(name, config.clone())?;
+            return Ok(config);
         }
         let dir = collection_dir(self.path(), name);
         let collection = Collection::open(name, &dir, config.clone(), self.shard_options())?;

@@ -1,0 +1,123 @@
+//! How a clustered database reaches the cluster: the [`Catalog`] (collection changes are metadata
+//! entries) and `ClusterShard`, one shard of a clustered collection (writes through its group's
+//! leader, reads from a replica).
+
+use std::sync::{Arc, Weak};
+
+use grape::{Catalog, CollectionConfig, Error, Result};
+use grape_collection::ShardAccess;
+use grape_shard::op_codec::encode_operation;
+
+use crate::node::NodeInner;
+use crate::reads::ShardRead;
+use crate::replica::Replica;
+use crate::types::{GroupId, MetaCommand, NodeId};
+
+/// The catalog of a clustered database: collection changes are metadata-group entries.
+pub(crate) struct NodeCatalog {
+    pub(crate) node: Weak<NodeInner>,
+}
+
+impl NodeCatalog {
+    fn node(&self) -> Result<Arc<NodeInner>> {
+        self.node.upgrade().ok_or(Error::Closed)
+    }
+
+    fn commit(&self, cmd: MetaCommand) -> Result<()> {
+        self.node()?.commit_meta(cmd)
+    }
+}
+
+impl Catalog for NodeCatalog {
+    fn create_collection(&self, name: &str, config: CollectionConfig) -> Result<()> {
+        let config = serde_json::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
+        self.commit(MetaCommand::CreateCollection { name: name.to_string(), config })
+    }
+
+    fn delete_collection(&self, name: &str) -> Result<bool> {
+        let node = self.node()?;
+        if !node.meta_view.borrow().state.collections.contains_key(name) {
+            return Ok(false);
+        }
+        self.commit(MetaCommand::DeleteCollection { name: name.to_string() })?;
+        Ok(true)
+    }
+
+    fn update_config(&self, name: &str, config: CollectionConfig) -> Result<()> {
+        let config = serde_json::to_string(&config).map_err(|e| Error::Internal(e.to_string()))?;
+        self.commit(MetaCommand::UpdateConfig { name: name.to_string(), config })
+    }
+
+    fn default_shard_number(&self) -> u32 {
+        self.node.upgrade().map_or(1, |n| n.meta_view.borrow().state.peers.len().max(1) as u32)
+    }
+}
+
+/// A shard of a clustered collection: writes through its group's leader, reads from a replica.
+pub(crate) struct ClusterShard {
+    pub(crate) node: Weak<NodeInner>,
+    pub(crate) group: GroupId,
+    pub(crate) shard: u32,
+    pub(crate) replicas: Vec<NodeId>,
+    pub(crate) local: Option<Arc<Replica>>,
+}
+
+impl ClusterShard {
+    fn node(&self) -> Result<Arc<NodeInner>> {
+        self.node.upgrade().ok_or(Error::Closed)
+    }
+
+    fn read<T: serde::de::DeserializeOwned>(&self, read: ShardRead) -> Result<T> {
+        if let Some(r) = &self.local {
+            let value = read.run(&r.shard())?;
+            return serde_json::from_value(value).map_err(|e| Error::Internal(e.to_string()));
+        }
+        let node = self.node()?;
+        let value = node.block(node.shard_read(self.group, &self.replicas, &read))?;
+        serde_json::from_value(value).map_err(|e| Error::Internal(e.to_string()))
+    }
+}
+
+impl ShardAccess for ClusterShard {
+    fn update(&self, op: &grape::Operation) -> Result<grape::OpNum> {
+        let bytes = encode_operation(op)?;
+        let node = self.node()?;
+        node.block(node.shard_write(self.group, &self.replicas, bytes)).map_err(|e| match e {
+            Error::Unavailable(m) => Error::Unavailable(format!("shard {}: {m}", self.shard)),
+            e => e,
+        })
+    }
+    fn search(&self, req: &grape::SearchRequest) -> Result<Vec<grape::ScoredPoint>> {
+        self.read(ShardRead::Search(req.clone()))
+    }
+    fn search_sparse(&self, req: &grape::SparseSearchRequest) -> Result<Vec<grape::ScoredPoint>> {
+        self.read(ShardRead::SearchSparse(req.clone()))
+    }
+    fn search_multi(&self, req: &grape::MultiSearchRequest) -> Result<Vec<grape::ScoredPoint>> {
+        self.read(ShardRead::SearchMulti(req.clone()))
+    }
+    fn retrieve(
+        &self,
+        ids: &[grape::PointId],
+        with_payload: &grape::WithPayload,
+        with_vector: &grape::WithVector,
+    ) -> Result<Vec<grape::Record>> {
+        self.read(ShardRead::Retrieve {
+            ids: ids.to_vec(),
+            with_payload: with_payload.clone(),
+            with_vector: with_vector.clone(),
+        })
+    }
+    fn scroll(&self, req: &grape::ScrollRequest) -> Result<grape::ScrollResult> {
+        self.read(ShardRead::Scroll(req.clone()))
+    }
+    fn count(&self, filter: Option<&grape::Filter>) -> Result<usize> {
+        self.read(ShardRead::Count(filter.cloned()))
+    }
+    fn sparse_document_frequencies(&self, name: &str, indices: &[u32]) -> Result<(u64, Vec<u64>)> {
+        self.read(ShardRead::SparseDf { name: name.to_string(), indices: indices.to_vec() })
+    }
+    fn local(&self) -> Option<Arc<grape_shard::LocalShard>> {
+        self.local.as_ref().map(|r| r.shard())
+    }
+}
