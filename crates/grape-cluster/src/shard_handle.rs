@@ -7,6 +7,7 @@ use std::sync::{Arc, Weak};
 use grape::{Catalog, CollectionConfig, Error, Result};
 use grape_collection::ShardAccess;
 use grape_shard::op_codec::encode_operation;
+use grape_shard::LocalShard;
 
 use crate::node::NodeInner;
 use crate::reads::ShardRead;
@@ -67,13 +68,18 @@ impl ClusterShard {
         self.node.upgrade().ok_or(Error::Closed)
     }
 
-    fn read<T: serde::de::DeserializeOwned>(&self, read: ShardRead) -> Result<T> {
+    /// A read: on the replica held here, directly (no request is built or encoded); else the request
+    /// made by `remote` goes to a replica holder.
+    fn read<T: serde::de::DeserializeOwned>(
+        &self,
+        here: impl FnOnce(&Arc<LocalShard>) -> Result<T>,
+        remote: impl FnOnce() -> ShardRead,
+    ) -> Result<T> {
         if let Some(r) = &self.local {
-            let value = read.run(&r.shard())?;
-            return serde_json::from_value(value).map_err(|e| Error::Internal(e.to_string()));
+            return here(&r.shard());
         }
         let node = self.node()?;
-        let value = node.block(node.shard_read(self.group, &self.replicas, &read))?;
+        let value = node.block(node.shard_read(self.group, &self.replicas, &remote()))?;
         serde_json::from_value(value).map_err(|e| Error::Internal(e.to_string()))
     }
 }
@@ -88,13 +94,13 @@ impl ShardAccess for ClusterShard {
         })
     }
     fn search(&self, req: &grape::SearchRequest) -> Result<Vec<grape::ScoredPoint>> {
-        self.read(ShardRead::Search(req.clone()))
+        self.read(|s| s.search(req), || ShardRead::Search(req.clone()))
     }
     fn search_sparse(&self, req: &grape::SparseSearchRequest) -> Result<Vec<grape::ScoredPoint>> {
-        self.read(ShardRead::SearchSparse(req.clone()))
+        self.read(|s| s.search_sparse(req), || ShardRead::SearchSparse(req.clone()))
     }
     fn search_multi(&self, req: &grape::MultiSearchRequest) -> Result<Vec<grape::ScoredPoint>> {
-        self.read(ShardRead::SearchMulti(req.clone()))
+        self.read(|s| s.search_multi(req), || ShardRead::SearchMulti(req.clone()))
     }
     fn retrieve(
         &self,
@@ -102,20 +108,26 @@ impl ShardAccess for ClusterShard {
         with_payload: &grape::WithPayload,
         with_vector: &grape::WithVector,
     ) -> Result<Vec<grape::Record>> {
-        self.read(ShardRead::Retrieve {
-            ids: ids.to_vec(),
-            with_payload: with_payload.clone(),
-            with_vector: with_vector.clone(),
-        })
+        self.read(
+            |s| s.retrieve(ids, with_payload, with_vector),
+            || ShardRead::Retrieve {
+                ids: ids.to_vec(),
+                with_payload: with_payload.clone(),
+                with_vector: with_vector.clone(),
+            },
+        )
     }
     fn scroll(&self, req: &grape::ScrollRequest) -> Result<grape::ScrollResult> {
-        self.read(ShardRead::Scroll(req.clone()))
+        self.read(|s| s.scroll(req), || ShardRead::Scroll(req.clone()))
     }
     fn count(&self, filter: Option<&grape::Filter>) -> Result<usize> {
-        self.read(ShardRead::Count(filter.cloned()))
+        self.read(|s| ShardAccess::count(s, filter), || ShardRead::Count(filter.cloned()))
     }
     fn sparse_document_frequencies(&self, name: &str, indices: &[u32]) -> Result<(u64, Vec<u64>)> {
-        self.read(ShardRead::SparseDf { name: name.to_string(), indices: indices.to_vec() })
+        self.read(
+            |s| s.sparse_document_frequencies(name, indices),
+            || ShardRead::SparseDf { name: name.to_string(), indices: indices.to_vec() },
+        )
     }
     fn local(&self) -> Option<Arc<grape_shard::LocalShard>> {
         self.local.as_ref().map(|r| r.shard())
