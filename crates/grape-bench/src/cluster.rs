@@ -91,6 +91,19 @@ fn cpu_seconds() -> anyhow::Result<f64> {
     Ok(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
+/// The leader of shard 0 of `bench`, once one is elected (a fresh group elects within a few election
+/// timeouts).
+async fn shard_leader(cluster: &TestCluster, within: Duration) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(l) = cluster.nodes[0].handle().shard_leader("bench", 0).await {
+            return Ok(l);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no leader of shard 0 after {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
@@ -119,7 +132,7 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     blocking(move || db0.create_collection("bench", request(dim, 1, 3))).await?;
     cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("bench").is_ok())).await;
     // Write through the shard leader's node (others forward: one more hop).
-    let leader = cluster.nodes[0].handle().shard_leader("bench", 0).await.context("no leader")?;
+    let leader = shard_leader(&cluster, Duration::from_secs(10)).await?;
     let li = cluster.nodes.iter().position(|n| n.handle().id() == leader).context("leader not found")?;
     let (dbl, d) = (cluster.nodes[li].db(), data.clone());
     let cluster_pps = blocking(move || upsert_all(&dbl, &d, batch, writers)).await?;
