@@ -373,7 +373,10 @@ mod tests {
                 tokenizer: pb::TokenizerType::Prefix as i32,
                 min_token_len: Some(2),
                 phrase_matching: Some(true),
-                stopwords: Some(pb::StopwordsSet { languages: vec!["english".into()], custom: vec!["x".into()] }),
+                stopwords: Some(pb::StopwordsSet {
+                    languages: vec!["english".into()],
+                    custom: vec!["x".into()],
+                }),
                 stemmer: Some(pb::StemmingAlgorithm {
                     stemming_params: Some(S::Snowball(pb::SnowballParams { language: "english".into() })),
                 }),
@@ -390,12 +393,12 @@ mod tests {
                    "stemmer": {"type": "snowball", "language": "english"}})
         );
         assert_eq!(index_params_out(&params), Some(text));
-        let geo = pb::PayloadIndexParams { index_params: Some(P::GeoIndexParams(pb::GeoIndexParams::default())) };
+        let geo =
+            pb::PayloadIndexParams { index_params: Some(P::GeoIndexParams(pb::GeoIndexParams::default())) };
         let schema = field_schema(Some(pb::FieldType::Geo as i32), Some(geo)).unwrap();
         assert_eq!(schema.data_type(), PayloadSchemaType::Geo);
-        let mismatch = pb::PayloadIndexParams {
-            index_params: Some(P::TextIndexParams(pb::TextIndexParams::default())),
-        };
+        let mismatch =
+            pb::PayloadIndexParams { index_params: Some(P::TextIndexParams(pb::TextIndexParams::default())) };
         assert!(field_schema(Some(pb::FieldType::Keyword as i32), Some(mismatch)).is_err());
     }
 
