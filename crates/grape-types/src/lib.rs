@@ -25,6 +25,7 @@ pub mod point_id;
 pub mod quantization;
 pub mod search;
 pub mod sparse;
+pub mod text;
 
 pub use alias::{AliasDescription, AliasOperation};
 pub use config::{

@@ -5,6 +5,7 @@ mod collections;
 mod explore;
 pub mod explore_wire;
 mod extract;
+mod filter_expr;
 mod openapi;
 mod points;
 mod routes;

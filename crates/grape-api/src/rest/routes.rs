@@ -246,6 +246,32 @@ mod tests {
             assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
         }
 
+        // Grape's `filter_expr` is documented next to request filters (a body's own, a prefetch's), never
+        // inside a filter (a `nested` condition's).
+        let schemas = &doc["components"]["schemas"];
+        let body = |path: &str| {
+            let r = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+                ["$ref"]
+                .as_str()
+                .unwrap();
+            schemas[r.rsplit('/').next().unwrap()].clone()
+        };
+        for path in ["/collections/{collection}/points/scroll", "/collections/{collection}/points/count"] {
+            assert_eq!(body(path)["properties"]["filter_expr"]["type"], "string", "{path}");
+        }
+        let documented_in: Vec<&String> = schemas
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s["properties"].get("filter_expr").is_some())
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            documented_in.len() > 5 && !documented_in.iter().any(|n| n.as_str() == "Nested"),
+            "{documented_in:?}"
+        );
+        assert!(documented_in.iter().any(|n| n.contains("Prefetch")), "{documented_in:?}");
+
         for (method, path) in &served {
             let concrete = path
                 .replace("{collection}", "missing")

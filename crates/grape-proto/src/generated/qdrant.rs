@@ -824,6 +824,78 @@ pub struct UuidIndexParams {
     pub memory: ::core::option::Option<i32>,
 }
 #[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GeoIndexParams {
+    #[prost(bool, optional, tag = "1")]
+    pub on_disk: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "2")]
+    pub enable_hnsw: ::core::option::Option<bool>,
+    #[prost(enumeration = "Memory", optional, tag = "3")]
+    pub memory: ::core::option::Option<i32>,
+}
+/// Stopword lists by language name, plus custom words.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StopwordsSet {
+    #[prost(string, repeated, tag = "1")]
+    pub languages: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(string, repeated, tag = "2")]
+    pub custom: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TextIndexParams {
+    #[prost(enumeration = "TokenizerType", tag = "1")]
+    pub tokenizer: i32,
+    #[prost(bool, optional, tag = "2")]
+    pub lowercase: ::core::option::Option<bool>,
+    #[prost(uint64, optional, tag = "3")]
+    pub min_token_len: ::core::option::Option<u64>,
+    #[prost(uint64, optional, tag = "4")]
+    pub max_token_len: ::core::option::Option<u64>,
+    #[prost(bool, optional, tag = "5")]
+    pub on_disk: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "6")]
+    pub stopwords: ::core::option::Option<StopwordsSet>,
+    #[prost(bool, optional, tag = "7")]
+    pub phrase_matching: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "8")]
+    pub stemmer: ::core::option::Option<StemmingAlgorithm>,
+    #[prost(bool, optional, tag = "9")]
+    pub ascii_folding: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "10")]
+    pub enable_hnsw: ::core::option::Option<bool>,
+    #[prost(enumeration = "Memory", optional, tag = "11")]
+    pub memory: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StemmingAlgorithm {
+    #[prost(oneof = "stemming_algorithm::StemmingParams", tags = "1, 2")]
+    pub stemming_params: ::core::option::Option<stemming_algorithm::StemmingParams>,
+}
+/// Nested message and enum types in `StemmingAlgorithm`.
+pub mod stemming_algorithm {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum StemmingParams {
+        #[prost(message, tag = "1")]
+        Snowball(super::SnowballParams),
+        #[prost(message, tag = "2")]
+        Disabled(super::DisabledStemmer),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SnowballParams {
+    #[prost(string, tag = "1")]
+    pub language: ::prost::alloc::string::String,
+}
+/// Stemming turned off explicitly.
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DisabledStemmer {}
+#[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PayloadIndexParams {
     #[prost(
@@ -837,18 +909,16 @@ pub mod payload_index_params {
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
     pub enum IndexParams {
-        /// opaque TextIndexParams (no text index in Grape)
-        #[prost(bytes, tag = "1")]
-        TextIndexParams(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "1")]
+        TextIndexParams(super::TextIndexParams),
         #[prost(message, tag = "2")]
         IntegerIndexParams(super::IntegerIndexParams),
         #[prost(message, tag = "3")]
         KeywordIndexParams(super::KeywordIndexParams),
         #[prost(message, tag = "4")]
         FloatIndexParams(super::FloatIndexParams),
-        /// opaque GeoIndexParams (no geo index in Grape)
-        #[prost(bytes, tag = "5")]
-        GeoIndexParams(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "5")]
+        GeoIndexParams(super::GeoIndexParams),
         #[prost(message, tag = "6")]
         BoolIndexParams(super::BoolIndexParams),
         #[prost(message, tag = "7")]
@@ -1254,6 +1324,42 @@ impl BinaryQuantizationEncoding {
             "OneBit" => Some(Self::OneBit),
             "TwoBits" => Some(Self::TwoBits),
             "OneAndHalfBits" => Some(Self::OneAndHalfBits),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum TokenizerType {
+    Unknown = 0,
+    Prefix = 1,
+    Whitespace = 2,
+    Word = 3,
+    Multilingual = 4,
+}
+impl TokenizerType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unknown => "Unknown",
+            Self::Prefix => "Prefix",
+            Self::Whitespace => "Whitespace",
+            Self::Word => "Word",
+            Self::Multilingual => "Multilingual",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "Unknown" => Some(Self::Unknown),
+            "Prefix" => Some(Self::Prefix),
+            "Whitespace" => Some(Self::Whitespace),
+            "Word" => Some(Self::Word),
+            "Multilingual" => Some(Self::Multilingual),
             _ => None,
         }
     }
