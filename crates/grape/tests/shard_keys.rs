@@ -161,12 +161,15 @@ fn random_key_lifecycles_match_the_model() {
                     let mut req = CreateShardKey::new(key.clone());
                     req.shards_number = Some(rng.gen_range(1..4));
                     let r = d.create_shard_key("c", &req);
-                    if model.contains_key(&key) {
-                        let e = r.unwrap_err();
-                        assert!(e.to_string().contains("already exists"), "{e}");
-                    } else {
-                        r.unwrap();
-                        model.insert(key, BTreeMap::new());
+                    match model.entry(key) {
+                        std::collections::btree_map::Entry::Occupied(_) => {
+                            let e = r.unwrap_err();
+                            assert!(e.to_string().contains("already exists"), "{e}");
+                        }
+                        std::collections::btree_map::Entry::Vacant(v) => {
+                            r.unwrap();
+                            v.insert(BTreeMap::new());
+                        }
                     }
                 }
                 2 => {
