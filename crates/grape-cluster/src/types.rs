@@ -61,6 +61,18 @@ pub enum MetaCommand {
         shard: u32,
         replicas: Vec<NodeId>,
     },
+    /// A new shard key of a custom-sharded collection: `request` is a `grape::CreateShardKey` as JSON
+    /// (a shard key is a string or a number, which the log's binary encoding cannot tell apart). The
+    /// key's shards get the next shard ids and are placed when the entry is applied.
+    CreateShardKey {
+        name: String,
+        request: String,
+    },
+    /// Drops a shard key (`key` as JSON); its shards lose every replica.
+    DeleteShardKey {
+        name: String,
+        key: String,
+    },
 }
 
 /// Why a metadata command was refused when applied (reported to the proposer).

@@ -1,12 +1,12 @@
 //! Write requests beyond upsert, delete and the payload RPCs: vector updates and deletions, the
 //! operations of a batch update, and payload index declarations, as the service layer's requests.
 
-use grape::{PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType};
+use grape::{PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, ShardKeySelector};
 use grape_proto::qdrant as pb;
 use serde_json::{json, Map, Value};
 use tonic::Status;
 
-use super::convert::{map_to_payload, no_shard_keys, point, point_id, point_ids, vectors};
+use super::convert::{map_to_payload, point, point_id, point_ids, shard_keys, vectors};
 use super::filter::filter;
 use super::{invalid, unsupported};
 use crate::service::{PointsSelector, UpdateOperation};
@@ -53,59 +53,57 @@ pub(super) fn delete_vectors(
     Ok(UpdateOperation::DeleteVectors { selector: selector(points)?, names: names.names })
 }
 
-/// One operation of `UpdateBatch`.
-pub(super) fn batch_operation(op: pb::PointsUpdateOperation) -> Result<UpdateOperation, Status> {
+/// One operation of `UpdateBatch`, with the shard keys it goes to.
+pub(super) fn batch_operation(
+    op: pb::PointsUpdateOperation,
+) -> Result<(UpdateOperation, Option<ShardKeySelector>), Status> {
     use pb::points_update_operation::Operation as O;
-    match op.operation.ok_or_else(|| invalid("operations: each operation needs one of its kinds"))? {
+    Ok(match op.operation.ok_or_else(|| invalid("operations: each operation needs one of its kinds"))? {
         O::Upsert(u) => {
-            no_shard_keys(&u.shard_key_selector)?;
             no_update_filter(&u.update_filter)?;
             if u.update_mode.is_some_and(|m| m != pb::UpdateMode::Upsert as i32) {
                 return Err(unsupported("update_mode other than Upsert"));
             }
-            Ok(UpdateOperation::Upsert(u.points.into_iter().map(point).collect::<Result<_, _>>()?))
+            let points = u.points.into_iter().map(point).collect::<Result<_, _>>()?;
+            (UpdateOperation::Upsert(points), shard_keys(u.shard_key_selector)?)
         }
-        O::DeleteDeprecated(s) => Ok(UpdateOperation::Delete(selector(Some(s))?)),
+        O::DeleteDeprecated(s) => (UpdateOperation::Delete(selector(Some(s))?), None),
         O::DeletePoints(d) => {
-            no_shard_keys(&d.shard_key_selector)?;
-            Ok(UpdateOperation::Delete(selector(d.points)?))
+            (UpdateOperation::Delete(selector(d.points)?), shard_keys(d.shard_key_selector)?)
         }
         O::SetPayload(p) => {
-            no_shard_keys(&p.shard_key_selector)?;
-            Ok(UpdateOperation::SetPayload {
+            let op = UpdateOperation::SetPayload {
                 selector: selector(p.points_selector)?,
                 payload: map_to_payload(p.payload)?,
                 key: p.key,
-            })
+            };
+            (op, shard_keys(p.shard_key_selector)?)
         }
         O::OverwritePayload(p) => {
-            no_shard_keys(&p.shard_key_selector)?;
             if p.key.is_some() {
                 return Err(unsupported("key with overwrite_payload"));
             }
-            Ok(UpdateOperation::OverwritePayload {
+            let op = UpdateOperation::OverwritePayload {
                 selector: selector(p.points_selector)?,
                 payload: map_to_payload(p.payload)?,
-            })
+            };
+            (op, shard_keys(p.shard_key_selector)?)
         }
         O::DeletePayload(p) => {
-            no_shard_keys(&p.shard_key_selector)?;
-            Ok(UpdateOperation::DeletePayload { selector: selector(p.points_selector)?, keys: p.keys })
+            let op = UpdateOperation::DeletePayload { selector: selector(p.points_selector)?, keys: p.keys };
+            (op, shard_keys(p.shard_key_selector)?)
         }
-        O::ClearPayloadDeprecated(s) => Ok(UpdateOperation::ClearPayload(selector(Some(s))?)),
+        O::ClearPayloadDeprecated(s) => (UpdateOperation::ClearPayload(selector(Some(s))?), None),
         O::ClearPayload(c) => {
-            no_shard_keys(&c.shard_key_selector)?;
-            Ok(UpdateOperation::ClearPayload(selector(c.points)?))
+            (UpdateOperation::ClearPayload(selector(c.points)?), shard_keys(c.shard_key_selector)?)
         }
         O::UpdateVectors(u) => {
-            no_shard_keys(&u.shard_key_selector)?;
-            update_vectors(u.points, &u.update_filter)
+            (update_vectors(u.points, &u.update_filter)?, shard_keys(u.shard_key_selector)?)
         }
         O::DeleteVectors(d) => {
-            no_shard_keys(&d.shard_key_selector)?;
-            delete_vectors(d.points_selector, d.vectors)
+            (delete_vectors(d.points_selector, d.vectors)?, shard_keys(d.shard_key_selector)?)
         }
-    }
+    })
 }
 
 // ---- payload indexes ----
@@ -448,10 +446,13 @@ mod tests {
         };
         assert_eq!(
             batch_operation(op).unwrap(),
-            UpdateOperation::DeleteVectors {
-                selector: PointsSelector::Ids(vec![grape::PointId::Num(3)]),
-                names: vec!["a".into()]
-            }
+            (
+                UpdateOperation::DeleteVectors {
+                    selector: PointsSelector::Ids(vec![grape::PointId::Num(3)]),
+                    names: vec!["a".into()]
+                },
+                None
+            )
         );
         let empty = batch_operation(pb::PointsUpdateOperation { operation: None });
         assert_eq!(empty.unwrap_err().code(), tonic::Code::InvalidArgument);

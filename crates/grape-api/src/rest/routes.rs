@@ -24,7 +24,7 @@ use super::wire::{
     QueryResponse, ReadParams, RecommendBatchBody, RecommendBody, ScrollAnswer, ScrollBody, SearchBatchBody,
     SearchBody, Selector, SetPayload, TimeoutParams, UpdateVectorsBody, WriteParams,
 };
-use super::{collections, explore, points, snapshots, system, AppState};
+use super::{collections, explore, points, shard_keys, snapshots, system, AppState};
 
 /// One served endpoint.
 pub(crate) struct Route {
@@ -87,6 +87,14 @@ pub(crate) fn table() -> Vec<Route> {
         .body::<collections::ClusterOperation>()
         .reply::<bool>();
     t.post(collections::update_cluster, &format!("{c}/cluster"), update_cluster);
+    let create_key =
+        op("cluster", "create_shard_key").query::<TimeoutParams>().body::<grape::CreateShardKey>();
+    t.put(shard_keys::create, &format!("{c}/shards"), create_key.reply::<bool>());
+    let drop_key =
+        op("cluster", "delete_shard_key").query::<TimeoutParams>().body::<shard_keys::DropShardingKey>();
+    t.post(shard_keys::delete, &format!("{c}/shards/delete"), drop_key.reply::<bool>());
+    let list_keys = op("cluster", "list_shard_keys").reply::<shard_keys::ShardKeysResponse>();
+    t.get(shard_keys::list, &format!("{c}/shards"), list_keys);
 
     // point writes
     let write = |id| op("points", id).query::<WriteParams>().reply::<UpdateResult>();

@@ -929,6 +929,99 @@ pub mod payload_index_params {
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ShardKey {
+    #[prost(oneof = "shard_key::Key", tags = "1, 2")]
+    pub key: ::core::option::Option<shard_key::Key>,
+}
+/// Nested message and enum types in `ShardKey`.
+pub mod shard_key {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Key {
+        #[prost(string, tag = "1")]
+        Keyword(::prost::alloc::string::String),
+        #[prost(uint64, tag = "2")]
+        Number(u64),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateShardKey {
+    #[prost(message, optional, tag = "1")]
+    pub shard_key: ::core::option::Option<ShardKey>,
+    #[prost(uint32, optional, tag = "2")]
+    pub shards_number: ::core::option::Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub replication_factor: ::core::option::Option<u32>,
+    #[prost(uint64, repeated, tag = "4")]
+    pub placement: ::prost::alloc::vec::Vec<u64>,
+    #[prost(enumeration = "ReplicaState", optional, tag = "5")]
+    pub initial_state: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteShardKey {
+    #[prost(message, optional, tag = "1")]
+    pub shard_key: ::core::option::Option<ShardKey>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateShardKeyRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub request: ::core::option::Option<CreateShardKey>,
+    #[prost(uint64, optional, tag = "3")]
+    pub timeout: ::core::option::Option<u64>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteShardKeyRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub request: ::core::option::Option<DeleteShardKey>,
+    #[prost(uint64, optional, tag = "3")]
+    pub timeout: ::core::option::Option<u64>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListShardKeysRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct CreateShardKeyResponse {
+    #[prost(bool, tag = "1")]
+    pub result: bool,
+    #[prost(double, tag = "2")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct DeleteShardKeyResponse {
+    #[prost(bool, tag = "1")]
+    pub result: bool,
+    #[prost(double, tag = "2")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ShardKeyDescription {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<ShardKey>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListShardKeysResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub shard_keys: ::prost::alloc::vec::Vec<ShardKeyDescription>,
+    #[prost(double, tag = "2")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct CollectionClusterInfoRequest {
     #[prost(string, tag = "1")]
     pub collection_name: ::prost::alloc::string::String,
@@ -942,9 +1035,8 @@ pub struct LocalShardInfo {
     pub points_count: u64,
     #[prost(enumeration = "ReplicaState", tag = "3")]
     pub state: i32,
-    /// opaque ShardKey
-    #[prost(bytes = "vec", optional, tag = "4")]
-    pub shard_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "4")]
+    pub shard_key: ::core::option::Option<ShardKey>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1729,6 +1821,78 @@ pub mod collections_client {
                 .insert(GrpcMethod::new("qdrant.Collections", "CollectionExists"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn create_shard_key(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CreateShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CreateShardKeyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/CreateShardKey",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Collections", "CreateShardKey"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn delete_shard_key(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DeleteShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::DeleteShardKeyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/DeleteShardKey",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Collections", "DeleteShardKey"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn list_shard_keys(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListShardKeysRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListShardKeysResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/ListShardKeys",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Collections", "ListShardKeys"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1812,6 +1976,27 @@ pub mod collections_server {
             request: tonic::Request<super::CollectionExistsRequest>,
         ) -> std::result::Result<
             tonic::Response<super::CollectionExistsResponse>,
+            tonic::Status,
+        >;
+        async fn create_shard_key(
+            &self,
+            request: tonic::Request<super::CreateShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CreateShardKeyResponse>,
+            tonic::Status,
+        >;
+        async fn delete_shard_key(
+            &self,
+            request: tonic::Request<super::DeleteShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::DeleteShardKeyResponse>,
+            tonic::Status,
+        >;
+        async fn list_shard_keys(
+            &self,
+            request: tonic::Request<super::ListShardKeysRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListShardKeysResponse>,
             tonic::Status,
         >;
     }
@@ -2343,6 +2528,141 @@ pub mod collections_server {
                     };
                     Box::pin(fut)
                 }
+                "/qdrant.Collections/CreateShardKey" => {
+                    #[allow(non_camel_case_types)]
+                    struct CreateShardKeySvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<super::CreateShardKeyRequest>
+                    for CreateShardKeySvc<T> {
+                        type Response = super::CreateShardKeyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::CreateShardKeyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::create_shard_key(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = CreateShardKeySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Collections/DeleteShardKey" => {
+                    #[allow(non_camel_case_types)]
+                    struct DeleteShardKeySvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<super::DeleteShardKeyRequest>
+                    for DeleteShardKeySvc<T> {
+                        type Response = super::DeleteShardKeyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::DeleteShardKeyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::delete_shard_key(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = DeleteShardKeySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Collections/ListShardKeys" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListShardKeysSvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<super::ListShardKeysRequest>
+                    for ListShardKeysSvc<T> {
+                        type Response = super::ListShardKeysResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListShardKeysRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::list_shard_keys(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListShardKeysSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -2634,6 +2954,16 @@ pub struct ValuesCount {
     #[prost(uint64, optional, tag = "4")]
     pub lte: ::core::option::Option<u64>,
 }
+/// Shard keys a request reads or writes (custom sharding); `fallback` is used when the single key of
+/// `shard_keys` does not exist.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ShardKeySelector {
+    #[prost(message, repeated, tag = "1")]
+    pub shard_keys: ::prost::alloc::vec::Vec<ShardKey>,
+    #[prost(message, optional, tag = "2")]
+    pub fallback: ::core::option::Option<ShardKey>,
+}
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct WriteOrdering {
@@ -2787,9 +3117,8 @@ pub struct UpsertPoints {
     pub points: ::prost::alloc::vec::Vec<PointStruct>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "6")]
     pub update_filter: ::core::option::Option<Filter>,
     #[prost(uint64, optional, tag = "7")]
@@ -2808,9 +3137,8 @@ pub struct DeletePoints {
     pub points: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "6")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2827,9 +3155,8 @@ pub struct GetPoints {
     pub with_vectors: ::core::option::Option<WithVectorsSelector>,
     #[prost(message, optional, tag = "6")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "7")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "8")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2846,9 +3173,8 @@ pub struct SetPayloadPoints {
     pub points_selector: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "6")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "7")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(string, optional, tag = "8")]
     pub key: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(uint64, optional, tag = "9")]
@@ -2867,9 +3193,8 @@ pub struct DeletePayloadPoints {
     pub points_selector: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "6")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "7")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "8")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2884,9 +3209,8 @@ pub struct ClearPayloadPoints {
     pub points: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "6")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -3048,9 +3372,8 @@ pub struct SearchPoints {
     pub read_consistency: ::core::option::Option<ReadConsistency>,
     #[prost(uint64, optional, tag = "13")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "14")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "14")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "15")]
     pub sparse_indices: ::core::option::Option<SparseIndices>,
 }
@@ -3114,24 +3437,22 @@ pub struct ScrollPoints {
     pub with_vectors: ::core::option::Option<WithVectorsSelector>,
     #[prost(message, optional, tag = "8")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "9")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "9")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "10")]
     pub order_by: ::core::option::Option<OrderBy>,
     #[prost(uint64, optional, tag = "11")]
     pub timeout: ::core::option::Option<u64>,
 }
 #[allow(clippy::all)]
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LookupLocation {
     #[prost(string, tag = "1")]
     pub collection_name: ::prost::alloc::string::String,
     #[prost(string, optional, tag = "2")]
     pub vector_name: ::core::option::Option<::prost::alloc::string::String>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "3")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "3")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -3144,9 +3465,8 @@ pub struct CountPoints {
     pub exact: ::core::option::Option<bool>,
     #[prost(message, optional, tag = "4")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "6")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -3423,9 +3743,8 @@ pub struct QueryPoints {
     pub with_payload: ::core::option::Option<WithPayloadSelector>,
     #[prost(message, optional, tag = "12")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "13")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "13")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "14")]
     pub lookup_from: ::core::option::Option<LookupLocation>,
     #[prost(uint64, optional, tag = "15")]
@@ -3614,9 +3933,8 @@ pub struct UpdatePointVectors {
     pub points: ::prost::alloc::vec::Vec<PointVectors>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "6")]
     pub update_filter: ::core::option::Option<Filter>,
     #[prost(uint64, optional, tag = "7")]
@@ -3635,9 +3953,8 @@ pub struct DeletePointVectors {
     pub vectors: ::core::option::Option<VectorsSelector>,
     #[prost(message, optional, tag = "5")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "6")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "6")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "7")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -3689,9 +4006,8 @@ pub mod points_update_operation {
     pub struct PointStructList {
         #[prost(message, repeated, tag = "1")]
         pub points: ::prost::alloc::vec::Vec<super::PointStruct>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(message, optional, tag = "3")]
         pub update_filter: ::core::option::Option<super::Filter>,
         #[prost(enumeration = "super::UpdateMode", optional, tag = "4")]
@@ -3707,9 +4023,8 @@ pub mod points_update_operation {
         >,
         #[prost(message, optional, tag = "2")]
         pub points_selector: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(string, optional, tag = "4")]
         pub key: ::core::option::Option<::prost::alloc::string::String>,
     }
@@ -3723,9 +4038,8 @@ pub mod points_update_operation {
         >,
         #[prost(message, optional, tag = "2")]
         pub points_selector: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(string, optional, tag = "4")]
         pub key: ::core::option::Option<::prost::alloc::string::String>,
     }
@@ -3736,18 +4050,16 @@ pub mod points_update_operation {
         pub keys: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
         #[prost(message, optional, tag = "2")]
         pub points_selector: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct UpdateVectors {
         #[prost(message, repeated, tag = "1")]
         pub points: ::prost::alloc::vec::Vec<super::PointVectors>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(message, optional, tag = "3")]
         pub update_filter: ::core::option::Option<super::Filter>,
     }
@@ -3758,27 +4070,24 @@ pub mod points_update_operation {
         pub points_selector: ::core::option::Option<super::PointsSelector>,
         #[prost(message, optional, tag = "2")]
         pub vectors: ::core::option::Option<super::VectorsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct DeletePoints {
         #[prost(message, optional, tag = "1")]
         pub points: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct ClearPayload {
         #[prost(message, optional, tag = "1")]
         pub points: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Oneof)]
@@ -3864,9 +4173,8 @@ pub struct RecommendPoints {
     pub negative_vectors: ::prost::alloc::vec::Vec<Vector>,
     #[prost(uint64, optional, tag = "19")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "20")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "20")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -3965,9 +4273,8 @@ pub struct DiscoverPoints {
     pub read_consistency: ::core::option::Option<ReadConsistency>,
     #[prost(uint64, optional, tag = "13")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "14")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "14")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -4038,9 +4345,8 @@ pub struct SearchPointGroups {
     pub with_lookup: ::core::option::Option<WithLookup>,
     #[prost(uint64, optional, tag = "14")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "15")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "15")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "16")]
     pub sparse_indices: ::core::option::Option<SparseIndices>,
 }
@@ -4085,9 +4391,8 @@ pub struct RecommendPointGroups {
     pub negative_vectors: ::prost::alloc::vec::Vec<Vector>,
     #[prost(uint64, optional, tag = "20")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "21")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "21")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -4124,9 +4429,8 @@ pub struct QueryPointGroups {
     pub with_lookup: ::core::option::Option<WithLookup>,
     #[prost(uint64, optional, tag = "16")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "17")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "17")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -4204,9 +4508,8 @@ pub struct FacetCounts {
     pub timeout: ::core::option::Option<u64>,
     #[prost(message, optional, tag = "7")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "8")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "8")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -4260,9 +4563,8 @@ pub struct SearchMatrixPoints {
     pub timeout: ::core::option::Option<u64>,
     #[prost(message, optional, tag = "7")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "8")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "8")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
