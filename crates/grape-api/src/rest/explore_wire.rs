@@ -179,7 +179,7 @@ fn groups_query(
 pub struct QueryGroupsBody {
     #[serde(default)]
     pub prefetch: Option<super::wire::PrefetchList>,
-    #[serde(default, deserialize_with = "super::wire::query_field")]
+    #[serde(default, deserialize_with = "super::query_field::query_field")]
     pub query: Option<super::wire::QueryWire>,
     #[serde(default)]
     pub using: Option<String>,

@@ -8,6 +8,7 @@ mod extract;
 mod filter_expr;
 mod openapi;
 mod points;
+mod query_field;
 mod routes;
 mod shard_keys;
 mod snapshots;
