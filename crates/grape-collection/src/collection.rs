@@ -7,9 +7,10 @@ use std::sync::Arc;
 use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
-    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch, OpNum,
-    Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest, ScrollResult,
-    SearchRequest, SparseSearchRequest, SparseVector, UpdateCollection, WithPayload, WithVector,
+    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch,
+    NewVector, OpNum, Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest,
+    ScrollResult, SearchRequest, SparseSearchRequest, SparseVector, UpdateCollection, VectorShape,
+    WithPayload, WithVector,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -64,7 +65,9 @@ impl Collection {
                 Ok(Arc::new(Arc::new(shard)) as Arc<dyn ShardAccess>)
             })
             .collect::<Result<Vec<_>>>()?;
-        Self::with_shards(name, dir, config, shards)
+        let collection = Self::with_shards(name, dir, config, shards)?;
+        collection.converge_vectors()?;
+        Ok(collection)
     }
 
     /// A collection over shards opened elsewhere (cluster mode: one handle per shard, routed through
@@ -180,6 +183,56 @@ impl Collection {
         }
         self.require_existing(&ids)?;
         self.write_ids(ids, |points| Operation::DeleteVectors { points, names: names.clone() })
+    }
+
+    /// Adds the vector `name` (Qdrant's `PUT /collections/{c}/vectors/{name}`): every shard applies it
+    /// through its log, then the configuration gains it. No point has a value for it yet; upserts may
+    /// carry one from now on. Returns the new configuration, for the caller to persist.
+    pub fn create_vector(&self, name: &str, vector: &NewVector) -> Result<(UpdateResult, CollectionConfig)> {
+        let mut config = self.config.write();
+        let next = config.with_vector(name, vector)?;
+        let op = Operation::CreateVector { name: name.to_string(), vector: vector.clone() };
+        let result = self.write_all_shards(&op)?;
+        *config = next.clone();
+        Ok((result, next))
+    }
+
+    /// Drops the vector `name` and every value stored for it (Qdrant's
+    /// `DELETE /collections/{c}/vectors/{name}`). Returns the new configuration, for the caller to persist.
+    pub fn delete_vector(&self, name: &str) -> Result<(UpdateResult, CollectionConfig)> {
+        let mut config = self.config.write();
+        let next = config.without_vector(name)?;
+        let result = self.write_all_shards(&Operation::DeleteVector { name: name.to_string() })?;
+        *config = next.clone();
+        Ok((result, next))
+    }
+
+    /// After an open: a vector change that a crash interrupted (some shards logged it, the stored
+    /// configuration does not have it yet) is finished. The shards' logs are the record of it: the
+    /// first shard whose vectors differ from the configuration's has the change, the others get it
+    /// through their logs and the configuration adopts it.
+    fn converge_vectors(&self) -> Result<()> {
+        let shapes = |schema: &[(String, NewVector)]| -> std::collections::BTreeMap<String, VectorShape> {
+            schema.iter().map(|(n, v)| (n.clone(), v.shape())).collect()
+        };
+        let mut config = self.config.write();
+        let declared = config.vector_shapes();
+        let schemas: Vec<_> = self.local_shards().map(|s| s.engine().config().vector_schema()).collect();
+        let Some(target) = schemas.iter().find(|s| shapes(s) != declared).cloned() else { return Ok(()) };
+        let wanted = shapes(&target);
+        for (i, shard) in self.shards.iter().enumerate() {
+            let Some(local) = shard.local() else { continue };
+            let have = local.engine().config().vector_shapes();
+            for name in have.keys().filter(|n| !wanted.contains_key(*n)) {
+                self.write_to(i, &Operation::DeleteVector { name: name.clone() })?;
+            }
+            for (name, vector) in target.iter().filter(|(n, v)| have.get(n) != Some(&v.shape())) {
+                self.write_to(i, &Operation::CreateVector { name: name.clone(), vector: vector.clone() })?;
+            }
+        }
+        tracing::info!(collection = self.name, "finished an interrupted change of vectors");
+        *config = config.with_schema(&target);
+        Ok(())
     }
 
     fn write_all_shards(&self, op: &Operation) -> Result<UpdateResult> {
@@ -498,6 +551,15 @@ impl Collection {
     /// Seals pending writes and runs every pending optimization now, in this thread.
     pub fn optimize_now(&self) -> Result<()> {
         self.local_shards().try_for_each(|s| s.optimize_now())
+    }
+
+    /// The optimizer state of every shard held by this process, by shard index.
+    pub fn optimizations(&self) -> Vec<(u32, grape_shard::tracker::OptimizationsReport)> {
+        self.shards
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((i as u32, s.local()?.engine().optimizations())))
+            .collect()
     }
 
     pub fn close(&self) -> Result<()> {

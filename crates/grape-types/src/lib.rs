@@ -25,6 +25,7 @@ pub mod point_id;
 pub mod quantization;
 pub mod search;
 pub mod sparse;
+pub mod vector_schema;
 
 pub use alias::{AliasDescription, AliasOperation};
 pub use config::{
@@ -50,6 +51,7 @@ pub use search::{
     SearchRequest, SparseSearchRequest,
 };
 pub use sparse::{Modifier, SparseVector};
+pub use vector_schema::{NewDenseVector, NewSparseVector, NewVector, VectorShape};
 
 /// Monotonic sequence number of an applied [`Operation`] within one shard.
 pub type OpNum = u64;
