@@ -197,3 +197,31 @@ def test_cluster_info_names_the_key_of_each_shard(name, server):
     info = api.http.distributed_api.collection_cluster_info(name).result
     assert [(s.shard_id, s.shard_key) for s in info.local_shards] == [(2, 5)]
     api.close()
+
+
+def test_shard_keys_through_cluster_operations(api, name):
+    """`create_sharding_key` / `drop_sharding_key` as collection cluster operations (REST `POST
+    /collections/{c}/cluster`, gRPC `UpdateCollectionClusterSetup`) do what the shard key calls do."""
+    create_custom(api, name, shards=1)
+    assert api.cluster_collection_update(
+        name,
+        models.CreateShardingKeyOperation(
+            create_sharding_key=models.CreateShardingKey(shard_key="k1", shards_number=2)
+        ),
+    )
+    api.create_shard_key(name, "k2")
+    assert sorted(str(k.key) for k in api.list_shard_keys(name).shard_keys) == ["k1", "k2"]
+    api.upsert(name, [models.PointStruct(id=1, vector=[0.5] * DIM)], shard_key_selector="k1")
+    assert api.count(name, shard_key_selector="k1").count == 1
+    assert api.cluster_collection_update(
+        name, models.DropShardingKeyOperation(drop_sharding_key=models.DropShardingKey(shard_key="k1"))
+    )
+    assert [str(k.key) for k in api.list_shard_keys(name).shard_keys] == ["k2"]
+    with pytest.raises(Exception) as e:
+        api.count(name, shard_key_selector="k1")
+    assert "not found" in str(e.value)
+    with pytest.raises(Exception) as e:
+        api.cluster_collection_update(
+            name, models.DropShardingKeyOperation(drop_sharding_key=models.DropShardingKey(shard_key="k1"))
+        )
+    assert "not found" in str(e.value).lower()

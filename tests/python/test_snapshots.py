@@ -249,3 +249,104 @@ def test_full_snapshots(client, server, collection_name):
         client.delete_full_snapshot(snap.name)
     assert status_of(e.value) == 404
     client.delete_collection(collection_name)  # drops the alias too
+
+
+def _shard_snapshot_file(server, collection, shard, name):
+    return server.storage.resolve() / "snapshots" / collection / "shards" / str(shard) / name
+
+
+def test_shard_snapshots_recover_one_shard_at_a_time(client, server, collection_name):
+    rng = np.random.default_rng(11)
+    model = Model(DIST)
+    _fill(client, collection_name, model, rng, range(150), shards=2)
+    snaps = [client.create_shard_snapshot(collection_name, shard) for shard in (0, 1)]
+    at_snapshot = copy.deepcopy(model)
+    for shard, snap in enumerate(snaps):
+        assert snap.name.startswith(f"{collection_name}-shard-{shard}-") and len(snap.checksum) == 64
+        assert [s.name for s in client.list_shard_snapshots(collection_name, shard)] == [snap.name]
+        data = _download(server, f"/collections/{collection_name}/shards/{shard}/snapshots/{snap.name}")
+        assert hashlib.sha256(data).hexdigest() == snap.checksum
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            names = tar.getnames()
+        assert "manifest.bin" in names and all(n == "manifest.bin" or n.startswith("segments") for n in names)
+    # The streamed form is a fresh shard snapshot of the same shape, not stored.
+    streamed = _download(server, f"/collections/{collection_name}/shards/1/snapshot")
+    with tarfile.open(fileobj=io.BytesIO(streamed)) as tar:
+        assert "manifest.bin" in tar.getnames()
+    assert len(client.list_shard_snapshots(collection_name, 1)) == 1
+
+    _changed_model_after_edits(client, collection_name, model, rng)
+    now = copy.deepcopy(model)
+
+    # Shard 1 from its file: each point is as it is now (shard 0) or as it was (shard 1), both occur.
+    location = f"file://{_shard_snapshot_file(server, collection_name, 1, snaps[1].name)}"
+    assert client.recover_shard_snapshot(collection_name, 1, location=location, checksum=snaps[1].checksum)
+    got = {
+        r.id: (r.payload or {}, r.vector)
+        for r in client.scroll(collection_name, limit=1000, with_payload=True, with_vectors=True)[0]
+    }
+    as_now = as_then = 0
+    for pid in set(now.points) | set(at_snapshot.points) | set(got):
+        want_now = (now.points[pid]["payload"], now.points[pid]["vector"]) if pid in now.points else None
+        then = at_snapshot.points.get(pid)
+        want_then = (then["payload"], then["vector"]) if then else None
+        if _close(want_now, want_then):
+            continue
+        state = got.get(pid)
+        assert _close(state, want_now) or _close(state, want_then), pid
+        as_now += _close(state, want_now)
+        as_then += _close(state, want_then)
+    assert as_now > 0 and as_then > 0, (as_now, as_then)
+
+    # Shard 0 from an upload: the whole collection is the snapshots' state again.
+    path = _shard_snapshot_file(server, collection_name, 0, snaps[0].name)
+    with open(path, "rb") as f:
+        r = httpx.post(
+            f"{server.url}/collections/{collection_name}/shards/0/snapshots/upload",
+            params={"checksum": snaps[0].checksum},
+            files={"snapshot": (snaps[0].name, f, "application/octet-stream")},
+            timeout=60,
+        )
+    assert r.status_code == 200 and r.json()["result"] is True, r.text
+    assert_state(client, collection_name, at_snapshot)
+    # Writes go on after the recoveries.
+    _fill(client, collection_name, at_snapshot, rng, range(900, 920))
+    assert_state(client, collection_name, at_snapshot)
+
+    assert client.delete_shard_snapshot(collection_name, 0, snaps[0].name) is True
+    assert client.list_shard_snapshots(collection_name, 0) == []
+
+
+def _close(state, want):
+    if state is None or want is None:
+        return state is None and want is None
+    return state[0] == want[0] and np.allclose(state[1], want[1], atol=1e-5)
+
+
+def test_shard_snapshot_errors(client, server, collection_name):
+    _fill(client, collection_name, Model(DIST), np.random.default_rng(5), range(20))
+    base = f"{server.url}/collections/{collection_name}/shards"
+    r = httpx.post(f"{base}/7/snapshots")
+    assert r.status_code == 404 and "error" in r.json()["status"]
+    r = httpx.post(f"{base}/x/snapshots")
+    assert r.status_code == 400
+    snap = client.create_snapshot(collection_name)  # a collection snapshot is no shard snapshot
+    location = f"file://{_snapshot_file(server, collection_name, snap.name)}"
+    with pytest.raises(UnexpectedResponse) as e:
+        client.recover_shard_snapshot(collection_name, 0, location=location)
+    assert status_of(e.value) == 400
+    shard = client.create_shard_snapshot(collection_name, 0)
+    location = f"file://{_shard_snapshot_file(server, collection_name, 0, shard.name)}"
+    with pytest.raises(UnexpectedResponse) as e:
+        client.recover_shard_snapshot(collection_name, 0, location=location, checksum="0" * 64)
+    assert status_of(e.value) == 400 and "checksum" in str(e.value.content)
+    # Its vectors must be the collection's: a shard of another collection with other vectors is refused.
+    other = f"{collection_name}_other"
+    client.create_collection(other, vectors_config=models.VectorParams(size=3, distance=models.Distance.DOT))
+    try:
+        with pytest.raises(UnexpectedResponse) as e:
+            client.recover_shard_snapshot(other, 0, location=location)
+        assert status_of(e.value) == 400
+    finally:
+        client.delete_collection(other)
+    assert client.count(collection_name).count == 20

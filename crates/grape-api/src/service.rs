@@ -18,6 +18,7 @@ pub mod cluster;
 pub mod facet;
 pub mod groups;
 pub mod matrix;
+pub mod optimizations;
 pub mod order_by;
 
 pub use grape::query::{
@@ -141,7 +142,7 @@ impl Service {
         shard_key: Option<ShardKeySelector>,
         wait: bool,
     ) -> Result<UpdateResult, ApiError> {
-        let mut result = self
+        let result = self
             .with_shards(collection, shard_key, move |_, c| {
                 let mut last = UpdateResult { operation_id: None, status: grape::UpdateStatus::Completed };
                 for op in ops {
@@ -151,11 +152,7 @@ impl Service {
                 Ok(last)
             })
             .await?;
-        if !wait {
-            // The write is already durable and applied; Qdrant reports such a reply as "acknowledged".
-            result.status = grape::UpdateStatus::Acknowledged;
-        }
-        Ok(result)
+        Ok(acknowledged_unless(wait, result))
     }
 
     /// Applies the operations of a batch update one by one and answers one result per operation, as
@@ -219,6 +216,29 @@ impl Service {
         Ok(index_result(wait))
     }
 
+    /// Adds a named vector to a collection (through every shard's log, then the configuration).
+    pub async fn create_vector(
+        &self,
+        collection: String,
+        vector: String,
+        params: grape::NewVector,
+        wait: bool,
+    ) -> Result<UpdateResult, ApiError> {
+        let result = self.run(move |db| db.create_vector(&collection, &vector, &params)).await?;
+        Ok(acknowledged_unless(wait, result))
+    }
+
+    /// Drops a named vector of a collection with all its values.
+    pub async fn delete_vector(
+        &self,
+        collection: String,
+        vector: String,
+        wait: bool,
+    ) -> Result<UpdateResult, ApiError> {
+        let result = self.run(move |db| db.delete_vector(&collection, &vector)).await?;
+        Ok(acknowledged_unless(wait, result))
+    }
+
     /// Runs a batch of queries against one collection.
     pub async fn query_batch(
         &self,
@@ -230,6 +250,15 @@ impl Service {
         })
         .await
     }
+}
+
+/// A write is durable and applied when it returns; Qdrant reports it "acknowledged" to a caller that
+/// did not ask to wait.
+fn acknowledged_unless(wait: bool, mut result: UpdateResult) -> UpdateResult {
+    if !wait {
+        result.status = grape::UpdateStatus::Acknowledged;
+    }
+    result
 }
 
 fn index_result(wait: bool) -> UpdateResult {

@@ -549,16 +549,33 @@ impl NodeInner {
             return tokio::task::spawn_blocking(move || read.run(&shard)).await.map_err(unavailable)?;
         }
         let body = serde_json::to_vec(read).map_err(|e| Error::Internal(e.to_string()))?;
-        let mut last = String::from("no replica");
-        for &peer in replicas {
-            let r: RemoteResult<Vec<u8>> =
-                self.remote(peer, "shard_read", group, &body, self.opts.write_timeout).await;
-            match r {
-                Ok(json) => return serde_json::from_slice(&json).map_err(|e| Error::Internal(e.to_string())),
-                Err(RemoteFailure::Failed(kind, msg)) => return Err(crate::reads::error_from(&kind, msg)),
-                Err(e) => last = e.to_string(),
+        let deadline = Instant::now() + self.opts.write_timeout;
+        loop {
+            let mut last = String::from("no replica");
+            // A replica that does not hold the group yet (a shard just created, its replicas still
+            // being set up by their nodes' reconcilers) is asked again until the deadline; other
+            // failures end the read after one round over the replicas.
+            let mut settling = false;
+            for &peer in replicas {
+                let r: RemoteResult<Vec<u8>> =
+                    self.remote(peer, "shard_read", group, &body, self.opts.write_timeout).await;
+                match r {
+                    Ok(json) => {
+                        return serde_json::from_slice(&json).map_err(|e| Error::Internal(e.to_string()))
+                    }
+                    Err(RemoteFailure::Failed(kind, msg)) => {
+                        return Err(crate::reads::error_from(&kind, msg))
+                    }
+                    Err(e) => {
+                        settling |= matches!(e, RemoteFailure::UnknownGroup(_));
+                        last = e.to_string();
+                    }
+                }
             }
+            if !settling || Instant::now() >= deadline {
+                return Err(Error::Unavailable(format!("no replica of the shard answered: {last}")));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        Err(Error::Unavailable(format!("no replica of the shard answered: {last}")))
     }
 }

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
-    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch, OpNum,
-    Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest, ScrollResult,
-    SearchRequest, ShardKey, ShardKeySelector, SparseSearchRequest, SparseVector, UpdateCollection,
-    WithPayload, WithVector,
+    CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch,
+    NewVector, OpNum, Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest,
+    ScrollResult, SearchRequest, ShardKey, ShardKeySelector, SparseSearchRequest, SparseVector,
+    UpdateCollection, VectorShape, WithPayload, WithVector,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -133,7 +133,9 @@ impl Collection {
             .into_iter()
             .map(|(_, shard)| shard)
             .collect();
-        Self::with_shards(name, dir, config, shards)
+        let collection = Self::with_shards(name, dir, config, shards)?;
+        collection.converge_vectors()?;
+        Ok(collection)
     }
 
     /// Opens the local shards `ids` of a collection in `dir` (created when missing).
@@ -379,6 +381,69 @@ impl Collection {
         }
         self.require_existing(&ids)?;
         self.write_ids(ids, |points| Operation::DeleteVectors { points, names: names.clone() })
+    }
+
+    /// Adds the vector `name` (Qdrant's `PUT /collections/{c}/vectors/{name}`): every shard applies it
+    /// through its log, then the configuration gains it. No point has a value for it yet; upserts may
+    /// carry one from now on. Returns the new configuration, for the caller to persist.
+    pub fn create_vector(&self, name: &str, vector: &NewVector) -> Result<(UpdateResult, CollectionConfig)> {
+        let mut config = self.inner.config.write();
+        let next = config.with_vector(name, vector)?;
+        let op = Operation::CreateVector { name: name.to_string(), vector: vector.clone() };
+        let result = self.write_every_shard(&op)?;
+        *config = next.clone();
+        Ok((result, next))
+    }
+
+    /// Drops the vector `name` and every value stored for it (Qdrant's
+    /// `DELETE /collections/{c}/vectors/{name}`). Returns the new configuration, for the caller to persist.
+    pub fn delete_vector(&self, name: &str) -> Result<(UpdateResult, CollectionConfig)> {
+        let mut config = self.inner.config.write();
+        let next = config.without_vector(name)?;
+        let result = self.write_every_shard(&Operation::DeleteVector { name: name.to_string() })?;
+        *config = next.clone();
+        Ok((result, next))
+    }
+
+    /// After an open: a vector change that a crash interrupted (some shards logged it, the stored
+    /// configuration does not have it yet) is finished. The shards' logs are the record of it: the
+    /// first shard whose vectors differ from the configuration's has the change, the others get it
+    /// through their logs and the configuration adopts it.
+    fn converge_vectors(&self) -> Result<()> {
+        let shapes = |schema: &[(String, NewVector)]| -> std::collections::BTreeMap<String, VectorShape> {
+            schema.iter().map(|(n, v)| (n.clone(), v.shape())).collect()
+        };
+        let mut config = self.inner.config.write();
+        let declared = config.vector_shapes();
+        let schemas: Vec<_> =
+            self.local_shards().iter().map(|s| s.engine().config().vector_schema()).collect();
+        let Some(target) = schemas.iter().find(|s| shapes(s) != declared).cloned() else { return Ok(()) };
+        let wanted = shapes(&target);
+        let shards = self.inner.layout.read().shards.clone();
+        for shard in &shards {
+            let Some(local) = shard.local() else { continue };
+            let have = local.engine().config().vector_shapes();
+            for name in have.keys().filter(|n| !wanted.contains_key(*n)) {
+                shard.update(&Operation::DeleteVector { name: name.clone() })?;
+            }
+            for (name, vector) in target.iter().filter(|(n, v)| have.get(n) != Some(&v.shape())) {
+                shard.update(&Operation::CreateVector { name: name.clone(), vector: vector.clone() })?;
+            }
+        }
+        tracing::info!(collection = self.name(), "finished an interrupted change of vectors");
+        *config = config.with_schema(&target);
+        Ok(())
+    }
+
+    /// Applies `op` to every shard of the collection, whatever this handle's scope or shard keys
+    /// (a change of the collection's vectors).
+    fn write_every_shard(&self, op: &Operation) -> Result<UpdateResult> {
+        let shards = self.inner.layout.read().shards.clone();
+        let mut last = None;
+        for shard in &shards {
+            last = Some(shard.update(op)?).max(last);
+        }
+        Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
     }
 
     fn write_all_shards(&self, op: &Operation) -> Result<UpdateResult> {
@@ -669,6 +734,11 @@ impl Collection {
     /// Seals pending writes and runs every pending optimization now, in this thread.
     pub fn optimize_now(&self) -> Result<()> {
         self.local_shards().iter().try_for_each(|s| s.optimize_now())
+    }
+
+    /// The optimizer state of every shard held by this process, by shard index.
+    pub fn optimizations(&self) -> Vec<(u32, grape_shard::tracker::OptimizationsReport)> {
+        self.shards().iter().filter_map(|h| Some((h.id, h.shard.local()?.engine().optimizations()))).collect()
     }
 
     pub fn close(&self) -> Result<()> {

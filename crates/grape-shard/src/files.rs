@@ -97,12 +97,21 @@ pub fn write_checked_parts(path: &Path, magic: &[u8; 8], version: u32, parts: &[
 
 /// Reads a checked file fully and verifies header and body checksum.
 pub fn read_checked(path: &Path, magic: &[u8; 8], version: u32) -> Result<Vec<u8>> {
+    read_checked_any(path, magic, &[version]).map(|(_, body)| body)
+}
+
+/// [`read_checked`] for a file that may be in any of the `accepted` format versions (the last one is
+/// the current); returns the file's version with its body.
+pub fn read_checked_any(path: &Path, magic: &[u8; 8], accepted: &[u32]) -> Result<(u32, Vec<u8>)> {
     let mut bytes = Vec::new();
     File::open(path).map_err(io(path, "open"))?.read_to_end(&mut bytes).map_err(io(path, "read"))?;
-    let header = FileHeader::decode(&bytes, path, magic, version)?;
+    let stored = bytes.get(8..12).and_then(|b| b.try_into().ok()).map(u32::from_le_bytes);
+    // An unaccepted version is checked against the current one, which reports it.
+    let version = accepted.iter().copied().find(|v| Some(*v) == stored).or(accepted.last().copied());
+    let header = FileHeader::decode(&bytes, path, magic, version.unwrap_or_default())?;
     verify_body(&bytes[HEADER_LEN..], &header, path)?;
     bytes.drain(..HEADER_LEN);
-    Ok(bytes)
+    Ok((header.version, bytes))
 }
 
 /// Checks a body against its header's length and checksum.

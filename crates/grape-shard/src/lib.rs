@@ -10,6 +10,7 @@ pub mod optimizer;
 pub mod payload_ops;
 pub mod segment;
 pub mod snapshot;
+pub mod tracker;
 pub mod wal;
 
 pub use engine::{SegmentSet, ShardEngine};

@@ -14,7 +14,10 @@ use grape_types::{CollectionConfig, Error, Result};
 use parking_lot::Mutex;
 
 use crate::engine::{empty_segment, segments_dir, ShardEngine};
-use crate::segment::{open_segment, write_segment_with, BitSet, DenseVectors, Segment, SegmentId};
+use crate::segment::{
+    open_segment, write_segment_with, BitSet, DenseVectors, Segment, SegmentData, SegmentId,
+};
+use crate::tracker::{optimizer_name, OptimizationStatus};
 
 /// Bounds optimizations to one at a time in this process.
 static OPTIMIZATION_SLOT: Mutex<()> = Mutex::new(());
@@ -41,14 +44,18 @@ struct Stats {
     indexed: bool,
     /// Indexed, but its quantized codes differ from the configured quantization.
     stale_codes: bool,
+    /// Its files hold vectors the collection dropped.
+    holds_dropped: bool,
+}
+
+/// Whether the codes of vector `name` in a segment differ from the configured quantization.
+fn stale_codes(d: &SegmentData, config: &CollectionConfig, name: &str) -> bool {
+    d.quantized.get(name).map(|q| q.config()) != config.quantization_for(name)
 }
 
 fn stats(seg: &Arc<Segment>, config: &CollectionConfig) -> Stats {
     let d = seg.data.read();
-    let stale_codes = d.is_indexed()
-        && d.vectors
-            .keys()
-            .any(|name| d.quantized.get(name).map(|q| q.config()) != config.quantization_for(name));
+    let stale_codes = d.is_indexed() && d.vectors.keys().any(|name| stale_codes(&d, config, name));
     let len = d.len().max(1);
     Stats {
         id: seg.id,
@@ -57,6 +64,7 @@ fn stats(seg: &Arc<Segment>, config: &CollectionConfig) -> Stats {
         live_kb: d.vector_bytes() * d.live_count() / len / 1024,
         indexed: d.is_indexed(),
         stale_codes,
+        holds_dropped: !d.dropped.is_empty(),
     }
 }
 
@@ -108,6 +116,15 @@ impl ShardEngine {
                 reason: "quantize",
             });
         }
+        // Drop vectors: rewrite a segment whose files still hold dropped vectors, so their data goes.
+        if let Some(s) = segs.iter().find(|s| s.holds_dropped) {
+            return Some(Plan {
+                sources: vec![s.id],
+                build_index: false,
+                requantize: true,
+                reason: "drop vectors",
+            });
+        }
         // Index: gather unindexed segments into one indexed segment of at most max_kb.
         segs.sort_by_key(|s| (s.live_kb, s.id));
         let plain: Vec<&Stats> = segs.iter().filter(|s| !s.indexed).collect();
@@ -157,17 +174,34 @@ impl ShardEngine {
         }
         tracing::debug!(shard = %self.dir().display(), ?plan, "optimizing");
         let id = self.allocate_segment_id();
-        let result = self.run_plan(&plan, id, stop);
-        if result.is_err() {
+        let epoch = self.schema_epoch.load(Ordering::Acquire);
+        let sources = self.with_segments(|set| {
+            set.sealed
+                .iter()
+                .filter(|s| plan.sources.contains(&s.id))
+                .map(|s| (s.id, s.data.read().live_count()))
+                .collect()
+        });
+        self.tracker.start(id, optimizer_name(plan.reason), sources);
+        let result = self.run_plan(&plan, id, stop, epoch);
+        self.tracker.finish(match &result {
+            Ok(true) => OptimizationStatus::Done,
+            Ok(false) => OptimizationStatus::Cancelled("vectors were added or dropped meanwhile".into()),
+            Err(_) if stop.load(Ordering::Acquire) => OptimizationStatus::Cancelled("stopped".into()),
+            Err(e) => OptimizationStatus::Error(e.to_string()),
+        });
+        if !matches!(result, Ok(true)) {
+            // Failed, or outdated by a vector added or dropped meanwhile (the next plan starts over).
             self.pending_segments.lock().remove(&id);
             let _ = std::fs::remove_dir_all(segments_dir(self.dir()).join(id.to_string()));
         }
-        result.map(|()| true)
+        result.map(|_| true)
     }
 
-    fn run_plan(&self, plan: &Plan, id: SegmentId, stop: &AtomicBool) -> Result<()> {
+    /// Runs a plan; false when its result was discarded (see [`ShardEngine::swap_segments`]).
+    fn run_plan(&self, plan: &Plan, id: SegmentId, stop: &AtomicBool, epoch: u64) -> Result<bool> {
         if plan.requantize {
-            return self.requantize(plan.sources[0], id, stop);
+            return self.requantize(plan.sources[0], id, stop, epoch);
         }
         let config = self.config();
         let all = self.snapshot_set();
@@ -195,7 +229,7 @@ impl ShardEngine {
         if data.is_empty() {
             // Nothing live is left: drop the sources instead of writing an empty segment (which the
             // next plan would pick up as "empty" again, forever).
-            return self.swap_segments(&plan.sources, None, id, &origin);
+            return self.swap_segments(&plan.sources, None, id, &origin, epoch);
         }
         if plan.build_index {
             for (name, store) in &data.vectors {
@@ -220,7 +254,7 @@ impl ShardEngine {
         let dir = segments_dir(self.dir()).join(id.to_string());
         let all_offsets: Vec<u32> = (0..data.len() as u32).collect();
         crate::segment::write_segment(&dir, &data, &all_offsets)?;
-        self.open_and_swap(&plan.sources, &dir, BitSet::default(), id, &origin)
+        self.open_and_swap(&plan.sources, &dir, BitSet::default(), id, &origin, epoch)
     }
 
     /// Opens a written optimizer output, builds its payload indexes and swaps it in for `sources`.
@@ -231,7 +265,8 @@ impl ShardEngine {
         deleted: BitSet,
         id: SegmentId,
         origin: &[(usize, u32)],
-    ) -> Result<()> {
+        epoch: u64,
+    ) -> Result<bool> {
         let config = self.config();
         let on_disk = |name: &str| config.params.vectors.get(name).is_some_and(|p| p.on_disk());
         let reopened = open_segment(dir, &on_disk, deleted)?;
@@ -239,13 +274,14 @@ impl ShardEngine {
         for (key, schema) in &config.payload_schema {
             reopened.field_index_for(key, schema);
         }
-        self.swap_segments(sources, Some(reopened), id, origin)
+        self.swap_segments(sources, Some(reopened), id, origin, epoch)
     }
 
-    /// Copies segment `source` (every offset, so its graphs stay valid) with codes of the configured
-    /// quantization into segment `id`. The vectors are copied to RAM first so the source's lock is not
-    /// held while quantizers train.
-    fn requantize(&self, source: SegmentId, id: SegmentId, stop: &AtomicBool) -> Result<()> {
+    /// Copies segment `source` (every offset, so its graphs stay valid) into segment `id`, without the
+    /// vectors it dropped and with codes of the configured quantization (codes that still match are
+    /// kept). The vectors to re-quantize are copied to RAM first so the source's lock is not held while
+    /// quantizers train.
+    fn requantize(&self, source: SegmentId, id: SegmentId, stop: &AtomicBool, epoch: u64) -> Result<bool> {
         let config = self.config();
         let seg = self
             .snapshot_set()
@@ -256,7 +292,9 @@ impl ShardEngine {
             let src = seg.data.read();
             src.vectors
                 .iter()
-                .filter(|(name, _)| config.quantization_for(name).is_some())
+                .filter(|(name, _)| {
+                    stale_codes(&src, &config, name) && config.quantization_for(name).is_some()
+                })
                 .map(|(name, store)| {
                     let mut copy = DenseVectors::new(store.dim(), store.distance(), store.datatype());
                     for o in 0..store.len() as u32 {
@@ -273,10 +311,14 @@ impl ShardEngine {
         let (deleted, origin) = {
             let src = seg.data.read();
             let all: Vec<u32> = (0..src.len() as u32).collect();
-            write_segment_with(&dir, &src, &all, &codes)?;
+            let codes_of = |name: &str| match stale_codes(&src, &config, name) {
+                true => codes.get(name),
+                false => src.quantized.get(name),
+            };
+            write_segment_with(&dir, &src, &all, &codes_of)?;
             (src.deleted.clone(), all.iter().map(|&o| (0, o)).collect::<Vec<_>>())
         };
-        self.open_and_swap(&[source], &dir, deleted, id, &origin)
+        self.open_and_swap(&[source], &dir, deleted, id, &origin, epoch)
     }
 }
 

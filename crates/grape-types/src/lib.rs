@@ -27,6 +27,7 @@ pub mod search;
 pub mod shard_key;
 pub mod sparse;
 pub mod text;
+pub mod vector_schema;
 
 pub use alias::{AliasDescription, AliasOperation};
 pub use config::{
@@ -53,6 +54,7 @@ pub use search::{
 };
 pub use shard_key::{ShardKey, ShardKeyLayout, ShardKeySelector, ShardKeyWithFallback, ShardingMethod};
 pub use sparse::{Modifier, SparseVector};
+pub use vector_schema::{NewDenseVector, NewSparseVector, NewVector, VectorShape};
 
 /// Monotonic sequence number of an applied [`Operation`] within one shard.
 pub type OpNum = u64;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{json_bytes, Filter, NamedVectors, Payload, PointId};
+use crate::{json_bytes, Filter, NamedVectors, NewVector, Payload, PointId};
 
 /// A point after request validation: vectors by name, cosine vectors already normalised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,6 +56,11 @@ pub enum Operation {
     UpdateVectors { points: Vec<(PointId, NamedVectors)> },
     /// Remove the named vectors from existing points (the points keep their other vectors).
     DeleteVectors { points: Vec<PointId>, names: Vec<String> },
+    /// Add the vector `name` (no point has a value for it yet); a vector of that name and another
+    /// shape is replaced, one of the same shape stays as it is.
+    CreateVector { name: String, vector: NewVector },
+    /// Drop the vector `name` with every value stored for it; a no-op when there is none.
+    DeleteVector { name: String },
 }
 
 impl Operation {
@@ -70,7 +75,10 @@ impl Operation {
             | Operation::ClearPayload { points: ids }
             | Operation::DeleteVectors { points: ids, .. } => ids.clone(),
             Operation::UpdateVectors { points } => points.iter().map(|(id, _)| *id).collect(),
-            Operation::DeleteByFilter { .. } | Operation::SetPayloadByFilter { .. } => Vec::new(),
+            Operation::DeleteByFilter { .. }
+            | Operation::SetPayloadByFilter { .. }
+            | Operation::CreateVector { .. }
+            | Operation::DeleteVector { .. } => Vec::new(),
         }
     }
 }

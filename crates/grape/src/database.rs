@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use grape_collection::{Collection, CollectionInfo, CollectionStats};
+use grape_collection::{Collection, CollectionInfo, CollectionStats, UpdateResult};
 use grape_shard::wal::SyncPolicy;
 use grape_shard::ShardOptions;
 use grape_types::{
-    AliasDescription, AliasOperation, CollectionConfig, CreateCollection, Error, PayloadFieldSchema, Result,
-    ShardKey, UpdateCollection,
+    AliasDescription, AliasOperation, CollectionConfig, CreateCollection, Error, NewVector,
+    PayloadFieldSchema, Result, ShardKey, UpdateCollection,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -241,9 +241,16 @@ impl Database {
         remove_orphan_dirs(&root.join("collections"), &meta)?;
         let options = ShardOptions { wal_sync: config.wal_sync.clone(), background: config.background };
         let mut open = BTreeMap::new();
+        let mut converged = meta.clone();
         for (name, cfg) in &meta.collections {
             let c = Collection::open(name, &collection_dir(&root, name), cfg.clone(), options.clone())?;
+            // A vector change interrupted by a crash was finished by the open: record its outcome.
+            converged.collections.insert(name.clone(), c.config());
             open.insert(name.clone(), Arc::new(c));
+        }
+        if converged.collections != meta.collections {
+            meta_store.store(&meta, &converged)?;
+            meta = converged;
         }
         Ok(Database {
             inner: Arc::new(Inner {
@@ -377,6 +384,37 @@ impl Database {
         collection.update_params(update)
     }
 
+    /// Adds the named vector `vector` to a collection (no point has a value for it yet); the new
+    /// configuration is persisted once every shard logged the change.
+    pub fn create_vector(&self, collection: &str, vector: &str, params: &NewVector) -> Result<UpdateResult> {
+        let collection = self.collection(collection)?;
+        let (result, config) = collection.create_vector(vector, params)?;
+        self.persist_config(&collection, config)?;
+        Ok(result)
+    }
+
+    /// Drops the named vector `vector` of a collection with all its values; persisted as
+    /// [`Database::create_vector`] is.
+    pub fn delete_vector(&self, collection: &str, vector: &str) -> Result<UpdateResult> {
+        let collection = self.collection(collection)?;
+        let (result, config) = collection.delete_vector(vector)?;
+        self.persist_config(&collection, config)?;
+        Ok(result)
+    }
+
+    /// Records a collection's new configuration: in `meta.redb`, or through the catalog in cluster mode.
+    fn persist_config(&self, collection: &Collection, config: CollectionConfig) -> Result<()> {
+        if let Some(catalog) = &self.inner.config.catalog {
+            return catalog.0.update_config(collection.name(), config);
+        }
+        let mut state = self.inner.state.lock();
+        let mut next = state.meta.clone();
+        next.collections.insert(collection.name().to_string(), config);
+        self.inner.store_meta(&state.meta, &next)?;
+        state.meta = next;
+        Ok(())
+    }
+
     /// Declares a payload index on `field` and builds it in every sealed segment; the declaration is
     /// persisted. Re-declaring a field replaces its index.
     pub fn create_payload_index(&self, name: &str, field: &str, schema: PayloadFieldSchema) -> Result<()> {
@@ -402,19 +440,11 @@ impl Database {
         collection: &Collection,
         declared: BTreeMap<String, PayloadFieldSchema>,
     ) -> Result<()> {
-        if let Some(catalog) = &self.inner.config.catalog {
-            let mut config = collection.config();
-            config.payload_schema = declared;
-            return catalog.0.update_config(collection.name(), config);
-        }
-        {
-            let mut state = self.inner.state.lock();
-            let mut next = state.meta.clone();
-            let mut config = collection.config();
-            config.payload_schema = declared.clone();
-            next.collections.insert(collection.name().to_string(), config);
-            self.inner.store_meta(&state.meta, &next)?;
-            state.meta = next;
+        let mut config = collection.config();
+        config.payload_schema = declared.clone();
+        self.persist_config(collection, config)?;
+        if self.inner.config.catalog.is_some() {
+            return Ok(()); // the catalog applied it
         }
         collection.set_payload_schema(declared).map(|_| ())
     }
@@ -481,6 +511,9 @@ impl Database {
         let mut state = self.inner.state.lock();
         if state.meta.aliases.contains_key(&name) {
             return Err(Error::AlreadyExists(format!("Alias `{name}`")));
+        }
+        if recovery.shard().is_some() && !state.open.contains_key(&name) {
+            return Err(Error::not_found(format!("Collection `{name}` doesn't exist!")));
         }
         let old = state.open.remove(&name);
         let committed = old.as_ref().map_or(Ok(()), |c| c.close()).and_then(|()| recovery.commit());

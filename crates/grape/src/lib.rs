@@ -37,6 +37,7 @@ pub use database::{
 pub use grape_collection::{
     Collection, CollectionInfo, CollectionStats, CollectionStatus, MemoryStats, UpdateResult, UpdateStatus,
 };
+pub use grape_shard::tracker;
 pub use grape_shard::wal::SyncPolicy;
 pub use grape_types::*;
 pub use snapshot::SnapshotDescription;

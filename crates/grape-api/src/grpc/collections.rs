@@ -1,13 +1,15 @@
-//! `qdrant.Collections`: collections (create, get, update, delete, exists), aliases and shard keys.
+//! `qdrant.Collections`: collections (create, get, update, delete, exists), aliases, shard keys, cluster
+//! information and replica changes.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use grape::{
     AliasOperation, CollectionConfig, CollectionInfo, CollectionStatus, CreateCollection, Datatype, Distance,
-    HnswConfig, HnswConfigDiff, Modifier, MultiVectorComparator, MultiVectorConfig, OptimizersConfig,
-    OptimizersConfigDiff, SparseIndexParams, SparseVectorParams, UpdateCollection, VectorParams,
-    VectorParamsDiff, VectorsConfig, WalConfig, WalConfigDiff, DEFAULT_VECTOR_NAME,
+    HnswConfig, HnswConfigDiff, Modifier, MultiVectorComparator, MultiVectorConfig, NewDenseVector,
+    NewSparseVector, NewVector, OptimizersConfig, OptimizersConfigDiff, SparseIndexParams,
+    SparseVectorParams, UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig, WalConfig,
+    WalConfigDiff, DEFAULT_VECTOR_NAME,
 };
 use grape_proto::qdrant as pb;
 use grape_proto::qdrant::collections_server::Collections;
@@ -16,6 +18,7 @@ use tonic::{Request, Response, Status};
 use super::convert::{proto_shard_key, shard_key};
 use super::quantization::{quantization_config, quantization_diff, quantization_out};
 use super::{elapsed, invalid, status, unsupported, within, Access, State};
+use crate::service::cluster::{ClusterOperation, DropReplica, DropShardingKey, ShardTransfer};
 
 type Reply<T> = Result<Response<T>, Status>;
 
@@ -116,22 +119,83 @@ impl Collections for State {
     ) -> Reply<pb::CollectionClusterInfoResponse> {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
-        let shards = self.service.local_shards(request.into_inner().collection_name).await.map_err(status)?;
+        let name = request.into_inner().collection_name;
+        let info = self.service.collection_cluster_info(name).await.map_err(status)?;
         Ok(Response::new(pb::CollectionClusterInfoResponse {
-            peer_id: crate::service::cluster::PEER_ID,
-            shard_count: shards.len() as u64,
-            local_shards: shards
+            peer_id: info.peer_id,
+            shard_count: info.shard_count as u64,
+            local_shards: info
+                .local_shards
                 .into_iter()
                 .map(|l| pb::LocalShardInfo {
                     shard_id: l.shard_id,
                     points_count: l.points_count as u64,
-                    state: pb::ReplicaState::Active as i32,
+                    state: replica_state(&l.state),
                     shard_key: l.shard_key.as_ref().map(proto_shard_key),
                 })
                 .collect(),
+            remote_shards: info
+                .remote_shards
+                .into_iter()
+                .map(|r| pb::RemoteShardInfo {
+                    shard_id: r.shard_id,
+                    peer_id: r.peer_id,
+                    state: replica_state(&r.state),
+                    shard_key: r.shard_key.as_ref().map(proto_shard_key),
+                })
+                .collect(),
+            shard_transfers: info
+                .shard_transfers
+                .into_iter()
+                .map(|t| pb::ShardTransferInfo {
+                    shard_id: t.shard_id,
+                    to_shard_id: None,
+                    from: t.from,
+                    to: t.to,
+                    sync: t.sync,
+                })
+                .collect(),
+            resharding_operations: Vec::new(),
             time: elapsed(start),
-            ..Default::default()
         }))
+    }
+
+    async fn update_collection_cluster_setup(
+        &self,
+        request: Request<pb::UpdateCollectionClusterSetupRequest>,
+    ) -> Reply<pb::UpdateCollectionClusterSetupResponse> {
+        use pb::update_collection_cluster_setup_request::Operation as Op;
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let transfer = |shard_id, from_peer_id, to_peer_id| ShardTransfer {
+            shard_id,
+            from_peer_id,
+            to_peer_id,
+            method: None,
+        };
+        let op = match req.operation {
+            None => return Err(invalid("operation: one of move_shard, replicate_shard, abort_transfer, drop_replica, create_shard_key, delete_shard_key, restart_transfer is required")),
+            Some(Op::MoveShard(m)) => ClusterOperation::MoveShard(transfer(m.shard_id, m.from_peer_id, m.to_peer_id)),
+            Some(Op::ReplicateShard(m)) => {
+                ClusterOperation::ReplicateShard(transfer(m.shard_id, m.from_peer_id, m.to_peer_id))
+            }
+            Some(Op::AbortTransfer(m)) => {
+                ClusterOperation::AbortTransfer(transfer(m.shard_id, m.from_peer_id, m.to_peer_id))
+            }
+            Some(Op::RestartTransfer(m)) => {
+                ClusterOperation::RestartTransfer(transfer(m.shard_id, m.from_peer_id, m.to_peer_id))
+            }
+            Some(Op::DropReplica(r)) => ClusterOperation::DropReplica(DropReplica { shard_id: r.shard_id, peer_id: r.peer_id }),
+            Some(Op::CreateShardKey(c)) => ClusterOperation::CreateShardingKey(create_shard_key(Some(c))?),
+            Some(Op::DeleteShardKey(d)) => ClusterOperation::DropShardingKey(DropShardingKey {
+                shard_key: shard_key(d.shard_key.ok_or_else(|| invalid("delete_shard_key.shard_key is required"))?)?,
+            }),
+            Some(Op::ReplicatePoints(_)) => return Err(unsupported("replicate_points (custom shard keys)")),
+        };
+        let work = async { self.service.update_cluster(req.collection_name, op).await.map_err(status) };
+        let result = within(req.timeout, work).await?;
+        Ok(Response::new(pb::UpdateCollectionClusterSetupResponse { result, time: elapsed(start) }))
     }
 
     async fn collection_exists(
@@ -209,6 +273,20 @@ fn create_shard_key(req: Option<pb::CreateShardKey>) -> Result<grape::CreateShar
         placement: (!req.placement.is_empty()).then_some(req.placement),
         initial_state,
     })
+}
+
+/// A replica state by Qdrant's name (as REST reports it).
+fn replica_state(name: &str) -> i32 {
+    let state = match name {
+        "Dead" => pb::ReplicaState::Dead,
+        "Partial" => pb::ReplicaState::Partial,
+        "Initializing" => pb::ReplicaState::Initializing,
+        "Listener" => pb::ReplicaState::Listener,
+        "PartialSnapshot" => pb::ReplicaState::PartialSnapshot,
+        "Recovery" => pb::ReplicaState::Recovery,
+        _ => pb::ReplicaState::Active,
+    };
+    state as i32
 }
 
 fn aliases_response(aliases: Vec<grape::AliasDescription>, start: Instant) -> pb::ListAliasesResponse {
@@ -350,6 +428,35 @@ fn vector_params(p: pb::VectorParams) -> Result<VectorParams, Status> {
         quantization_config: p.quantization_config.map(quantization_config).transpose()?,
         multivector_config,
     })
+}
+
+/// The vector of a `CreateVectorName` request, checked as collection creation checks its parameters.
+pub(super) fn new_vector(config: pb::create_vector_name_request::VectorConfig) -> Result<NewVector, Status> {
+    use pb::create_vector_name_request::VectorConfig;
+    match config {
+        VectorConfig::DenseConfig(d) => {
+            let p = vector_params(pb::VectorParams {
+                size: d.size,
+                distance: d.distance,
+                multivector_config: d.multivector_config,
+                datatype: d.datatype,
+                ..Default::default()
+            })?;
+            let dense = NewDenseVector {
+                size: p.size,
+                distance: p.distance,
+                multivector_config: p.multivector_config,
+                datatype: p.datatype,
+            };
+            Ok(NewVector::Dense(dense))
+        }
+        VectorConfig::SparseConfig(s) => {
+            let index = s.datatype.map(|d| pb::SparseIndexConfig { datatype: Some(d), ..Default::default() });
+            let p = sparse_vector_params(pb::SparseVectorParams { index, modifier: s.modifier })?;
+            let sparse = NewSparseVector { modifier: p.modifier, datatype: p.index.and_then(|i| i.datatype) };
+            Ok(NewVector::Sparse(sparse))
+        }
+    }
 }
 
 fn datatype(d: Option<i32>, what: &str) -> Result<Option<Datatype>, Status> {

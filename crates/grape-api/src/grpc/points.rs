@@ -27,6 +27,19 @@ use crate::service::{self, PointsQuery, UpdateOperation};
 
 type Reply<T> = Result<Response<T>, Status>;
 
+/// Runs a collection-level write within the request's timeout and answers its result.
+async fn operation_reply(
+    start: Instant,
+    timeout: Option<u64>,
+    work: impl std::future::Future<Output = Result<grape::UpdateResult, Status>>,
+) -> Reply<pb::PointsOperationResponse> {
+    let result = within(timeout, work).await?;
+    Ok(Response::new(pb::PointsOperationResponse {
+        result: Some(update_result(result)),
+        time: elapsed(start),
+    }))
+}
+
 /// Default page size of scroll, as Qdrant's.
 const DEFAULT_LIMIT: u64 = 10;
 
@@ -228,11 +241,7 @@ impl Points for State {
                 .await
                 .map_err(status)
         };
-        let result = within(req.timeout, work).await?;
-        Ok(Response::new(pb::PointsOperationResponse {
-            result: Some(update_result(result)),
-            time: elapsed(start),
-        }))
+        operation_reply(start, req.timeout, work).await
     }
 
     async fn delete_field_index(
@@ -246,11 +255,41 @@ impl Points for State {
         let work = async {
             self.service.delete_payload_index(req.collection_name, req.field_name, wait).await.map_err(status)
         };
-        let result = within(req.timeout, work).await?;
-        Ok(Response::new(pb::PointsOperationResponse {
-            result: Some(update_result(result)),
-            time: elapsed(start),
-        }))
+        operation_reply(start, req.timeout, work).await
+    }
+
+    async fn create_vector_name(
+        &self,
+        request: Request<pb::CreateVectorNameRequest>,
+    ) -> Reply<pb::PointsOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let config =
+            req.vector_config.ok_or_else(|| invalid("vector_config: dense or sparse is required"))?;
+        let vector = super::collections::new_vector(config)?;
+        let wait = req.wait.unwrap_or(true);
+        let work = async {
+            self.service
+                .create_vector(req.collection_name, req.vector_name, vector, wait)
+                .await
+                .map_err(status)
+        };
+        operation_reply(start, req.timeout, work).await
+    }
+
+    async fn delete_vector_name(
+        &self,
+        request: Request<pb::DeleteVectorNameRequest>,
+    ) -> Reply<pb::PointsOperationResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let wait = req.wait.unwrap_or(true);
+        let work = async {
+            self.service.delete_vector(req.collection_name, req.vector_name, wait).await.map_err(status)
+        };
+        operation_reply(start, req.timeout, work).await
     }
 
     async fn search(&self, request: Request<pb::SearchPoints>) -> Reply<pb::SearchResponse> {

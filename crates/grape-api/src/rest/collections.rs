@@ -3,7 +3,6 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use grape::{CreateCollection, UpdateCollection};
-use serde::Serialize;
 
 use super::extract::{Body, Params};
 use super::wire::{
@@ -11,6 +10,8 @@ use super::wire::{
     WriteParams,
 };
 use super::{AppState, Timed};
+use crate::service::cluster::ClusterOperation;
+use crate::service::optimizations::OptimizationsParams;
 
 pub(super) async fn list(t: Timed, State(s): State<AppState>) -> Response {
     let r = s.service.run(|db| db.list_collections()).await.map(|names| CollectionList {
@@ -73,49 +74,9 @@ pub(super) async fn aliases(t: Timed, State(s): State<AppState>, Path(c): Path<S
     t.reply(s.service.run(move |db| db.collection_aliases(&c)).await.map(|aliases| AliasList { aliases }))
 }
 
-#[derive(Serialize, schemars::JsonSchema)]
-struct LocalShardInfo {
-    shard_id: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    shard_key: Option<grape::ShardKey>,
-    points_count: usize,
-    state: &'static str,
-}
-
-#[derive(Serialize, schemars::JsonSchema)]
-pub(super) struct CollectionClusterInfo {
-    peer_id: u64,
-    shard_count: usize,
-    local_shards: Vec<LocalShardInfo>,
-    remote_shards: Vec<()>,
-    shard_transfers: Vec<()>,
-}
-
-/// `GET /collections/{c}/cluster`: as a single node answers, every shard is local and active.
+/// `GET /collections/{c}/cluster`.
 pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {
-    if let Some(view) = s.service.cluster().cloned() {
-        let r = s.service.run(move |_| view.collection_info(&c)).await;
-        return t.reply(r);
-    }
-    let r = s.service.local_shards(c).await.map(|shards| {
-        let local_shards: Vec<LocalShardInfo> = shards
-            .into_iter()
-            .map(|l| LocalShardInfo {
-                shard_id: l.shard_id,
-                shard_key: l.shard_key,
-                points_count: l.points_count,
-                state: "Active",
-            })
-            .collect();
-        CollectionClusterInfo {
-            peer_id: crate::service::cluster::PEER_ID,
-            shard_count: local_shards.len(),
-            local_shards,
-            remote_shards: Vec::new(),
-            shard_transfers: Vec::new(),
-        }
-    });
-    t.reply(r)
+    t.reply(s.service.collection_cluster_info(c).await)
 }
 
 /// `PUT /collections/{c}/index`: declare a payload index; sealed segments build it before the reply.
@@ -147,31 +108,36 @@ pub(super) async fn delete_index(
     t.reply(s.service.delete_payload_index(c, field, p.wait != Some(false)).await)
 }
 
-/// Body of `POST /collections/{c}/cluster` (Qdrant's shard operations that Grape builds).
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub(super) enum ClusterOperation {
-    MoveShard(ShardTransfer),
-    ReplicateShard(ShardTransfer),
-    AbortTransfer(ShardTransfer),
-    DropReplica(DropReplica),
+/// `GET /collections/{c}/optimizations`: the optimizer's running (and, on request, queued, completed
+/// and idle) work.
+pub(super) async fn optimizations(
+    t: Timed,
+    State(s): State<AppState>,
+    Path(c): Path<String>,
+    Params(p): Params<OptimizationsParams>,
+) -> Response {
+    t.reply(s.service.optimizations(c, p).await)
 }
 
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-pub(super) struct ShardTransfer {
-    shard_id: u32,
-    from_peer_id: u64,
-    to_peer_id: u64,
-    /// Qdrant's transfer method; Grape always transfers through Raft (snapshot, then log).
-    #[serde(default)]
-    #[allow(dead_code)]
-    method: Option<serde_json::Value>,
+/// `PUT /collections/{c}/vectors/{vector}`: add a named vector (`{"dense": ..}` or `{"sparse": ..}`).
+pub(super) async fn create_vector(
+    t: Timed,
+    State(s): State<AppState>,
+    Path((c, vector)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+    Body(req): Body<grape::NewVector>,
+) -> Response {
+    t.reply(s.service.create_vector(c, vector, req, p.wait.unwrap_or(false)).await)
 }
 
-#[derive(Debug, serde::Deserialize, schemars::JsonSchema)]
-pub(super) struct DropReplica {
-    shard_id: u32,
-    peer_id: u64,
+/// `DELETE /collections/{c}/vectors/{vector}`: drop a named vector with its values.
+pub(super) async fn delete_vector(
+    t: Timed,
+    State(s): State<AppState>,
+    Path((c, vector)): Path<(String, String)>,
+    Params(p): Params<WriteParams>,
+) -> Response {
+    t.reply(s.service.delete_vector(c, vector, p.wait.unwrap_or(false)).await)
 }
 
 /// `POST /collections/{c}/cluster`: move, replicate or drop a shard replica (cluster mode).
@@ -182,33 +148,5 @@ pub(super) async fn update_cluster(
     Params(_): Params<TimeoutParams>,
     Body(op): Body<ClusterOperation>,
 ) -> Response {
-    let Some(view) = s.service.cluster().cloned() else {
-        return t.reply::<bool>(Err(crate::ApiError::bad_request("Bad request: Distributed mode disabled")));
-    };
-    let r = s
-        .service
-        .run(move |_| {
-            match op {
-                ClusterOperation::MoveShard(m) => {
-                    if m.from_peer_id == m.to_peer_id {
-                        return Err(grape::Error::bad_input("from_peer_id and to_peer_id are the same peer"));
-                    }
-                    view.change_replicas(&c, m.shard_id, Some(m.to_peer_id), Some(m.from_peer_id))
-                }
-                ClusterOperation::ReplicateShard(m) => {
-                    view.change_replicas(&c, m.shard_id, Some(m.to_peer_id), None)
-                }
-                ClusterOperation::DropReplica(d) => {
-                    view.change_replicas(&c, d.shard_id, None, Some(d.peer_id))
-                }
-                ClusterOperation::AbortTransfer(m) => Err(grape::Error::bad_input(format!(
-                    "abort_transfer of shard {} from {} to {}: Grape moves replicas by Raft membership \
-                     changes, which cannot be aborted; drop the new replica instead",
-                    m.shard_id, m.from_peer_id, m.to_peer_id
-                ))),
-            }
-            .map(|()| true)
-        })
-        .await;
-    t.reply(r)
+    t.reply(s.service.update_cluster(c, op).await)
 }

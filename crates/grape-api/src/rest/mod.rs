@@ -107,13 +107,7 @@ fn not_built_routes() -> Router<AppState> {
             )
         })
     }
-    let c = "/collections/{collection}";
     Router::new()
-        .route(&format!("{c}/vectors/{{vector_name}}"), missing("adding or dropping a named vector"))
-        .route(&format!("{c}/optimizations"), missing("optimizations progress"))
-        .route(&format!("{c}/shards/{{shard}}/snapshots"), missing("shard snapshots over HTTP"))
-        .route(&format!("{c}/shards/{{shard}}/snapshots/{{name}}"), missing("shard snapshots over HTTP"))
-        .route(&format!("{c}/shards/{{shard}}/snapshot"), missing("shard snapshots over HTTP"))
         .route("/cluster/recover", missing("cluster operations"))
         .route("/cluster/telemetry", missing("cluster telemetry"))
         .route("/issues", missing("issues reporting"))

@@ -4,18 +4,13 @@
 use axum::extract::{Path, State};
 use axum::response::Response;
 use grape::{CreateShardKey, ShardKey};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+
+pub(super) use crate::service::cluster::DropShardingKey;
 
 use super::extract::{Body, Params};
 use super::wire::TimeoutParams;
 use super::{AppState, Timed};
-
-/// `POST /collections/{c}/shards/delete` body (Qdrant's `DropShardingKey`).
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub(super) struct DropShardingKey {
-    pub shard_key: ShardKey,
-}
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 pub(super) struct ShardKeyDescription {

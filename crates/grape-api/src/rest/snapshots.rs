@@ -1,5 +1,6 @@
-//! Collection and full snapshots: create, list, download, delete, and recovery of a collection from a
-//! `file://` or `http(s)://` location or from a multipart upload. Shard snapshots are not served yet.
+//! Collection, shard and full snapshots: create, list, download, delete, and recovery of a collection
+//! (or of one shard) from a `file://` or `http(s)://` location or from a multipart upload; a shard's
+//! snapshot can also be streamed without being stored.
 
 use std::future::Future;
 use std::path::{Component, PathBuf};
@@ -132,6 +133,18 @@ pub(super) async fn recover(
     Params(p): Params<WaitParams>,
     Body(req): Body<SnapshotRecover>,
 ) -> Response {
+    recover_from(t, s, p, req, move |db, path, checksum| db.recover_collection_snapshot(&c, path, checksum))
+        .await
+}
+
+/// Recovers from the location of `req` (a local file, or a URL downloaded to a spool file first).
+async fn recover_from(
+    t: Timed,
+    s: AppState,
+    p: WaitParams,
+    req: SnapshotRecover,
+    recover: impl FnOnce(&grape::Database, &std::path::Path, Option<&str>) -> grape::Result<()> + Send + 'static,
+) -> Response {
     let source = match SnapshotSource::parse(&req.location) {
         Ok(source) => source,
         Err(e) => return t.reply::<()>(Err(e)),
@@ -147,7 +160,7 @@ pub(super) async fn recover(
                         (spool.0.clone(), Some(spool))
                     }
                 };
-                db.recover_collection_snapshot(&c, &path, req.checksum.as_deref()).map(|()| true)
+                recover(db, &path, req.checksum.as_deref()).map(|()| true)
             })
             .await
     };
@@ -198,6 +211,129 @@ async fn receive_upload(
         return Ok(spool);
     }
     Err(bad(&"the multipart form has no `snapshot` field"))
+}
+
+// ---- shard snapshots ----
+
+/// `{collection}`, `{shard_id}` (a number, else Qdrant's 400 error body) and `{name}` (when the route
+/// has one) from the path of a shard snapshot route.
+pub(super) struct ShardPath {
+    collection: String,
+    shard: u32,
+    name: String,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for ShardPath {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &S) -> Result<Self, Response> {
+        let Path(mut params) =
+            Path::<std::collections::BTreeMap<String, String>>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let raw = params.remove("shard_id").unwrap_or_default();
+        let shard = raw.parse().map_err(|_| {
+            ApiError::bad_request(format!("Bad request: shard id {raw:?} is not a number")).into_response()
+        })?;
+        Ok(ShardPath {
+            collection: params.remove("collection").unwrap_or_default(),
+            shard,
+            name: params.remove("name").unwrap_or_default(),
+        })
+    }
+}
+
+pub(super) async fn list_shard(t: Timed, State(s): State<AppState>, p: ShardPath) -> Response {
+    t.reply(s.service.run(move |db| db.list_shard_snapshots(&p.collection, p.shard)).await)
+}
+
+pub(super) async fn create_shard(
+    t: Timed,
+    State(s): State<AppState>,
+    p: ShardPath,
+    Params(w): Params<WaitParams>,
+) -> Response {
+    let work = async move { s.service.run(move |db| db.create_shard_snapshot(&p.collection, p.shard)).await };
+    reply_or_accept(t, w.wait.unwrap_or(true), work).await
+}
+
+pub(super) async fn download_shard(t: Timed, State(s): State<AppState>, p: ShardPath) -> Response {
+    let opened = s
+        .service
+        .run(move |db| open_snapshot(db.shard_snapshot_path(&p.collection, p.shard, &p.name)?, p.name))
+        .await;
+    file_response(t, opened)
+}
+
+pub(super) async fn delete_shard(
+    t: Timed,
+    State(s): State<AppState>,
+    p: ShardPath,
+    Params(w): Params<WaitParams>,
+) -> Response {
+    let work = async move {
+        s.service
+            .run(move |db| db.delete_shard_snapshot(&p.collection, p.shard, &p.name).map(|()| true))
+            .await
+    };
+    reply_or_accept(t, w.wait.unwrap_or(true), work).await
+}
+
+pub(super) async fn recover_shard(
+    t: Timed,
+    State(s): State<AppState>,
+    p: ShardPath,
+    Params(w): Params<WaitParams>,
+    Body(req): Body<SnapshotRecover>,
+) -> Response {
+    recover_from(t, s, w, req, move |db, path, checksum| {
+        db.recover_shard_snapshot(&p.collection, p.shard, path, checksum)
+    })
+    .await
+}
+
+/// `POST .../shards/{shard}/snapshots/upload`: as the collection upload, for one shard.
+pub(super) async fn upload_shard(
+    t: Timed,
+    State(s): State<AppState>,
+    p: ShardPath,
+    Params(u): Params<UploadParams>,
+    multipart: Result<Multipart, MultipartRejection>,
+) -> Response {
+    let spool = match receive_upload(&s, multipart).await {
+        Ok(spool) => spool,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
+    let work = async move {
+        s.service
+            .run(move |db| {
+                let spool = spool;
+                db.recover_shard_snapshot(&p.collection, p.shard, &spool.0, u.checksum.as_deref())
+                    .map(|()| true)
+            })
+            .await
+    };
+    reply_or_accept(t, u.wait.unwrap_or(true), work).await
+}
+
+/// `GET .../shards/{shard}/snapshot`: a fresh snapshot of the shard, streamed and not kept (it is
+/// spooled to a file that is unlinked once open).
+pub(super) async fn stream_shard(t: Timed, State(s): State<AppState>, p: ShardPath) -> Response {
+    let opened = s
+        .service
+        .run(move |db| {
+            let spool = Spool(db.snapshot_spool_path()?);
+            let io = |e: std::io::Error| Error::io(format!("write {}", spool.0.display()), e);
+            {
+                let file = std::fs::File::create(&spool.0).map_err(io)?;
+                let mut out = std::io::BufWriter::with_capacity(1 << 20, file);
+                db.write_shard_snapshot(&p.collection, p.shard, &mut out)?;
+                std::io::Write::flush(&mut out).map_err(io)?;
+            }
+            open_snapshot(spool.0.clone(), format!("{}-shard-{}.snapshot", p.collection, p.shard))
+        })
+        .await;
+    file_response(t, opened)
 }
 
 // ---- full snapshots ----

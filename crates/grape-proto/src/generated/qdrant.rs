@@ -1039,6 +1039,32 @@ pub struct LocalShardInfo {
     pub shard_key: ::core::option::Option<ShardKey>,
 }
 #[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RemoteShardInfo {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint64, tag = "2")]
+    pub peer_id: u64,
+    #[prost(enumeration = "ReplicaState", tag = "3")]
+    pub state: i32,
+    #[prost(message, optional, tag = "4")]
+    pub shard_key: ::core::option::Option<ShardKey>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ShardTransferInfo {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint32, optional, tag = "5")]
+    pub to_shard_id: ::core::option::Option<u32>,
+    #[prost(uint64, tag = "2")]
+    pub from: u64,
+    #[prost(uint64, tag = "3")]
+    pub to: u64,
+    #[prost(bool, tag = "4")]
+    pub sync: bool,
+}
+#[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct CollectionClusterInfoResponse {
     #[prost(uint64, tag = "1")]
@@ -1047,16 +1073,123 @@ pub struct CollectionClusterInfoResponse {
     pub shard_count: u64,
     #[prost(message, repeated, tag = "3")]
     pub local_shards: ::prost::alloc::vec::Vec<LocalShardInfo>,
-    /// opaque RemoteShardInfo (none on a single node)
-    #[prost(bytes = "vec", repeated, tag = "4")]
-    pub remote_shards: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
-    /// opaque ShardTransferInfo (none on a single node)
-    #[prost(bytes = "vec", repeated, tag = "5")]
-    pub shard_transfers: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
-    /// opaque ReshardingInfo (none on a single node)
+    #[prost(message, repeated, tag = "4")]
+    pub remote_shards: ::prost::alloc::vec::Vec<RemoteShardInfo>,
+    #[prost(message, repeated, tag = "5")]
+    pub shard_transfers: ::prost::alloc::vec::Vec<ShardTransferInfo>,
+    /// opaque ReshardingInfo (Grape does not reshard)
     #[prost(bytes = "vec", repeated, tag = "6")]
     pub resharding_operations: ::prost::alloc::vec::Vec<::prost::alloc::vec::Vec<u8>>,
     #[prost(double, tag = "7")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct MoveShard {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint32, optional, tag = "5")]
+    pub to_shard_id: ::core::option::Option<u32>,
+    #[prost(uint64, tag = "2")]
+    pub from_peer_id: u64,
+    #[prost(uint64, tag = "3")]
+    pub to_peer_id: u64,
+    #[prost(enumeration = "ShardTransferMethod", optional, tag = "4")]
+    pub method: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ReplicateShard {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint32, optional, tag = "5")]
+    pub to_shard_id: ::core::option::Option<u32>,
+    #[prost(uint64, tag = "2")]
+    pub from_peer_id: u64,
+    #[prost(uint64, tag = "3")]
+    pub to_peer_id: u64,
+    #[prost(enumeration = "ShardTransferMethod", optional, tag = "4")]
+    pub method: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct AbortShardTransfer {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint32, optional, tag = "4")]
+    pub to_shard_id: ::core::option::Option<u32>,
+    #[prost(uint64, tag = "2")]
+    pub from_peer_id: u64,
+    #[prost(uint64, tag = "3")]
+    pub to_peer_id: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct RestartTransfer {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint32, optional, tag = "5")]
+    pub to_shard_id: ::core::option::Option<u32>,
+    #[prost(uint64, tag = "2")]
+    pub from_peer_id: u64,
+    #[prost(uint64, tag = "3")]
+    pub to_peer_id: u64,
+    #[prost(enumeration = "ShardTransferMethod", tag = "4")]
+    pub method: i32,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct Replica {
+    #[prost(uint32, tag = "1")]
+    pub shard_id: u32,
+    #[prost(uint64, tag = "2")]
+    pub peer_id: u64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct UpdateCollectionClusterSetupRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(uint64, optional, tag = "6")]
+    pub timeout: ::core::option::Option<u64>,
+    #[prost(
+        oneof = "update_collection_cluster_setup_request::Operation",
+        tags = "2, 3, 4, 5, 7, 8, 9, 10"
+    )]
+    pub operation: ::core::option::Option<
+        update_collection_cluster_setup_request::Operation,
+    >,
+}
+/// Nested message and enum types in `UpdateCollectionClusterSetupRequest`.
+pub mod update_collection_cluster_setup_request {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Operation {
+        #[prost(message, tag = "2")]
+        MoveShard(super::MoveShard),
+        #[prost(message, tag = "3")]
+        ReplicateShard(super::ReplicateShard),
+        #[prost(message, tag = "4")]
+        AbortTransfer(super::AbortShardTransfer),
+        #[prost(message, tag = "5")]
+        DropReplica(super::Replica),
+        #[prost(message, tag = "7")]
+        CreateShardKey(super::CreateShardKey),
+        #[prost(message, tag = "8")]
+        DeleteShardKey(super::DeleteShardKey),
+        #[prost(message, tag = "9")]
+        RestartTransfer(super::RestartTransfer),
+        /// opaque ReplicatePoints (refused: needs shard keys)
+        #[prost(bytes, tag = "10")]
+        ReplicatePoints(::prost::alloc::vec::Vec<u8>),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct UpdateCollectionClusterSetupResponse {
+    #[prost(bool, tag = "1")]
+    pub result: bool,
+    #[prost(double, tag = "2")]
     pub time: f64,
 }
 #[allow(clippy::all)]
@@ -1510,6 +1643,39 @@ impl ReplicaState {
         }
     }
 }
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum ShardTransferMethod {
+    StreamRecords = 0,
+    Snapshot = 1,
+    WalDelta = 2,
+    ReshardingStreamRecords = 3,
+}
+impl ShardTransferMethod {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::StreamRecords => "StreamRecords",
+            Self::Snapshot => "Snapshot",
+            Self::WalDelta => "WalDelta",
+            Self::ReshardingStreamRecords => "ReshardingStreamRecords",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "StreamRecords" => Some(Self::StreamRecords),
+            "Snapshot" => Some(Self::Snapshot),
+            "WalDelta" => Some(Self::WalDelta),
+            "ReshardingStreamRecords" => Some(Self::ReshardingStreamRecords),
+            _ => None,
+        }
+    }
+}
 /// Generated client implementations.
 pub mod collections_client {
     #![allow(
@@ -1893,6 +2059,32 @@ pub mod collections_client {
                 .insert(GrpcMethod::new("qdrant.Collections", "ListShardKeys"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn update_collection_cluster_setup(
+            &mut self,
+            request: impl tonic::IntoRequest<super::UpdateCollectionClusterSetupRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::UpdateCollectionClusterSetupResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/UpdateCollectionClusterSetup",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(
+                    GrpcMethod::new("qdrant.Collections", "UpdateCollectionClusterSetup"),
+                );
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1997,6 +2189,13 @@ pub mod collections_server {
             request: tonic::Request<super::ListShardKeysRequest>,
         ) -> std::result::Result<
             tonic::Response<super::ListShardKeysResponse>,
+            tonic::Status,
+        >;
+        async fn update_collection_cluster_setup(
+            &self,
+            request: tonic::Request<super::UpdateCollectionClusterSetupRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::UpdateCollectionClusterSetupResponse>,
             tonic::Status,
         >;
     }
@@ -2648,6 +2847,58 @@ pub mod collections_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = ListShardKeysSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Collections/UpdateCollectionClusterSetup" => {
+                    #[allow(non_camel_case_types)]
+                    struct UpdateCollectionClusterSetupSvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<
+                        super::UpdateCollectionClusterSetupRequest,
+                    > for UpdateCollectionClusterSetupSvc<T> {
+                        type Response = super::UpdateCollectionClusterSetupResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<
+                                super::UpdateCollectionClusterSetupRequest,
+                            >,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::update_collection_cluster_setup(
+                                        &inner,
+                                        request,
+                                    )
+                                    .await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = UpdateCollectionClusterSetupSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(
@@ -3991,6 +4242,67 @@ pub struct DeleteFieldIndexCollection {
     pub timeout: ::core::option::Option<u64>,
 }
 #[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DenseVectorCreationConfig {
+    #[prost(uint64, tag = "1")]
+    pub size: u64,
+    #[prost(enumeration = "Distance", tag = "2")]
+    pub distance: i32,
+    #[prost(message, optional, tag = "3")]
+    pub multivector_config: ::core::option::Option<MultiVectorConfig>,
+    #[prost(enumeration = "Datatype", optional, tag = "4")]
+    pub datatype: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SparseVectorCreationConfig {
+    #[prost(enumeration = "Modifier", optional, tag = "1")]
+    pub modifier: ::core::option::Option<i32>,
+    #[prost(enumeration = "Datatype", optional, tag = "2")]
+    pub datatype: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateVectorNameRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(bool, optional, tag = "2")]
+    pub wait: ::core::option::Option<bool>,
+    #[prost(string, tag = "3")]
+    pub vector_name: ::prost::alloc::string::String,
+    #[prost(uint64, optional, tag = "6")]
+    pub timeout: ::core::option::Option<u64>,
+    #[prost(message, optional, tag = "7")]
+    pub ordering: ::core::option::Option<WriteOrdering>,
+    #[prost(oneof = "create_vector_name_request::VectorConfig", tags = "4, 5")]
+    pub vector_config: ::core::option::Option<create_vector_name_request::VectorConfig>,
+}
+/// Nested message and enum types in `CreateVectorNameRequest`.
+pub mod create_vector_name_request {
+    #[allow(clippy::all)]
+    #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum VectorConfig {
+        #[prost(message, tag = "4")]
+        DenseConfig(super::DenseVectorCreationConfig),
+        #[prost(message, tag = "5")]
+        SparseConfig(super::SparseVectorCreationConfig),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteVectorNameRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(bool, optional, tag = "2")]
+    pub wait: ::core::option::Option<bool>,
+    #[prost(string, tag = "3")]
+    pub vector_name: ::prost::alloc::string::String,
+    #[prost(uint64, optional, tag = "4")]
+    pub timeout: ::core::option::Option<u64>,
+    #[prost(message, optional, tag = "5")]
+    pub ordering: ::core::option::Option<WriteOrdering>,
+}
+#[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct PointsUpdateOperation {
     #[prost(
@@ -5218,6 +5530,54 @@ pub mod points_client {
                 .insert(GrpcMethod::new("qdrant.Points", "DeleteFieldIndex"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn create_vector_name(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CreateVectorNameRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::PointsOperationResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Points/CreateVectorName",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Points", "CreateVectorName"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn delete_vector_name(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DeleteVectorNameRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::PointsOperationResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Points/DeleteVectorName",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Points", "DeleteVectorName"));
+            self.inner.unary(req, path, codec).await
+        }
         pub async fn search(
             &mut self,
             request: impl tonic::IntoRequest<super::SearchPoints>,
@@ -5669,6 +6029,20 @@ pub mod points_server {
         async fn delete_field_index(
             &self,
             request: tonic::Request<super::DeleteFieldIndexCollection>,
+        ) -> std::result::Result<
+            tonic::Response<super::PointsOperationResponse>,
+            tonic::Status,
+        >;
+        async fn create_vector_name(
+            &self,
+            request: tonic::Request<super::CreateVectorNameRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::PointsOperationResponse>,
+            tonic::Status,
+        >;
+        async fn delete_vector_name(
+            &self,
+            request: tonic::Request<super::DeleteVectorNameRequest>,
         ) -> std::result::Result<
             tonic::Response<super::PointsOperationResponse>,
             tonic::Status,
@@ -6324,6 +6698,96 @@ pub mod points_server {
                     let inner = self.inner.clone();
                     let fut = async move {
                         let method = DeleteFieldIndexSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Points/CreateVectorName" => {
+                    #[allow(non_camel_case_types)]
+                    struct CreateVectorNameSvc<T: Points>(pub Arc<T>);
+                    impl<
+                        T: Points,
+                    > tonic::server::UnaryService<super::CreateVectorNameRequest>
+                    for CreateVectorNameSvc<T> {
+                        type Response = super::PointsOperationResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::CreateVectorNameRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Points>::create_vector_name(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = CreateVectorNameSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Points/DeleteVectorName" => {
+                    #[allow(non_camel_case_types)]
+                    struct DeleteVectorNameSvc<T: Points>(pub Arc<T>);
+                    impl<
+                        T: Points,
+                    > tonic::server::UnaryService<super::DeleteVectorNameRequest>
+                    for DeleteVectorNameSvc<T> {
+                        type Response = super::PointsOperationResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::DeleteVectorNameRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Points>::delete_vector_name(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = DeleteVectorNameSvc(inner);
                         let codec = tonic_prost::ProstCodec::default();
                         let mut grpc = tonic::server::Grpc::new(codec)
                             .apply_compression_config(

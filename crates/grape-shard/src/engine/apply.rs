@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grape_types::operation::PointWrite;
-use grape_types::{Filter, OpNum, Operation, Payload, PayloadFieldSchema, PointId, Result};
+use grape_types::{Filter, NewVector, OpNum, Operation, Payload, PayloadFieldSchema, PointId, Result};
 
 use super::{SegmentSet, ShardEngine};
 use crate::payload_ops;
@@ -117,6 +117,8 @@ impl ShardEngine {
                     .collect();
                 edit_payloads(set, op_num, &ids, |p| payload_ops::set_payload(p, payload, key.as_deref()))?
             }
+            Operation::CreateVector { name, vector } => self.create_vector(set, name, vector)?,
+            Operation::DeleteVector { name } => self.delete_vector(set, name),
         }
         state.last_applied = state.last_applied.max(op_num);
         state.last_write = Instant::now();
@@ -125,6 +127,34 @@ impl ShardEngine {
             self.seal_requested.store(true, Ordering::Release);
         }
         Ok(())
+    }
+
+    /// Adds the vector `name`: the configuration gains it and the appendable segment an empty store
+    /// (sealed segments have no store: none of their points has a value). Replaces a vector of the
+    /// same name and another shape; one of the same shape is left as it is (replay).
+    fn create_vector(&self, set: &SegmentSet, name: &str, vector: &NewVector) -> Result<()> {
+        let mut config = self.config.write();
+        if config.vector_shapes().get(name) == Some(&vector.shape()) {
+            return Ok(());
+        }
+        for seg in &set.sealed {
+            seg.data.write().drop_vector(name);
+        }
+        set.appendable.data.write().add_vector(name, vector.shape())?;
+        config.insert_vector(name, vector);
+        self.schema_epoch.fetch_add(1, Ordering::AcqRel);
+        Ok(())
+    }
+
+    /// Drops the vector `name` from the configuration and every segment (sealed segments record it
+    /// as dropped until the optimizer rewrites them without it).
+    fn delete_vector(&self, set: &SegmentSet, name: &str) {
+        let mut config = self.config.write();
+        for seg in set.all() {
+            seg.data.write().drop_vector(name);
+        }
+        config.remove_vector(name);
+        self.schema_epoch.fetch_add(1, Ordering::AcqRel);
     }
 
     /// Size at which the appendable segment is sealed so the optimizer can index it.

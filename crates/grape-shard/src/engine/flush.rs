@@ -44,12 +44,20 @@ impl ShardEngine {
             let entries: Vec<ManifestSegment> = set
                 .sealed
                 .iter()
-                .map(|s| ManifestSegment { id: s.id, deleted: s.data.read().deleted.words().to_vec() })
+                .map(|s| {
+                    let data = s.data.read();
+                    ManifestSegment {
+                        id: s.id,
+                        deleted: data.deleted.words().to_vec(),
+                        dropped: data.dropped.iter().cloned().collect(),
+                    }
+                })
                 .collect();
             let manifest = Manifest {
                 persisted_op: state.last_applied,
                 next_segment_id: state.next_segment_id,
                 segments: entries,
+                vectors: Some(self.config.read().vector_schema()),
             };
             (state.last_applied, frozen, manifest)
         };
@@ -87,17 +95,23 @@ impl ShardEngine {
     /// replacement: every point was gone). Points deleted from a source after the replacement was built
     /// are deleted from it too (`origin[i]` = source index and offset of the replacement's offset `i`).
     /// Commits a manifest.
+    /// Returns false, swapping nothing, when the vectors changed since the optimization began
+    /// (`epoch` is [`ShardEngine::schema_epoch`] then): its copy holds the old vectors.
     pub(crate) fn swap_segments(
         &self,
         sources: &[SegmentId],
         replacement: Option<SegmentData>,
         replacement_id: SegmentId,
         origin: &[(usize, u32)],
-    ) -> Result<()> {
+        epoch: u64,
+    ) -> Result<bool> {
         let _flush = self.flush_lock.lock();
         {
             let mut guard = self.segments.write();
             let (set, state) = &mut *guard;
+            if self.schema_epoch.load(Ordering::Acquire) != epoch {
+                return Ok(false);
+            }
             let src: Vec<Arc<Segment>> =
                 sources.iter().filter_map(|id| set.sealed.iter().find(|s| s.id == *id).cloned()).collect();
             if src.len() != sources.len() {
@@ -117,7 +131,7 @@ impl ShardEngine {
             state.layout_changed = true;
         }
         self.pending_segments.lock().remove(&replacement_id);
-        self.flush_locked().map(|_| ())
+        self.flush_locked().map(|_| true)
     }
 
     /// Allocates a fresh segment id.

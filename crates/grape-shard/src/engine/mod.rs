@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use grape_types::{CollectionConfig, Distance, Error, OpNum, Result};
+use grape_types::{CollectionConfig, Distance, Error, OpNum, Result, VectorShape};
 use parking_lot::{Mutex, RwLock};
 
 use crate::manifest::Manifest;
@@ -57,6 +57,11 @@ pub struct ShardEngine {
     pub(crate) seal_requested: AtomicBool,
     /// Segment ids allocated to optimizations whose result is not yet in the segment list.
     pub(crate) pending_segments: Mutex<std::collections::HashSet<SegmentId>>,
+    /// Counts vector schema changes (vectors added or dropped); an optimization that started under
+    /// another count is discarded rather than swapped in, since it copied the old vectors.
+    pub(crate) schema_epoch: AtomicU64,
+    /// The running and the last finished optimizations.
+    pub(crate) tracker: crate::tracker::Tracker,
 }
 
 pub(crate) fn segments_dir(dir: &Path) -> PathBuf {
@@ -90,14 +95,22 @@ impl ShardEngine {
     pub fn open(dir: &Path, config: CollectionConfig) -> Result<ShardEngine> {
         crate::files::create_dir_durable(&segments_dir(dir))?;
         let manifest = Manifest::load(dir)?.unwrap_or_default();
+        // The vectors as of the manifest; the log replayed after it adds or drops the later ones.
+        let config = match &manifest.vectors {
+            Some(schema) => config.with_schema(schema),
+            None => config,
+        };
         let on_disk = |name: &str| config.params.vectors.get(name).is_some_and(|p| p.on_disk());
         let mut sealed = Vec::with_capacity(manifest.segments.len());
         for s in &manifest.segments {
-            let data = open_segment(
+            let mut data = open_segment(
                 &segments_dir(dir).join(s.id.to_string()),
                 &on_disk,
                 BitSet::from_words(s.deleted.clone()),
             )?;
+            for name in &s.dropped {
+                data.drop_vector(name);
+            }
             check_vectors_match(&config, &data, s.id)?;
             sealed.push(Arc::new(Segment::new(s.id, data)));
         }
@@ -117,6 +130,8 @@ impl ShardEngine {
             flush_lock: Mutex::new(()),
             seal_requested: AtomicBool::new(false),
             pending_segments: Mutex::new(Default::default()),
+            schema_epoch: AtomicU64::new(0),
+            tracker: Default::default(),
         };
         engine.remove_unreferenced(&manifest)?;
         Ok(engine)
@@ -131,8 +146,10 @@ impl ShardEngine {
     }
 
     /// Replaces the configuration (parameters that do not change stored data: HNSW and optimizer knobs).
+    /// The set of vectors stays the shard's own: it changes only through the log.
     pub fn set_config(&self, config: CollectionConfig) {
-        *self.config.write() = config;
+        let mut current = self.config.write();
+        *current = config.with_schema(&current.vector_schema());
     }
 
     /// Highest op_num applied.
@@ -167,24 +184,26 @@ impl ShardEngine {
     }
 }
 
+/// Every store of a sealed segment holds a vector of the configuration in its shape. A configured
+/// vector may have no store: the segment was written before the vector was added, so no point of it
+/// has a value.
 fn check_vectors_match(config: &CollectionConfig, data: &SegmentData, id: SegmentId) -> Result<()> {
-    for name in config.params.sparse_vectors.iter().flatten().map(|(n, _)| n) {
-        if !data.sparse.contains_key(name) {
-            return Err(Error::Corruption(format!("segment {id} does not store sparse vector {name:?}")));
-        }
-    }
-    for (name, p) in config.params.vectors.iter() {
-        let stored = match p.is_multi() {
-            true => data.multi.get(name).map(|m| (m.dim(), m.distance())),
-            false => data.vectors.get(name).map(|v| (v.dim(), v.distance())),
-        };
-        match stored {
-            Some((dim, distance)) if dim == p.size && distance == p.distance => {}
-            _ => {
-                return Err(Error::Corruption(format!(
-                    "segment {id} does not store vector {name:?} as the collection config describes"
-                )))
+    let shapes = config.vector_shapes();
+    let dense = data.vectors.iter().map(|(n, v)| (n, Some((v.dim(), v.distance(), false))));
+    let multi = data.multi.iter().map(|(n, m)| (n, Some((m.dim(), m.distance(), true))));
+    let sparse = data.sparse.keys().map(|n| (n, None));
+    for (name, stored) in dense.chain(multi).chain(sparse) {
+        let fits = match (shapes.get(name), stored) {
+            (Some(VectorShape::Dense { size, distance, multi, .. }), Some(s)) => {
+                s == (*size, *distance, *multi)
             }
+            (Some(VectorShape::Sparse), None) => true,
+            _ => false,
+        };
+        if !fits {
+            return Err(Error::Corruption(format!(
+                "segment {id} stores vector {name:?} unlike the collection config describes it"
+            )));
         }
     }
     Ok(())

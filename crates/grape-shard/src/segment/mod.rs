@@ -13,7 +13,7 @@ mod search;
 mod sparse;
 mod vectors;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use grape_index::hnsw::HnswGraph;
@@ -22,7 +22,7 @@ use grape_index::quantization::QuantizedVectors;
 use grape_types::filter::{Condition, TextRules};
 use grape_types::{
     Error, Filter, NamedVectors, OpNum, Payload, PayloadFieldSchema, PayloadSchemaType, PointId, PointView,
-    Result, Vector,
+    Result, Vector, VectorShape,
 };
 use parking_lot::{Mutex, RwLock};
 
@@ -71,6 +71,9 @@ pub struct SegmentData {
     /// Payload indexes of a sealed segment, built from its payloads when first needed (see
     /// [`SegmentData::field_index`]); not persisted. The appendable segment has none.
     pub field_indexes: Mutex<BTreeMap<String, Arc<FieldIndex>>>,
+    /// Vectors dropped from the collection whose data this sealed segment's files still hold (the
+    /// stores are gone from memory); recorded in the manifest until the optimizer rewrites the segment.
+    pub dropped: BTreeSet<String>,
 }
 
 impl SegmentData {
@@ -93,6 +96,7 @@ impl SegmentData {
             quantized: BTreeMap::new(),
             payloads: PayloadStore::Mutable(Vec::new()),
             field_indexes: Mutex::new(BTreeMap::new()),
+            dropped: BTreeSet::new(),
         }
     }
 
@@ -289,6 +293,46 @@ impl SegmentData {
             Condition::Filter(inner) => self.filter_candidates(inner, schema),
             _ => None,
         }
+    }
+
+    /// Adds an empty store for the vector `name` (no point has a value for it), replacing any store of
+    /// that name. Only the appendable segment gains vectors; a sealed one simply has no store for them.
+    pub fn add_vector(&mut self, name: &str, shape: VectorShape) -> Result<()> {
+        self.require_appendable()?;
+        self.drop_vector(name);
+        let points = self.len();
+        match shape {
+            VectorShape::Dense { size, distance, datatype, multi: false } => {
+                let mut store = DenseVectors::new(size, distance, datatype);
+                (0..points).try_for_each(|_| store.push_opt(None).map(|_| ()))?;
+                self.vectors.insert(name.to_string(), store);
+            }
+            VectorShape::Dense { size, distance, multi: true, .. } => {
+                let mut store = MultiVectors::new(size, distance);
+                (0..points).try_for_each(|_| store.push_opt(None))?;
+                self.multi.insert(name.to_string(), store);
+            }
+            VectorShape::Sparse => {
+                let mut store = SparseVectors::default();
+                (0..points).for_each(|_| store.push_opt(None));
+                self.sparse.insert(name.to_string(), store);
+            }
+        }
+        Ok(())
+    }
+
+    /// Forgets the vector `name`: its values, graph and codes. A sealed segment remembers the name in
+    /// [`SegmentData::dropped`]. Returns whether the segment held it.
+    pub fn drop_vector(&mut self, name: &str) -> bool {
+        let held = self.vectors.remove(name).is_some()
+            | self.sparse.remove(name).is_some()
+            | self.multi.remove(name).is_some();
+        self.graphs.remove(name);
+        self.quantized.remove(name);
+        if held && !self.appendable {
+            self.dropped.insert(name.to_string());
+        }
+        held
     }
 
     pub fn payload(&self, offset: u32) -> Result<Option<Payload>> {

@@ -72,15 +72,16 @@ pub struct VectorFileMeta {
 /// quantized codes are written only when `offsets` is every offset in order, since both are addressed by
 /// offset. `meta.bin` is written last; the directory counts only once the shard manifest names it.
 pub fn write_segment(dir: &Path, data: &SegmentData, offsets: &[u32]) -> Result<()> {
-    write_segment_with(dir, data, offsets, &data.quantized)
+    write_segment_with(dir, data, offsets, &|name| data.quantized.get(name))
 }
 
-/// [`write_segment`] with the quantized codes given separately (the optimizer re-quantizing a segment).
-pub fn write_segment_with(
+/// [`write_segment`] with the quantized codes of each vector given separately (the optimizer
+/// re-quantizing a segment).
+pub fn write_segment_with<'q>(
     dir: &Path,
     data: &SegmentData,
     offsets: &[u32],
-    quantized: &BTreeMap<String, QuantizedVectors>,
+    quantized: &dyn Fn(&str) -> Option<&'q QuantizedVectors>,
 ) -> Result<()> {
     create_dir_durable(dir)?;
     let identity = offsets.len() == data.len() && offsets.iter().enumerate().all(|(i, &o)| i as u32 == o);
@@ -106,7 +107,7 @@ pub fn write_segment_with(
             }
             _ => None,
         };
-        let quantized = match quantized.get(name) {
+        let quantized = match quantized(name) {
             Some(q) if identity => {
                 let qfile = format!("quant-{i}.bin");
                 write_quantized(&dir.join(&qfile), q)?;
@@ -242,6 +243,7 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         quantized,
         payloads,
         field_indexes: Default::default(),
+        dropped: Default::default(),
     })
 }
 

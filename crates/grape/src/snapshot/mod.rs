@@ -10,6 +10,7 @@
 mod archive;
 mod files;
 mod recovery;
+mod shard;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,7 +28,19 @@ const FULL_PREFIX: &str = "full";
 
 /// Removes files an interrupted snapshot left in `<root>/snapshots` (called at open).
 pub(crate) fn remove_leftovers(root: &Path) -> Result<()> {
-    files::remove_leftovers(&root.join(SNAPSHOTS_DIR), 1)
+    // Depth 3: `<collection>/shards/<shard>/` holds shard snapshots.
+    files::remove_leftovers(&root.join(SNAPSHOTS_DIR), 3)
+}
+
+/// Checks the SHA-256 of a snapshot file against the one a caller expects.
+fn verify_checksum(file: &Path, expected: &str) -> Result<()> {
+    let actual = files::sha256_file(file)?;
+    if !actual.eq_ignore_ascii_case(expected.trim()) {
+        return Err(Error::bad_input(format!(
+            "Snapshot checksum mismatch: expected {expected}, got {actual}"
+        )));
+    }
+    Ok(())
 }
 
 impl Database {
@@ -86,12 +99,7 @@ impl Database {
         checksum: Option<&str>,
     ) -> Result<()> {
         if let Some(expected) = checksum {
-            let actual = files::sha256_file(file)?;
-            if !actual.eq_ignore_ascii_case(expected.trim()) {
-                return Err(Error::bad_input(format!(
-                    "Snapshot checksum mismatch: expected {expected}, got {actual}"
-                )));
-            }
+            verify_checksum(file, expected)?;
         }
         let recovery = Recovery::stage(self.path(), collection, file)?;
         self.install_recovered(recovery)

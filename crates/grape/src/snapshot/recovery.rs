@@ -28,11 +28,15 @@ const RECOVERY_DIR: &str = "recovery";
 const DATA_DIR: &str = "collection";
 const COMMIT_FILE: &str = "commit.json";
 
-/// `commit.json`: which collection the staged directory replaces, and its config.
+/// `commit.json`: which collection (or which shard of it) the staged directory replaces, and the
+/// collection's config.
 #[derive(Debug, Serialize, Deserialize)]
 struct Commit {
     collection: String,
     config: CollectionConfig,
+    /// Set when one shard is recovered: the staged directory is that shard's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<u32>,
 }
 
 /// A collection unpacked from a snapshot, waiting to replace (or become) a live collection.
@@ -42,29 +46,83 @@ pub(crate) struct Recovery {
     committed_dir: PathBuf,
     collection: String,
     config: CollectionConfig,
+    /// The shard recovered, when only one is.
+    shard: Option<u32>,
 }
 
 impl Recovery {
     /// Step 1: unpacks the snapshot `file` for collection `collection`, verifies it by opening it, and
     /// makes it durable. Nothing outside the staging directory is touched.
     pub(crate) fn stage(root: &Path, collection: &str, file: &Path) -> Result<Recovery> {
+        Self::staged(root, collection, None, |data| {
+            let config = archive::unpack_collection(file, data)?;
+            // Opening replays nothing (a restored shard has no WAL) but checks every manifest and segment
+            // file, so a damaged snapshot fails here, before the live collection is touched.
+            let options = ShardOptions { background: false, ..ShardOptions::default() };
+            let staged = Collection::open(collection, data, config.clone(), options).map_err(|e| {
+                Error::bad_input(format!("snapshot {} does not open as a collection: {e}", file.display()))
+            })?;
+            staged.close()?;
+            Ok(config)
+        })
+    }
+
+    /// Step 1 for one shard: unpacks the shard snapshot `file`, verifies it by opening it with the
+    /// collection's `config` (its vectors must be the collection's), and makes it durable.
+    pub(crate) fn stage_shard(
+        root: &Path,
+        collection: &str,
+        config: CollectionConfig,
+        shard: u32,
+        file: &Path,
+    ) -> Result<Recovery> {
+        Self::staged(root, collection, Some(shard), |data| {
+            let damaged = |e: &dyn std::fmt::Display| {
+                Error::bad_input(format!(
+                    "snapshot {} is damaged or not a Grape shard snapshot: {e}",
+                    file.display()
+                ))
+            };
+            let input = fs::File::open(file).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::not_found(format!("Snapshot file {} does not exist", file.display()))
+                }
+                _ => Error::io(format!("open {}", file.display()), e),
+            })?;
+            grape_shard::snapshot::restore(data, &mut std::io::BufReader::with_capacity(1 << 20, input))
+                .map_err(|e| damaged(&e))?;
+            let engine = grape_shard::ShardEngine::open(data, config.clone()).map_err(|e| damaged(&e))?;
+            if engine.config().vector_shapes() != config.vector_shapes() {
+                return Err(Error::bad_input(format!(
+                    "snapshot {} holds other vectors than collection `{collection}`",
+                    file.display()
+                )));
+            }
+            Ok(config)
+        })
+    }
+
+    /// Stages into a fresh `recovery/<token>/collection/` what `fill` writes there (it returns the
+    /// collection's config), then fsyncs the whole staging directory.
+    fn staged(
+        root: &Path,
+        collection: &str,
+        shard: Option<u32>,
+        fill: impl FnOnce(&Path) -> Result<CollectionConfig>,
+    ) -> Result<Recovery> {
         let parent = root.join(RECOVERY_DIR);
         create_dir_durable(&parent)?;
         let dir = TempPath::new(parent.join(unique_token()));
-        let data = dir.path().join(DATA_DIR);
-        let config = archive::unpack_collection(file, &data)?;
-        // Opening replays nothing (a restored shard has no WAL) but checks every manifest and segment
-        // file, so a damaged snapshot fails here, before the live collection is touched.
-        let options = ShardOptions { background: false, ..ShardOptions::default() };
-        let staged = Collection::open(collection, &data, config.clone(), options).map_err(|e| {
-            Error::bad_input(format!("snapshot {} does not open as a collection: {e}", file.display()))
-        })?;
-        staged.close()?;
-        drop(staged);
+        let config = fill(&dir.path().join(DATA_DIR))?;
         fsync_tree(dir.path())?;
         fsync_dir(&parent)?;
         let committed_dir = dir.path().to_path_buf();
-        Ok(Recovery { dir: Some(dir), committed_dir, collection: collection.to_string(), config })
+        Ok(Recovery { dir: Some(dir), committed_dir, collection: collection.to_string(), config, shard })
+    }
+
+    /// The shard recovered, when only one is.
+    pub(crate) fn shard(&self) -> Option<u32> {
+        self.shard
     }
 
     pub(crate) fn collection(&self) -> &str {
@@ -78,7 +136,8 @@ impl Recovery {
     /// Step 3, the commit point: from here on the staged collection replaces the live one, if not now
     /// then at the next open.
     pub(crate) fn commit(&mut self) -> Result<()> {
-        let commit = Commit { collection: self.collection.clone(), config: self.config.clone() };
+        let commit =
+            Commit { collection: self.collection.clone(), config: self.config.clone(), shard: self.shard };
         let json =
             serde_json::to_vec(&commit).map_err(|e| Error::Internal(format!("recovery commit: {e}")))?;
         write_durable(&self.committed_dir.join(COMMIT_FILE), &json)?;
@@ -88,13 +147,15 @@ impl Recovery {
         Ok(())
     }
 
-    /// Step 4: `collections/<name>` becomes the staged directory. Idempotent: once the staged directory
-    /// has been renamed, the live one is the new collection and is left alone.
+    /// Step 4: `collections/<name>` (or its `shards/<shard>`) becomes the staged directory. Idempotent:
+    /// once the staged directory has been renamed, the live one is the new one and is left alone.
     pub(crate) fn move_into_place(&self, collection_dir: &Path) -> Result<()> {
         let staged = self.committed_dir.join(DATA_DIR);
         if !staged.exists() {
             return Ok(());
         }
+        let shard_dir = self.shard.map(|i| collection_dir.join("shards").join(i.to_string()));
+        let collection_dir = shard_dir.as_deref().unwrap_or(collection_dir);
         if collection_dir.exists() {
             fs::remove_dir_all(collection_dir)
                 .map_err(|e| Error::io(format!("remove {}", collection_dir.display()), e))?;
@@ -141,8 +202,13 @@ pub(crate) fn finish_interrupted(
         let commit: Commit = serde_json::from_slice(&commit)
             .map_err(|e| Error::Corruption(format!("{}: {e}", dir.join(COMMIT_FILE).display())))?;
         tracing::warn!(collection = commit.collection, "finishing an interrupted snapshot recovery");
-        let recovery =
-            Recovery { dir: None, committed_dir: dir, collection: commit.collection, config: commit.config };
+        let recovery = Recovery {
+            dir: None,
+            committed_dir: dir,
+            collection: commit.collection,
+            config: commit.config,
+            shard: commit.shard,
+        };
         recovery.move_into_place(&collection_dir(&recovery.collection))?;
         let prev = meta_store.load()?;
         let mut next = prev.clone();
