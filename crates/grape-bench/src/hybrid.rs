@@ -15,9 +15,9 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 use grape::query::{Fusion, PointsQuery, Prefetch, QueryInput, VectorInput};
 use grape::{
-    CreateCollection, Database, HnswConfigDiff, Modifier, OptimizersConfigDiff, PointId, PointStruct,
-    ScoredPoint, SearchParams, SparseVector, SparseVectorParams, Vector, VectorParams, VectorsConfig,
-    WithPayload, WithVector,
+    Collection, CreateCollection, Database, HnswConfigDiff, Modifier, OptimizersConfigDiff, PointId,
+    PointStruct, ScoredPoint, SearchParams, SparseVector, SparseVectorParams, Vector, VectorParams,
+    VectorsConfig, WithPayload, WithVector,
 };
 use serde::Serialize;
 
@@ -48,6 +48,10 @@ pub struct HybridArgs {
     /// Database directory (default: a fresh temporary directory).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Search the collection an earlier run left in --data-dir instead of building it again (the
+    /// same index for before/after comparisons).
+    #[arg(long)]
+    reuse: bool,
     /// Write results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -146,7 +150,6 @@ pub fn run(args: &HybridArgs) -> Result<()> {
         point_texts.iter().map(|t| sparse_of(t, &mut vocab, true)).collect();
     let query_sparse: Vec<SparseVector> =
         query_texts.iter().map(|t| sparse_of(t, &mut vocab, false)).collect();
-    let avg = |v: &[SparseVector]| v.iter().map(|s| s.len()).sum::<usize>() as f64 / v.len().max(1) as f64;
     eprintln!(
         "dataset {}: {} points, {} queries, vocabulary {} tokens, {:.1} terms per point, {:.1} per query",
         data.name,
@@ -167,47 +170,12 @@ pub fn run(args: &HybridArgs) -> Result<()> {
     };
     let db = Database::open(&dir)?;
     let name = "hybrid";
-    if db.collection_exists(name)? {
-        db.delete_collection(name)?;
-    }
-    let total_kb = data.base.len() * (data.dim * 4 + avg(&point_sparse) as usize * 8) / 1024 + 1;
-    let mut create = CreateCollection::new(VectorsConfig::Multi(
-        [("dense".to_string(), VectorParams::new(data.dim, data.distance))].into(),
-    ));
-    create.sparse_vectors = Some(
-        [("text".to_string(), SparseVectorParams { index: None, modifier: Some(Modifier::Idf) })].into(),
-    );
-    create.hnsw_config =
-        Some(HnswConfigDiff { m: Some(args.m), ef_construct: Some(args.ef_construct), ..Default::default() });
-    create.optimizers_config =
-        Some(OptimizersConfigDiff { max_segment_size: Some(total_kb), ..Default::default() });
-    db.create_collection(name, create)?;
-    let c = db.collection(name)?;
     let started = Instant::now();
-    for (chunk_no, chunk) in data.base.chunks(args.batch).enumerate() {
-        let points = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let id = chunk_no * args.batch + i;
-                let vectors = [
-                    ("dense".to_string(), Vector::Dense(v.clone())),
-                    ("text".to_string(), Vector::Sparse(point_sparse[id].clone())),
-                ];
-                PointStruct {
-                    id: PointId::Num(id as u64),
-                    vectors: grape::VectorStruct::Named(vectors.into()),
-                    payload: None,
-                }
-            })
-            .collect();
-        c.upsert(points)?;
-    }
-    c.optimize_now()?;
-    // Let the background optimizer finish whatever it still plans (merges) before measuring.
-    while c.stats().optimizing {
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let c = if args.reuse {
+        db.collection(name).context("--reuse: no collection `hybrid` in --data-dir")?
+    } else {
+        build(&db, name, &args, &data, &point_sparse)?
+    };
     let build_s = started.elapsed().as_secs_f64();
     let segments = c.info()?.segments_count;
     let layout: Vec<(usize, usize)> = c
@@ -340,4 +308,60 @@ pub fn run(args: &HybridArgs) -> Result<()> {
         let _ = fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// Creates the collection (dense + sparse with IDF), loads every point and waits for the optimizer.
+fn build(
+    db: &Database,
+    name: &str,
+    args: &HybridArgs,
+    data: &Dataset,
+    point_sparse: &[SparseVector],
+) -> Result<std::sync::Arc<Collection>> {
+    if db.collection_exists(name)? {
+        db.delete_collection(name)?;
+    }
+    let total_kb = data.base.len() * (data.dim * 4 + avg(point_sparse) as usize * 8) / 1024 + 1;
+    let mut create = CreateCollection::new(VectorsConfig::Multi(
+        [("dense".to_string(), VectorParams::new(data.dim, data.distance))].into(),
+    ));
+    create.sparse_vectors = Some(
+        [("text".to_string(), SparseVectorParams { index: None, modifier: Some(Modifier::Idf) })].into(),
+    );
+    create.hnsw_config =
+        Some(HnswConfigDiff { m: Some(args.m), ef_construct: Some(args.ef_construct), ..Default::default() });
+    create.optimizers_config =
+        Some(OptimizersConfigDiff { max_segment_size: Some(total_kb), ..Default::default() });
+    db.create_collection(name, create)?;
+    let c = db.collection(name)?;
+    for (chunk_no, chunk) in data.base.chunks(args.batch).enumerate() {
+        let points = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let id = chunk_no * args.batch + i;
+                let vectors = [
+                    ("dense".to_string(), Vector::Dense(v.clone())),
+                    ("text".to_string(), Vector::Sparse(point_sparse[id].clone())),
+                ];
+                PointStruct {
+                    id: PointId::Num(id as u64),
+                    vectors: grape::VectorStruct::Named(vectors.into()),
+                    payload: None,
+                }
+            })
+            .collect();
+        c.upsert(points)?;
+    }
+    c.optimize_now()?;
+    // Let the background optimizer finish whatever it still plans (merges) before measuring.
+    while c.stats().optimizing {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    Ok(c)
+}
+
+/// Mean number of terms per sparse vector.
+fn avg(v: &[SparseVector]) -> f64 {
+    v.iter().map(|s| s.len()).sum::<usize>() as f64 / v.len().max(1) as f64
 }

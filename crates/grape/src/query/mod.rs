@@ -135,11 +135,24 @@ pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Ve
     if q.prefetch.is_empty() {
         return run_base(db, c, q);
     }
-    let sources = std::mem::take(&mut q.prefetch)
-        .into_iter()
-        .map(|p| run_prefetch(db, c, p, q.filter.as_ref(), 1))
-        .collect::<Result<Vec<_>>>()?;
+    let sources = run_prefetches(db, c, std::mem::take(&mut q.prefetch), q.filter.as_ref(), 1)?;
     merge_sources(db, c, q, sources)
+}
+
+/// The results of sibling prefetches, in their order. Siblings are independent, so they run in
+/// parallel (a hybrid query's dense and sparse halves take about the time of the slower one).
+fn run_prefetches(
+    db: &Database,
+    c: &Collection,
+    prefetches: Vec<Prefetch>,
+    parent_filter: Option<&Filter>,
+    depth: usize,
+) -> Result<Vec<Vec<ScoredPoint>>> {
+    use rayon::prelude::*;
+    if prefetches.len() <= 1 {
+        return prefetches.into_iter().map(|p| run_prefetch(db, c, p, parent_filter, depth)).collect();
+    }
+    prefetches.into_par_iter().map(|p| run_prefetch(db, c, p, parent_filter, depth)).collect()
 }
 
 fn run_prefetch(
@@ -173,11 +186,7 @@ fn run_prefetch(
     if p.prefetch.is_empty() {
         return run_base(db, c, q);
     }
-    let sources = p
-        .prefetch
-        .into_iter()
-        .map(|inner| run_prefetch(db, c, inner, q.filter.as_ref(), depth + 1))
-        .collect::<Result<Vec<_>>>()?;
+    let sources = run_prefetches(db, c, p.prefetch, q.filter.as_ref(), depth + 1)?;
     merge_sources(db, c, q, sources)
 }
 
