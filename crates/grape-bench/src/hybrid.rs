@@ -174,7 +174,7 @@ pub fn run(args: &HybridArgs) -> Result<()> {
     let c = if args.reuse {
         db.collection(name).context("--reuse: no collection `hybrid` in --data-dir")?
     } else {
-        build(&db, name, &args, &data, &point_sparse)?
+        build(&db, name, args, &data, &point_sparse)?
     };
     let build_s = started.elapsed().as_secs_f64();
     let segments = c.info()?.segments_count;
