@@ -330,6 +330,16 @@ impl Database {
         crate::query::run_query(self, &c, query)
     }
 
+    /// Counts the points per value of a payload key (Qdrant's facet), within `req.shard_key`'s keys.
+    pub fn facet(
+        &self,
+        collection: &str,
+        req: &crate::query::facet::FacetQuery,
+    ) -> Result<Vec<crate::query::facet::FacetHit>> {
+        let c = self.collection(collection)?.select(req.shard_key.as_ref())?;
+        crate::query::facet::facet(&c, req)
+    }
+
     /// Scrolls a collection in the order of a payload value (scroll's `order_by`; the key needs a
     /// range-capable payload index, as in Qdrant).
     pub fn scroll_ordered(

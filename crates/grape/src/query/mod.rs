@@ -11,6 +11,7 @@
 mod sample;
 mod scan;
 
+pub mod facet;
 pub mod formula;
 pub mod fusion;
 pub mod mmr;
