@@ -198,6 +198,17 @@ impl FieldIndex {
         Some(union(m.range((lo, hi)).map(|(_, v)| v.clone()).collect()))
     }
 
+    /// The points of each distinct value a `match` answers exactly, for keyword and integer indexes
+    /// (sorted offsets per value, values in no particular order); empty for other kinds. These are the
+    /// groups payload-aware HNSW links are built for.
+    pub fn value_groups(&self) -> Vec<&[u32]> {
+        match (&self.values, self.kind) {
+            (Values::Strings(m), PayloadSchemaType::Keyword) => m.values().map(Vec::as_slice).collect(),
+            (_, PayloadSchemaType::Integer) => self.ints.values().map(Vec::as_slice).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// Number of distinct offsets a lookup would return, without building it (for plans).
     pub fn len(&self) -> usize {
         self.with_value.len()
