@@ -198,6 +198,7 @@ impl ShardEngine {
             return self.swap_segments(&plan.sources, None, id, &origin);
         }
         if plan.build_index {
+            let mut graphs = BTreeMap::new();
             for (name, store) in &data.vectors {
                 if stop.load(Ordering::Acquire) {
                     return Err(grape_types::Error::Internal("optimizer stopped".into()));
@@ -209,11 +210,18 @@ impl ShardEngine {
                     max_threads: hnsw.max_indexing_threads,
                     seed: id,
                 };
-                let Some(graph) = HnswGraph::build_cancellable(store, &|o| store.has(o), &params, stop)
-                else {
-                    return Err(grape_types::Error::Internal("optimizer stopped".into()));
-                };
+                let stopped = || grape_types::Error::Internal("optimizer stopped".into());
+                let mut graph = HnswGraph::build_cancellable(store, &|o| store.has(o), &params, stop)
+                    .ok_or_else(stopped)?;
+                let linked =
+                    data.build_payload_links(&config, name, &mut graph, id, stop).ok_or_else(stopped)?;
+                graphs.insert(name.clone(), (graph, linked));
+            }
+            for (name, (graph, linked)) in graphs {
                 data.graphs.insert(name.clone(), graph);
+                if !linked.is_empty() {
+                    data.linked_fields.insert(name, linked);
+                }
             }
             data.quantized = quantize(&config, &data.vectors, id, stop)?;
         }
