@@ -216,6 +216,19 @@ def make_client(server: GrapeServer) -> QdrantClient:
     return RECORDER.attach(client)
 
 
+def make_grpc_client(server: GrapeServer) -> QdrantClient:
+    """A client with `prefer_grpc=True` whose REST port is a closed one, so no call can fall back to REST
+    unnoticed."""
+    return QdrantClient(
+        host="127.0.0.1",
+        port=free_port(),
+        grpc_port=server.grpc_port,
+        prefer_grpc=True,
+        timeout=30,
+        check_compatibility=False,
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Small helpers shared by the tests.
 

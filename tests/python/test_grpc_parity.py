@@ -14,7 +14,7 @@ import grpc
 import pytest
 from qdrant_client import QdrantClient, models
 
-from harness import free_port, status_of
+from harness import make_grpc_client, status_of
 
 DIM = 16
 N = 200
@@ -24,15 +24,7 @@ GROUPS = ["a", "b", "c", "d"]
 @pytest.fixture(scope="module")
 def clients(server):
     rest = QdrantClient(url=server.url, timeout=30, prefer_grpc=False)
-    # The gRPC client's REST port is a closed one, so no call can fall back to REST unnoticed.
-    over_grpc = QdrantClient(
-        host="127.0.0.1",
-        port=free_port(),
-        grpc_port=server.grpc_port,
-        prefer_grpc=True,
-        timeout=30,
-        check_compatibility=False,
-    )
+    over_grpc = make_grpc_client(server)
     yield rest, over_grpc
     rest.close()
     over_grpc.close()

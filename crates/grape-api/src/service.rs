@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grape::{
-    Collection, CountRequest, Database, Error, Filter, Payload, PointId, PointStruct, Result, ScoredPoint,
-    ScrollRequest, UpdateResult, WithPayload, WithVector,
+    Collection, CountRequest, CreateShardKey, Database, Error, Filter, Payload, PointId, PointStruct, Result,
+    ScoredPoint, ScrollRequest, ShardKey, ShardKeySelector, UpdateResult, WithPayload, WithVector,
 };
 
 use crate::error::ApiError;
@@ -112,16 +112,37 @@ impl Service {
         .await
     }
 
-    /// Applies a list of writes in order; stops at the first failure (earlier ones stay applied, as
-    /// in Qdrant's batch update).
+    /// Runs `f` against the shards of the keys `shard_key` names (custom sharding; `None`: the whole
+    /// collection) on the blocking pool.
+    pub async fn with_shards<T, F>(
+        &self,
+        name: String,
+        shard_key: Option<ShardKeySelector>,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database, &Collection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        self.run(move |db| {
+            let collection = db.collection(&name)?.select(shard_key.as_ref())?;
+            f(db, &collection)
+        })
+        .await
+    }
+
+    /// Applies a list of writes in order to the shard keys `shard_key` names (`None`: no key, as an
+    /// auto-sharded collection needs); stops at the first failure (earlier ones stay applied, as in
+    /// Qdrant's batch update).
     pub async fn update(
         &self,
         collection: String,
         ops: Vec<UpdateOperation>,
+        shard_key: Option<ShardKeySelector>,
         wait: bool,
     ) -> Result<UpdateResult, ApiError> {
         let mut result = self
-            .with_collection(collection, move |_, c| {
+            .with_shards(collection, shard_key, move |_, c| {
                 let mut last = UpdateResult { operation_id: None, status: grape::UpdateStatus::Completed };
                 for op in ops {
                     let r = apply_update(c, op)?;
@@ -142,14 +163,36 @@ impl Service {
     pub async fn update_each(
         &self,
         collection: String,
-        ops: Vec<UpdateOperation>,
+        ops: Vec<(UpdateOperation, Option<ShardKeySelector>)>,
         wait: bool,
     ) -> Result<Vec<UpdateResult>, ApiError> {
         let mut results = Vec::with_capacity(ops.len());
-        for op in ops {
-            results.push(self.update(collection.clone(), vec![op], wait).await?);
+        for (op, shard_key) in ops {
+            results.push(self.update(collection.clone(), vec![op], shard_key, wait).await?);
         }
         Ok(results)
+    }
+
+    /// Creates a shard key (custom sharding) with its shards.
+    pub async fn create_shard_key(
+        &self,
+        collection: String,
+        request: CreateShardKey,
+    ) -> Result<bool, ApiError> {
+        self.run(move |db| db.create_shard_key(&collection, &request).map(|()| true)).await
+    }
+
+    /// Drops a shard key and its shards' data.
+    pub async fn delete_shard_key(&self, collection: String, key: ShardKey) -> Result<bool, ApiError> {
+        self.run(move |db| db.delete_shard_key(&collection, &key).map(|()| true)).await
+    }
+
+    /// The shard keys of a collection in creation order; `None` when it is not custom-sharded.
+    pub async fn shard_keys(&self, collection: String) -> Result<Option<Vec<ShardKey>>, ApiError> {
+        self.with_collection(collection, |_, c| {
+            Ok(c.config().params.is_custom_sharded().then(|| c.shard_keys()))
+        })
+        .await
     }
 
     /// Declares a payload index; sealed segments build it before the answer. Index changes are

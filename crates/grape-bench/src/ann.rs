@@ -85,6 +85,11 @@ pub struct AnnArgs {
     /// the codes, then re-scored, when quantized. `ef` is then unused.
     #[arg(long)]
     full_scan: bool,
+    /// Search the collection an earlier run left in `--data-dir` (same dataset and collection options)
+    /// instead of loading and indexing it: this process then holds only what opening and searching the
+    /// database needs, so its resident memory is the engine's (see `rss_anon_bytes` / `rss_file_bytes`).
+    #[arg(long, requires = "data_dir", conflicts_with_all = ["filter", "filter_json"])]
+    reuse: bool,
     /// Write results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -184,15 +189,20 @@ struct Report {
     build_s: f64,
     upsert_pps: f64,
     rss_bytes: u64,
+    /// Resident anonymous memory (heap: graphs, codes in RAM, ids, payloads) after the searches.
+    rss_anon_bytes: u64,
+    /// Resident pages of mapped files (vector files, codes when not `always_ram`) after the searches.
+    rss_file_bytes: u64,
     reopen_s: f64,
 }
 
-fn rss_bytes() -> u64 {
+/// A line `key: N kB` of /proc/self/status, in bytes (0 when unavailable).
+fn status_bytes(key: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')))
                 .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<u64>().ok()))
         })
         .map_or(0, |kb| kb * 1024)
@@ -207,7 +217,7 @@ pub(crate) fn percentile(sorted: &[Duration], p: f64) -> f64 {
 }
 
 pub fn run(args: &AnnArgs) -> Result<()> {
-    let mut data = Dataset::load(&args.dataset)?;
+    let mut data = Dataset::load_with(&args.dataset, !args.reuse)?;
     let filter: Option<grape::Filter> = match (&args.filter_json, &args.filter) {
         (Some(text), _) => Some(serde_json::from_str(text).context("--filter-json")?),
         (None, Some(expr)) => Some(grape::Filter::from_expression(expr).context("--filter")?),
@@ -278,7 +288,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     );
     let db = Database::open(&dir)?;
     let name = "bench";
-    if db.collection_exists(name)? {
+    if db.collection_exists(name)? && !args.reuse {
         db.delete_collection(name)?;
     }
     let total_kb = data.base.len() * data.dim * 4 / 1024 + 1;
@@ -305,41 +315,13 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         oversampling: args.oversampling,
     });
     let quantization = create.quantization_config.clone();
-    db.create_collection(name, create)?;
-    for spec in &args.indexes {
-        let (key, kind) = spec.split_once(':').context("--index: expected key:type")?;
-        let schema: grape::PayloadFieldSchema = serde_json::from_value(serde_json::json!(kind))
-            .with_context(|| format!("--index {spec}: unknown index type {kind}"))?;
-        db.create_payload_index(name, key, schema)?;
-    }
-    let c = db.collection(name)?;
-
-    let started = Instant::now();
-    for (chunk_no, chunk) in data.base.chunks(args.batch).enumerate() {
-        let points = chunk
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                let id = chunk_no * args.batch + i;
-                let mut p = PointStruct::new(id as u64, v.clone());
-                if let Some(payloads) = &payloads {
-                    p.payload = Some(payloads[id].clone());
-                }
-                p
-            })
-            .collect();
-        c.upsert(points)?;
-    }
-    let upsert_s = started.elapsed().as_secs_f64();
-    let upsert_pps = data.base.len() as f64 / upsert_s;
-    eprintln!(
-        "upsert: {:.1} s, {:.0} points/s (durable, fsync per batch of {})",
-        upsert_s, upsert_pps, args.batch
-    );
-
-    let started = Instant::now();
-    c.optimize_now()?;
-    let build_s = started.elapsed().as_secs_f64();
+    let (c, upsert_pps, build_s) = if args.reuse {
+        let c = db.collection(name).context("--reuse: no collection `bench` in --data-dir")?;
+        eprintln!("reusing {} points in {}", c.info()?.points_count, dir.display());
+        (c, 0.0, 0.0)
+    } else {
+        load_and_index(args, &db, name, create, &data, payloads.as_deref())?
+    };
     let info = c.info()?;
     eprintln!(
         "index build: {build_s:.1} s ({} segments, {} indexed vectors)",
@@ -360,7 +342,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         let filter = extra.as_ref().map(serde_json::to_value).transpose()?;
         also.push(AlsoReport { filter, selectivity: *selectivity, rows });
     }
-    let rss = rss_bytes();
+    let (rss, rss_anon, rss_file) = (status_bytes("VmRSS"), status_bytes("RssAnon"), status_bytes("RssFile"));
     db.close()?;
     drop(c);
     drop(db);
@@ -372,13 +354,18 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     probe.params.hnsw_ef = Some(64);
     c.search(&probe)?;
     let reopen_s = started.elapsed().as_secs_f64();
-    eprintln!("reopen: {reopen_s:.3} s; RSS after search: {} MiB", rss / (1 << 20));
+    eprintln!(
+        "reopen: {reopen_s:.3} s; RSS after search: {} MiB (anonymous {} MiB, mapped files {} MiB)",
+        rss >> 20,
+        rss_anon >> 20,
+        rss_file >> 20
+    );
     db.close()?;
 
     let report = Report {
         dataset: data.name.clone(),
         engine: "grape",
-        points: data.base.len(),
+        points: info.points_count,
         dim: data.dim,
         m: args.m,
         ef_construct: args.ef_construct,
@@ -398,6 +385,8 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         build_s,
         upsert_pps,
         rss_bytes: rss,
+        rss_anon_bytes: rss_anon,
+        rss_file_bytes: rss_file,
         reopen_s,
     };
     if let Some(path) = &args.json {
@@ -408,6 +397,54 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())
+}
+
+/// Creates the collection's payload indexes, loads the dataset (durable upserts of `--batch` points) and
+/// builds the index; returns the collection, the upsert rate and the build seconds.
+fn load_and_index(
+    args: &AnnArgs,
+    db: &Database,
+    name: &str,
+    create: CreateCollection,
+    data: &Dataset,
+    payloads: Option<&[grape::Payload]>,
+) -> Result<(std::sync::Arc<grape::Collection>, f64, f64)> {
+    db.create_collection(name, create)?;
+    for spec in &args.indexes {
+        let (key, kind) = spec.split_once(':').context("--index: expected key:type")?;
+        let schema: grape::PayloadFieldSchema = serde_json::from_value(serde_json::json!(kind))
+            .with_context(|| format!("--index {spec}: unknown index type {kind}"))?;
+        db.create_payload_index(name, key, schema)?;
+    }
+    let c = db.collection(name)?;
+
+    let started = Instant::now();
+    for (chunk_no, chunk) in data.base.chunks(args.batch).enumerate() {
+        let points = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, v)| {
+                let id = chunk_no * args.batch + i;
+                let mut p = PointStruct::new(id as u64, v.clone());
+                if let Some(payloads) = payloads {
+                    p.payload = Some(payloads[id].clone());
+                }
+                p
+            })
+            .collect();
+        c.upsert(points)?;
+    }
+    let upsert_s = started.elapsed().as_secs_f64();
+    let upsert_pps = data.base.len() as f64 / upsert_s;
+    eprintln!(
+        "upsert: {:.1} s, {:.0} points/s (durable, fsync per batch of {})",
+        upsert_s, upsert_pps, args.batch
+    );
+
+    let started = Instant::now();
+    c.optimize_now()?;
+    let build_s = started.elapsed().as_secs_f64();
+    Ok((c, upsert_pps, build_s))
 }
 
 pub(crate) fn tempdir() -> Result<PathBuf> {

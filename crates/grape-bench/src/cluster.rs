@@ -21,6 +21,10 @@ pub struct ClusterArgs {
     dim: usize,
     #[arg(long, default_value_t = 256)]
     batch: usize,
+    /// Concurrent writers in the throughput runs (the same number against the single node and the
+    /// cluster); each sends one batch at a time.
+    #[arg(long, default_value_t = 1)]
+    writers: usize,
     /// Single-point writes whose replication lag is measured.
     #[arg(long, default_value_t = 300)]
     lag_samples: usize,
@@ -52,12 +56,28 @@ fn request(dim: usize, shards: u32, rf: u32) -> CreateCollection {
     r
 }
 
-fn upsert_all(db: &Database, data: &[PointStruct], batch: usize) -> anyhow::Result<f64> {
+/// Upserts `data` in batches from `writers` threads (each takes the next batch when its last one is
+/// acknowledged); returns points per second.
+fn upsert_all(db: &Database, data: &[PointStruct], batch: usize, writers: usize) -> anyhow::Result<f64> {
     let c = db.collection("bench")?;
+    let chunks: Vec<&[PointStruct]> = data.chunks(batch).collect();
+    let next = std::sync::atomic::AtomicUsize::new(0);
     let started = Instant::now();
-    for chunk in data.chunks(batch) {
-        c.upsert(chunk.to_vec())?;
-    }
+    std::thread::scope(|s| {
+        let workers: Vec<_> = (0..writers.max(1))
+            .map(|_| {
+                s.spawn(|| -> anyhow::Result<()> {
+                    while let Some(chunk) =
+                        chunks.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+                    {
+                        c.upsert(chunk.to_vec())?;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| w.join().map_err(|_| anyhow::anyhow!("writer panicked"))?)
+    })?;
     Ok(data.len() as f64 / started.elapsed().as_secs_f64())
 }
 
@@ -69,6 +89,19 @@ fn cpu_seconds() -> anyhow::Result<f64> {
     // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
     Ok(ticks / 100.0) // USER_HZ is 100 on Linux
+}
+
+/// The leader of shard 0 of `bench`, once one is elected (a fresh group elects within a few election
+/// timeouts).
+async fn shard_leader(cluster: &TestCluster, within: Duration) -> anyhow::Result<u64> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(l) = cluster.nodes[0].handle().shard_leader("bench", 0).await {
+            return Ok(l);
+        }
+        anyhow::ensure!(Instant::now() < deadline, "no leader of shard 0 after {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -88,8 +121,8 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let (single, d) = (Database::open(dir.path())?, data.clone());
     single.create_collection("bench", request(args.dim, 1, 1))?;
-    let (batch, s2) = (args.batch, single.clone());
-    let single_pps = blocking(move || upsert_all(&s2, &d, batch)).await?;
+    let (batch, writers, s2) = (args.batch, args.writers, single.clone());
+    let single_pps = blocking(move || upsert_all(&s2, &d, batch, writers)).await?;
     single.close()?;
     eprintln!("single node: {single_pps:.0} points/s");
 
@@ -99,10 +132,10 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     blocking(move || db0.create_collection("bench", request(dim, 1, 3))).await?;
     cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("bench").is_ok())).await;
     // Write through the shard leader's node (others forward: one more hop).
-    let leader = cluster.nodes[0].handle().shard_leader("bench", 0).await.context("no leader")?;
+    let leader = shard_leader(&cluster, Duration::from_secs(10)).await?;
     let li = cluster.nodes.iter().position(|n| n.handle().id() == leader).context("leader not found")?;
     let (dbl, d) = (cluster.nodes[li].db(), data.clone());
-    let cluster_pps = blocking(move || upsert_all(&dbl, &d, batch)).await?;
+    let cluster_pps = blocking(move || upsert_all(&dbl, &d, batch, writers)).await?;
     eprintln!("3 replicas, quorum: {cluster_pps:.0} points/s ({:.2} of single)", cluster_pps / single_pps);
 
     // 3. Replication lag: from a write's acknowledgement to its application on every follower.
@@ -204,7 +237,7 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     eprintln!("idle CPU, 3 nodes with {many} + 1 shards: {idle_many:.1}% of one core");
 
     let figures = serde_json::json!({
-        "points": args.points, "dim": args.dim, "batch": args.batch,
+        "points": args.points, "dim": args.dim, "batch": args.batch, "writers": args.writers,
         "single_node_points_per_s": single_pps,
         "rf3_quorum_points_per_s": cluster_pps,
         "rf3_over_single": cluster_pps / single_pps,

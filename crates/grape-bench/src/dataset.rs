@@ -41,6 +41,12 @@ fn floats(rows: Vec<Vec<u32>>) -> Vec<Vec<f32>> {
 
 impl Dataset {
     pub fn load(dir: &Path) -> Result<Dataset> {
+        Self::load_with(dir, true)
+    }
+
+    /// The dataset, with its base vectors only when `with_base` (searching an existing collection needs
+    /// just the queries and the ground truth).
+    pub fn load_with(dir: &Path, with_base: bool) -> Result<Dataset> {
         let manifest: serde_json::Value = serde_json::from_slice(
             &fs::read(dir.join("manifest.json"))
                 .with_context(|| format!("read {}/manifest.json", dir.display()))?,
@@ -52,7 +58,8 @@ impl Dataset {
             "ip" | "dot" => Distance::Dot,
             other => bail!("unknown metric {other}"),
         };
-        let base = floats(read_rows(&dir.join("base.fvecs"), "base vectors")?);
+        let base =
+            if with_base { floats(read_rows(&dir.join("base.fvecs"), "base vectors")?) } else { Vec::new() };
         let queries = floats(read_rows(&dir.join("query.fvecs"), "queries")?);
         let truth = read_rows(&dir.join("gt.ivecs"), "ground truth")?;
         if base.iter().chain(&queries).any(|v| v.len() != dim) {
@@ -62,7 +69,8 @@ impl Dataset {
             bail!("{} ground-truth rows for {} queries", truth.len(), queries.len());
         }
         let name = manifest["name"].as_str().unwrap_or("dataset").to_string();
-        Ok(Dataset { name: format!("{name}-{}", base.len()), dim, distance, base, queries, truth })
+        let count = if with_base { base.len() as u64 } else { manifest["count"].as_u64().unwrap_or(0) };
+        Ok(Dataset { name: format!("{name}-{count}"), dim, distance, base, queries, truth })
     }
 }
 

@@ -213,7 +213,7 @@ pub fn run(args: &HybridArgs) -> Result<()> {
     let layout: Vec<(usize, usize)> = c
         .shards()
         .iter()
-        .filter_map(|s| s.local())
+        .filter_map(|s| s.shard.local())
         .flat_map(|s| s.engine().segment_stats())
         .map(|s| (s.live_points, s.indexed_vectors))
         .collect();
@@ -232,6 +232,7 @@ pub fn run(args: &HybridArgs) -> Result<()> {
         with_payload: WithPayload::Enable(false),
         with_vector: WithVector::Enable(false),
         lookup_from: None,
+        shard_key: None,
     };
     let prefetch = |query: QueryInput, using: &str| Prefetch {
         prefetch: Vec::new(),

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
@@ -196,36 +196,73 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         eprintln!("indexed after {:.1} s more", started.elapsed().as_secs_f64());
     }
 
-    let stop = AtomicBool::new(false);
-    let next_query = AtomicUsize::new(0);
-    let latencies = Mutex::new(Vec::new());
-    let hits = AtomicUsize::new(0);
-    let errors = AtomicUsize::new(0);
-    let path = format!("{coll}/points/query");
+    let measured_search = search_phase(args, &data, &api, &format!("{coll}/points/query"))?;
+    let measured = Measured { upsert_points_per_s: upsert_rate, index_wait_s: index_wait, ..measured_search };
+    Report::new(args, &args.url, "rest", &data, measured).print_and_save(args)
+}
+
+/// The ids of a query answer (the rest of the body is skipped, not decoded).
+#[derive(serde::Deserialize)]
+struct QueryAnswer {
+    result: QueryResult,
+}
+
+#[derive(serde::Deserialize)]
+struct QueryResult {
+    points: Vec<AnswerPoint>,
+}
+
+#[derive(serde::Deserialize)]
+struct AnswerPoint {
+    id: Value,
+}
+
+/// `concurrency` closed-loop clients sending `POST {path}` for `duration`. The clients are tasks of one
+/// asynchronous client with one worker thread per core (as the gRPC mode's official client runs), so the
+/// load generator spends little of the machine it shares with the server.
+fn search_phase(args: &LoadArgs, data: &Dataset, api: &Api, path: &str) -> Result<Measured> {
     // Request bodies are encoded once, so the client spends its CPU on HTTP, not on JSON.
-    let bodies: Vec<Vec<u8>> = data
-        .queries
-        .iter()
-        .map(|q| serde_json::to_vec(&json!({"query": q, "limit": args.k, "params": {"hnsw_ef": args.ef}})))
-        .collect::<Result<_, _>>()?;
+    let bodies: Arc<Vec<Vec<u8>>> = Arc::new(
+        data.queries
+            .iter()
+            .map(|q| {
+                serde_json::to_vec(&json!({"query": q, "limit": args.k, "params": {"hnsw_ef": args.ef}}))
+            })
+            .collect::<Result<_, _>>()?,
+    );
+    let truth: Arc<Vec<Vec<u32>>> =
+        Arc::new(data.truth.iter().map(|t| t[..args.k.min(t.len())].to_vec()).collect());
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency * 2).build()?;
+    let url: Arc<str> = format!("{}{path}", api.base).into();
+    let key = api.key.clone();
+    let stop = Arc::new(AtomicBool::new(false));
+    let next_query = Arc::new(AtomicUsize::new(0));
+    let hits = Arc::new(AtomicUsize::new(0));
+    let errors = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
-    std::thread::scope(|s| {
+    let latencies = runtime.block_on(async {
+        let mut tasks = Vec::new();
         for _ in 0..args.concurrency {
-            s.spawn(|| {
+            let (client, url, key, bodies, truth) =
+                (client.clone(), url.clone(), key.clone(), bodies.clone(), truth.clone());
+            let (stop, next_query, hits, errors) =
+                (stop.clone(), next_query.clone(), hits.clone(), errors.clone());
+            tasks.push(tokio::spawn(async move {
                 let mut mine = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
-                    let qi = next_query.fetch_add(1, Ordering::Relaxed) % data.queries.len();
+                    let qi = next_query.fetch_add(1, Ordering::Relaxed) % bodies.len();
                     let t = Instant::now();
-                    match api.send_raw(reqwest::Method::POST, &path, Some(bodies[qi].clone())) {
-                        Ok(v) => {
+                    match query(&client, &url, key.as_deref(), bodies[qi].clone()).await {
+                        Ok(answer) => {
                             mine.push(t.elapsed());
-                            let truth = &data.truth[qi][..args.k.min(data.truth[qi].len())];
-                            let found = v["result"]["points"].as_array().map_or(0, |pts| {
-                                pts.iter()
-                                    .filter_map(|p| p["id"].as_u64())
-                                    .filter(|id| truth.contains(&(*id as u32)))
-                                    .count()
-                            });
+                            let found = answer
+                                .result
+                                .points
+                                .iter()
+                                .filter_map(|p| p.id.as_u64())
+                                .filter(|id| truth[qi].contains(&(*id as u32)))
+                                .count();
                             hits.fetch_add(found, Ordering::Relaxed);
                         }
                         Err(e) => {
@@ -235,22 +272,40 @@ pub fn run(args: &LoadArgs) -> Result<()> {
                         }
                     }
                 }
-                latencies.lock().expect("latency lock").extend(mine);
-            });
+                mine
+            }));
         }
-        std::thread::sleep(args.duration);
+        tokio::time::sleep(args.duration).await;
         stop.store(true, Ordering::Relaxed);
-    });
-    let elapsed = started.elapsed().as_secs_f64();
-    let measured = Measured {
-        upsert_points_per_s: upsert_rate,
-        index_wait_s: index_wait,
-        elapsed_s: elapsed,
-        latencies: latencies.into_inner().context("latency lock")?,
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.context("query task")?);
+        }
+        anyhow::Ok(all)
+    })?;
+    Ok(Measured {
+        upsert_points_per_s: None,
+        index_wait_s: None,
+        elapsed_s: started.elapsed().as_secs_f64(),
+        latencies,
         errors: errors.load(Ordering::Relaxed),
         hits: hits.load(Ordering::Relaxed),
-    };
-    Report::new(args, &args.url, "rest", &data, measured).print_and_save(args)
+    })
+}
+
+/// One `POST url` with a JSON body; the answer's point ids.
+async fn query(client: &reqwest::Client, url: &str, key: Option<&str>, body: Vec<u8>) -> Result<QueryAnswer> {
+    let mut req = client.post(url).header("content-type", "application/json").body(body);
+    if let Some(k) = key {
+        req = req.header("api-key", k);
+    }
+    let resp = req.send().await?;
+    let status = resp.status();
+    let body = resp.bytes().await?;
+    if !status.is_success() {
+        bail!("HTTP {status}: {}", String::from_utf8_lossy(&body));
+    }
+    Ok(serde_json::from_slice(&body)?)
 }
 
 /// What one load run measured, before it becomes a [`Report`].

@@ -87,28 +87,37 @@ impl NodeHandle {
             .collections
             .get(name)
             .ok_or_else(|| Error::not_found(format!("Collection `{name}` doesn't exist!")))?;
+        let config: grape::CollectionConfig =
+            serde_json::from_str(&c.config).map_err(|e| Error::Internal(e.to_string()))?;
         let mut local = Vec::new();
         let mut remote = Vec::new();
         for (shard, replicas) in c.replicas.iter().enumerate() {
             let group = shard_group(c.id, shard as u32);
             let held = self.inner.groups.lock().get(&group).cloned();
+            let key = config.shard_keys.key_of(shard as u32);
             for &peer in replicas {
-                if peer == self.inner.id {
+                let mut info = if peer == self.inner.id {
                     let (points, state) = match &held {
                         Some(g) => (g.replica.shard().engine().count(None), "Active"),
                         None => (0, "Initializing"),
                     };
-                    local.push(
-                        serde_json::json!({ "shard_id": shard, "points_count": points, "state": state }),
-                    );
+                    serde_json::json!({ "shard_id": shard, "points_count": points, "state": state })
                 } else {
-                    remote.push(serde_json::json!({ "shard_id": shard, "peer_id": peer, "state": "Active" }));
+                    serde_json::json!({ "shard_id": shard, "peer_id": peer, "state": "Active" })
+                };
+                if let Some(key) = key {
+                    info["shard_key"] = serde_json::json!(key);
+                }
+                if peer == self.inner.id {
+                    local.push(info);
+                } else {
+                    remote.push(info);
                 }
             }
         }
         Ok(serde_json::json!({
             "peer_id": self.inner.id,
-            "shard_count": c.replicas.len(),
+            "shard_count": c.replicas.iter().filter(|r| !r.is_empty()).count(),
             "local_shards": local,
             "remote_shards": remote,
             "shard_transfers": [],
@@ -130,9 +139,10 @@ impl NodeHandle {
             .collections
             .get(collection)
             .ok_or_else(|| Error::not_found(format!("Collection `{collection}` doesn't exist!")))?;
-        let mut replicas = c.replicas.get(shard as usize).cloned().ok_or_else(|| {
-            Error::bad_input(format!("Shard {shard} does not exist in collection `{collection}`"))
-        })?;
+        let mut replicas =
+            c.replicas.get(shard as usize).filter(|r| !r.is_empty()).cloned().ok_or_else(|| {
+                Error::bad_input(format!("Shard {shard} does not exist in collection `{collection}`"))
+            })?;
         if let Some(to) = add {
             if !view.state.peers.contains_key(&to) {
                 return Err(Error::bad_input(format!("Peer {to} does not exist")));

@@ -25,7 +25,8 @@ pub struct CollectionMeta {
     pub id: u64,
     /// The configuration as JSON.
     pub config: String,
-    /// For each shard, the nodes holding a replica (the first is where the group starts).
+    /// For each shard id, the nodes holding a replica (the first is where the group starts). A shard of
+    /// a dropped shard key has none (custom sharding never reuses a shard id).
     pub replicas: Vec<Vec<NodeId>>,
 }
 
@@ -135,7 +136,7 @@ impl MetaStateMachine {
                             let peers: Vec<NodeId> = state.peers.keys().copied().collect();
                             let rf = (c.params.replication_factor as usize).min(peers.len());
                             let replicas =
-                                (0..c.params.shard_number).map(|s| place(&peers, index, s, rf)).collect();
+                                c.shard_ids().into_iter().map(|s| place(&peers, index, s, rf)).collect();
                             state.collections.insert(name, CollectionMeta { id: index, config, replicas });
                             None
                         }
@@ -158,6 +159,17 @@ impl MetaStateMachine {
                     ))),
                 }
             }
+            MetaCommand::CreateShardKey { name, request } => {
+                let peers: Vec<NodeId> = state.peers.keys().copied().collect();
+                match state.collections.get_mut(&name) {
+                    Some(c) => add_shard_key(c, &request, &peers).err(),
+                    None => Some(MetaRefusal::NotFound(format!("Collection `{name}` doesn't exist!"))),
+                }
+            }
+            MetaCommand::DeleteShardKey { name, key } => match state.collections.get_mut(&name) {
+                Some(c) => drop_shard_key(c, &key).err(),
+                None => Some(MetaRefusal::NotFound(format!("Collection `{name}` doesn't exist!"))),
+            },
             MetaCommand::UpdateConfig { name, config } => match state.collections.get_mut(&name) {
                 Some(c) => {
                     c.config = config;
@@ -168,6 +180,59 @@ impl MetaStateMachine {
         };
         MetaResponse { error }
     }
+}
+
+fn refusal(e: grape::Error) -> MetaRefusal {
+    match e {
+        grape::Error::NotFound(m) => MetaRefusal::NotFound(m),
+        grape::Error::AlreadyExists(m) => MetaRefusal::AlreadyExists(m),
+        e => MetaRefusal::BadInput(e.to_string().trim_start_matches("Wrong input: ").to_string()),
+    }
+}
+
+fn config_of(c: &CollectionMeta) -> Result<grape::CollectionConfig, MetaRefusal> {
+    serde_json::from_str(&c.config).map_err(|e| MetaRefusal::BadInput(format!("collection config: {e}")))
+}
+
+/// Adds a shard key to `c`: the key's shards get the next ids and replicas placed by rendezvous
+/// hashing over `peers` (or over the request's `placement`), as a collection's shards are.
+fn add_shard_key(c: &mut CollectionMeta, request: &str, peers: &[NodeId]) -> Result<(), MetaRefusal> {
+    let request: grape::CreateShardKey = serde_json::from_str(request)
+        .map_err(|e| MetaRefusal::BadInput(format!("shard key request: {e}")))?;
+    let config = config_of(c)?;
+    let (next, ids) = request.apply_to(&config).map_err(refusal)?;
+    let allowed: Vec<NodeId> = match &request.placement {
+        Some(p) if !p.is_empty() => {
+            if let Some(unknown) = p.iter().find(|id| !peers.contains(id)) {
+                return Err(MetaRefusal::BadInput(format!("placement: peer {unknown} does not exist")));
+            }
+            p.clone()
+        }
+        _ => peers.to_vec(),
+    };
+    let rf = request.replication_factor.unwrap_or(config.params.replication_factor) as usize;
+    let rf = rf.min(allowed.len());
+    for id in ids {
+        // Shard ids are allocated in order and never reused, so `replicas` is indexed by them.
+        c.replicas.resize(id as usize, Vec::new());
+        c.replicas.push(place(&allowed, c.id, id, rf));
+    }
+    c.config = serde_json::to_string(&next).map_err(|e| MetaRefusal::BadInput(e.to_string()))?;
+    Ok(())
+}
+
+/// Drops a shard key of `c`; its shards lose their replicas (every holder deletes its copy).
+fn drop_shard_key(c: &mut CollectionMeta, key: &str) -> Result<(), MetaRefusal> {
+    let key: grape::ShardKey =
+        serde_json::from_str(key).map_err(|e| MetaRefusal::BadInput(format!("shard key: {e}")))?;
+    let (next, ids) = grape::drop_shard_key(&config_of(c)?, &key).map_err(refusal)?;
+    for id in ids {
+        if let Some(r) = c.replicas.get_mut(id as usize) {
+            r.clear();
+        }
+    }
+    c.config = serde_json::to_string(&next).map_err(|e| MetaRefusal::BadInput(e.to_string()))?;
+    Ok(())
 }
 
 impl RaftStateMachine<MetaTc> for MetaStateMachine {

@@ -51,7 +51,8 @@ impl NodeInner {
                     continue;
                 }
             };
-            for (s, replicas) in c.replicas.iter().enumerate() {
+            // A shard of a dropped shard key has no replicas: its groups are stopped and deleted below.
+            for (s, replicas) in c.replicas.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
                 placement.insert(shard_group(c.id, s as u32), replicas.clone());
                 if replicas.contains(&self.id) {
                     wanted.insert(
@@ -95,10 +96,12 @@ impl NodeInner {
                     }
                 }
                 _ => {
-                    let handles: Vec<Arc<dyn ShardAccess>> = c
-                        .replicas
-                        .iter()
-                        .enumerate()
+                    // One handle per shard of the configuration (a dropped shard key's have no replicas).
+                    let no_replicas = Vec::new();
+                    let handles: Vec<Arc<dyn ShardAccess>> = config
+                        .shard_ids()
+                        .into_iter()
+                        .map(|s| (s as usize, c.replicas.get(s as usize).unwrap_or(&no_replicas)))
                         .map(|(s, replicas)| {
                             let group = shard_group(c.id, s as u32);
                             let local = if replicas.contains(&self.id) {

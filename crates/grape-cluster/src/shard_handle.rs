@@ -49,6 +49,16 @@ impl Catalog for NodeCatalog {
         self.commit(MetaCommand::UpdateConfig { name: name.to_string(), config })
     }
 
+    fn create_shard_key(&self, name: &str, request: &grape::CreateShardKey) -> Result<()> {
+        let request = serde_json::to_string(request).map_err(|e| Error::Internal(e.to_string()))?;
+        self.commit(MetaCommand::CreateShardKey { name: name.to_string(), request })
+    }
+
+    fn delete_shard_key(&self, name: &str, key: &grape::ShardKey) -> Result<()> {
+        let key = serde_json::to_string(key).map_err(|e| Error::Internal(e.to_string()))?;
+        self.commit(MetaCommand::DeleteShardKey { name: name.to_string(), key })
+    }
+
     fn default_shard_number(&self) -> u32 {
         self.node.upgrade().map_or(1, |n| n.meta_view.borrow().state.peers.len().max(1) as u32)
     }

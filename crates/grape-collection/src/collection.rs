@@ -9,7 +9,8 @@ use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
     CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch, OpNum,
     Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest, ScrollResult,
-    SearchRequest, SparseSearchRequest, SparseVector, UpdateCollection, WithPayload, WithVector,
+    SearchRequest, ShardKey, ShardKeySelector, SparseSearchRequest, SparseVector, UpdateCollection,
+    WithPayload, WithVector,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -17,8 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::info::{CollectionInfo, CollectionStats, CollectionStatus, OkTag, OptimizerStatusInfo};
 use crate::shard_access::ShardAccess;
-use crate::slots::SlotTable;
-use crate::validate;
+use crate::{slots, validate};
 
 /// Result of a write, as Qdrant reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -36,16 +36,90 @@ pub enum UpdateStatus {
     Completed,
 }
 
+/// A collection: configuration and shards. A handle either reaches every shard (as the database hands
+/// it out) or, made by [`Collection::select`], only the shards of some shard keys; handles are cheap
+/// to clone and share one state.
+#[derive(Clone)]
 pub struct Collection {
+    inner: Arc<Inner>,
+    /// `None`: every shard of the current layout (looked up at each call); `Some`: a fixed selection.
+    scope: Option<Arc<Route>>,
+}
+
+struct Inner {
     name: String,
     dir: PathBuf,
     config: RwLock<CollectionConfig>,
-    slots: SlotTable,
+    /// Every shard, replaced whole when shard keys come and go (under the config's write lock).
+    layout: RwLock<Arc<Route>>,
+}
+
+/// One shard as the collection holds it.
+#[derive(Clone)]
+pub struct ShardHandle {
+    pub id: u32,
+    /// The shard key owning the shard (custom sharding).
+    pub key: Option<ShardKey>,
+    pub shard: Arc<dyn ShardAccess>,
+}
+
+/// Shards that take writes together: all shards (auto sharding) or the shards of one key. A point
+/// goes to the group's shard its slot falls in.
+#[derive(Clone)]
+struct ShardGroup {
+    key: Option<ShardKey>,
     shards: Vec<Arc<dyn ShardAccess>>,
 }
 
+impl ShardGroup {
+    fn shard_for(&self, id: &PointId) -> usize {
+        slots::contiguous_shard(self.shards.len() as u32, id) as usize
+    }
+}
+
+/// Where a request goes: its shard groups, and the flat list of their shards for reads.
+struct Route {
+    groups: Vec<ShardGroup>,
+    shards: Vec<Arc<dyn ShardAccess>>,
+    /// Writes without a shard key are refused (an unscoped handle of a custom-sharded collection).
+    needs_key: bool,
+}
+
+impl Route {
+    fn new(groups: Vec<ShardGroup>, needs_key: bool) -> Route {
+        let shards = groups.iter().flat_map(|g| g.shards.iter().cloned()).collect();
+        Route { groups, shards, needs_key }
+    }
+}
+
+/// Every shard of `config`, grouped: one group of all shards, or one per shard key.
+fn layout_of(config: &CollectionConfig, handles: &[ShardHandle]) -> Result<Route> {
+    let by_id = |id: u32| {
+        handles
+            .iter()
+            .find(|h| h.id == id)
+            .map(|h| Arc::clone(&h.shard))
+            .ok_or_else(|| Error::Internal(format!("no handle for shard {id}")))
+    };
+    if !config.params.is_custom_sharded() {
+        let shards = (0..config.params.shard_number).map(by_id).collect::<Result<Vec<_>>>()?;
+        return Ok(Route::new(vec![ShardGroup { key: None, shards }], false));
+    }
+    let groups = config
+        .shard_keys
+        .keys
+        .iter()
+        .map(|k| {
+            let shards = k.shards.iter().map(|&id| by_id(id)).collect::<Result<Vec<_>>>()?;
+            Ok(ShardGroup { key: Some(k.key.clone()), shards })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Route::new(groups, true))
+}
+
 impl Collection {
-    /// Opens (or creates) the collection's shards under `dir`.
+    /// Opens (or creates) the collection's shards under `dir`. Shard directories the configuration
+    /// does not name (left by a shard key creation or deletion a crash interrupted) are removed.
     pub fn open(
         name: &str,
         dir: &Path,
@@ -53,22 +127,32 @@ impl Collection {
         options: ShardOptions,
     ) -> Result<Collection> {
         config.validate()?;
-        let n = config.params.shard_number;
-        let shards = (0..n)
-            .map(|i| {
-                let shard = LocalShard::open(
-                    &dir.join("shards").join(i.to_string()),
-                    config.clone(),
-                    options.clone(),
-                )?;
-                Ok(Arc::new(Arc::new(shard)) as Arc<dyn ShardAccess>)
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let ids = config.shard_ids();
+        remove_unlisted_shards(dir, &ids)?;
+        let shards = Self::open_local_shards(dir, &config, &options, &ids)?
+            .into_iter()
+            .map(|(_, shard)| shard)
+            .collect();
         Self::with_shards(name, dir, config, shards)
     }
 
+    /// Opens the local shards `ids` of a collection in `dir` (created when missing).
+    pub fn open_local_shards(
+        dir: &Path,
+        config: &CollectionConfig,
+        options: &ShardOptions,
+        ids: &[u32],
+    ) -> Result<Vec<(u32, Arc<dyn ShardAccess>)>> {
+        ids.iter()
+            .map(|&i| {
+                let shard = LocalShard::open(&shard_dir(dir, i), config.clone(), options.clone())?;
+                Ok((i, Arc::new(Arc::new(shard)) as Arc<dyn ShardAccess>))
+            })
+            .collect()
+    }
+
     /// A collection over shards opened elsewhere (cluster mode: one handle per shard, routed through
-    /// its replica group). `shards[i]` holds the slots [`SlotTable::contiguous`] gives shard `i`.
+    /// its replica group). `shards` are in the order of [`CollectionConfig::shard_ids`].
     pub fn with_shards(
         name: &str,
         dir: &Path,
@@ -76,53 +160,168 @@ impl Collection {
         shards: Vec<Arc<dyn ShardAccess>>,
     ) -> Result<Collection> {
         config.validate()?;
-        if shards.len() != config.params.shard_number as usize {
+        let ids = config.shard_ids();
+        if shards.len() != ids.len() {
             return Err(Error::Internal(format!(
-                "collection {name}: {} shard handles for shard_number {}",
+                "collection {name}: {} shard handles for {} shards",
                 shards.len(),
-                config.params.shard_number
+                ids.len()
             )));
         }
+        let handles: Vec<ShardHandle> = ids
+            .into_iter()
+            .zip(shards)
+            .map(|(id, shard)| ShardHandle { id, key: config.shard_keys.key_of(id).cloned(), shard })
+            .collect();
+        let layout = layout_of(&config, &handles)?;
         Ok(Collection {
-            name: name.to_string(),
-            dir: dir.to_path_buf(),
-            slots: SlotTable::contiguous(config.params.shard_number),
-            config: RwLock::new(config),
-            shards,
+            inner: Arc::new(Inner {
+                name: name.to_string(),
+                dir: dir.to_path_buf(),
+                config: RwLock::new(config),
+                layout: RwLock::new(Arc::new(layout)),
+            }),
+            scope: None,
         })
     }
 
     pub fn name(&self) -> &str {
-        &self.name
+        &self.inner.name
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.inner.dir
     }
 
     pub fn config(&self) -> CollectionConfig {
-        self.config.read().clone()
+        self.inner.config.read().clone()
     }
 
-    /// Directly addressable shards (for tests and tools).
-    pub fn shards(&self) -> &[Arc<dyn ShardAccess>] {
-        &self.shards
+    /// Every shard with its id and key, in id order (for snapshots, cluster information and tools).
+    pub fn shards(&self) -> Vec<ShardHandle> {
+        self.config_and_shards().1
+    }
+
+    /// The configuration and the shards, taken together (a snapshot needs both to agree).
+    pub fn config_and_shards(&self) -> (CollectionConfig, Vec<ShardHandle>) {
+        let config = self.inner.config.read();
+        let shards = self.shards_locked(&config);
+        (config.clone(), shards)
+    }
+
+    fn shards_locked(&self, config: &CollectionConfig) -> Vec<ShardHandle> {
+        let layout = self.inner.layout.read();
+        let mut all: Vec<ShardHandle> = layout
+            .groups
+            .iter()
+            .flat_map(|g| g.shards.iter().map(move |s| (g.key.clone(), s)))
+            .zip(config.shard_ids())
+            .map(|((key, shard), id)| ShardHandle { id, key, shard: Arc::clone(shard) })
+            .collect();
+        all.sort_by_key(|h| h.id);
+        all
+    }
+
+    /// A handle on the shards of the keys `selector` names (`None`: this handle). Reads through it
+    /// see only those shards; writes go to each named key (to the fallback when the target key does
+    /// not exist). An unknown key, or a key on a collection without custom sharding, is an error.
+    pub fn select(&self, selector: Option<&ShardKeySelector>) -> Result<Collection> {
+        let Some(selector) = selector else { return Ok(self.clone()) };
+        let layout = self.route();
+        let find = |key: &ShardKey| layout.groups.iter().find(|g| g.key.as_ref() == Some(key));
+        let keys: Vec<&ShardKey> = match selector {
+            ShardKeySelector::One(key) => vec![key],
+            ShardKeySelector::Many(keys) => keys.iter().collect(),
+            ShardKeySelector::WithFallback(f) => {
+                vec![if find(&f.target).is_some() { &f.target } else { &f.fallback }]
+            }
+        };
+        if keys.is_empty() {
+            return Err(Error::bad_input("shard_key: at least one shard key is required"));
+        }
+        let mut groups: Vec<ShardGroup> = Vec::new();
+        for key in keys {
+            let group = find(key).ok_or_else(|| grape_types::shard_key::not_found(key))?;
+            if !groups.iter().any(|g| g.key.as_ref() == Some(key)) {
+                groups.push(group.clone());
+            }
+        }
+        Ok(Collection { inner: Arc::clone(&self.inner), scope: Some(Arc::new(Route::new(groups, false))) })
+    }
+
+    /// Where this handle's requests go.
+    fn route(&self) -> Arc<Route> {
+        match &self.scope {
+            Some(route) => Arc::clone(route),
+            None => Arc::clone(&self.inner.layout.read()),
+        }
+    }
+
+    /// The shard groups a write goes to.
+    fn write_groups(&self) -> Result<Vec<ShardGroup>> {
+        let route = self.route();
+        if route.needs_key {
+            return Err(Error::bad_input("Shard key not specified"));
+        }
+        Ok(route.groups.clone())
     }
 
     /// The replicas of this collection's shards held by this process.
-    fn local_shards(&self) -> impl Iterator<Item = Arc<LocalShard>> + '_ {
-        self.shards.iter().filter_map(|s| s.local())
+    fn local_shards(&self) -> Vec<Arc<LocalShard>> {
+        self.inner.layout.read().shards.iter().filter_map(|s| s.local()).collect()
+    }
+
+    // ---- shard keys ----
+
+    /// The shard keys in creation order (custom sharding; empty otherwise).
+    pub fn shard_keys(&self) -> Vec<ShardKey> {
+        self.inner.config.read().shard_keys.keys.iter().map(|k| k.key.clone()).collect()
+    }
+
+    /// Adopts `next` (the current configuration with shard keys added or removed) and the handles of
+    /// its new shards. Returns the handles of the shards `next` no longer has: the caller closes them
+    /// and deletes their data.
+    pub fn apply_layout(
+        &self,
+        next: CollectionConfig,
+        added: Vec<(u32, Arc<dyn ShardAccess>)>,
+    ) -> Result<Vec<ShardHandle>> {
+        next.validate()?;
+        let mut config = self.inner.config.write();
+        let mut handles = self.shards_locked(&config);
+        handles.extend(added.into_iter().map(|(id, shard)| ShardHandle {
+            id,
+            key: next.shard_keys.key_of(id).cloned(),
+            shard,
+        }));
+        let keep = next.shard_ids();
+        let (kept, removed): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| keep.contains(&h.id));
+        let layout = layout_of(&next, &kept)?;
+        for s in layout.shards.iter().filter_map(|s| s.local()) {
+            s.engine().set_config(next.clone());
+        }
+        *self.inner.layout.write() = Arc::new(layout);
+        *config = next;
+        Ok(removed)
     }
 
     // ---- writes ----
 
     /// Inserts or replaces points. The whole batch is validated first: on error nothing is written.
     pub fn upsert(&self, points: Vec<PointStruct>) -> Result<UpdateResult> {
-        let writes = validate::prepare_points(&self.config.read(), points)?;
-        if self.shards.len() == 1 {
-            return self.write_to(0, &Operation::Upsert(writes));
+        let groups = self.write_groups()?;
+        let mut writes = validate::prepare_points(&self.inner.config.read(), points)?;
+        let mut last = None;
+        for (i, group) in groups.iter().enumerate() {
+            // The same points go to every named key; the last key takes them without a copy.
+            let batch = if i + 1 == groups.len() { std::mem::take(&mut writes) } else { writes.clone() };
+            let mut per_shard: Vec<Vec<_>> = vec![Vec::new(); group.shards.len()];
+            for w in batch {
+                per_shard[group.shard_for(&w.id)].push(w);
+            }
+            last = write_split(group, per_shard, Operation::Upsert)?.operation_id.max(last);
         }
-        let mut per_shard: Vec<Vec<_>> = vec![Vec::new(); self.shards.len()];
-        for w in writes {
-            per_shard[self.slots.shard_for(&w.id) as usize].push(w);
-        }
-        self.write_split(per_shard, Operation::Upsert)
+        Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
     }
 
     pub fn delete(&self, ids: Vec<PointId>) -> Result<UpdateResult> {
@@ -151,7 +350,7 @@ impl Collection {
     pub fn update_vectors(&self, points: Vec<(PointId, grape_types::VectorStruct)>) -> Result<UpdateResult> {
         let ids: Vec<PointId> = points.iter().map(|(id, _)| *id).collect();
         let prepared = validate::prepare_points(
-            &self.config.read(),
+            &self.inner.config.read(),
             points.into_iter().map(|(id, vectors)| PointStruct { id, vectors, payload: None }).collect(),
         )?;
         if prepared.iter().any(|p| p.vectors.is_empty()) {
@@ -171,7 +370,7 @@ impl Collection {
             return Err(Error::bad_input("vector: at least one vector name is required"));
         }
         {
-            let config = self.config.read();
+            let config = self.inner.config.read();
             if let Some(name) =
                 names.iter().find(|n| config.params.vectors.get(n).is_none() && config.sparse(n).is_none())
             {
@@ -184,8 +383,10 @@ impl Collection {
 
     fn write_all_shards(&self, op: &Operation) -> Result<UpdateResult> {
         let mut last = None;
-        for i in 0..self.shards.len() {
-            last = self.write_to(i, op)?.operation_id.max(last);
+        for group in self.write_groups()? {
+            for shard in &group.shards {
+                last = Some(shard.update(op)?).max(last);
+            }
         }
         Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
     }
@@ -226,6 +427,7 @@ impl Collection {
     /// Payload edits by id name their points: an id that is not stored is an error (404), as in Qdrant,
     /// and nothing is written. A point deleted concurrently after this check is skipped by the apply.
     fn require_existing(&self, ids: &[PointId]) -> Result<()> {
+        self.write_groups()?;
         let found = self.retrieve(ids, &WithPayload::Enable(false), &WithVector::Enable(false))?;
         if found.len() == ids.len() {
             return Ok(());
@@ -241,33 +443,15 @@ impl Collection {
         if ids.is_empty() {
             return Err(Error::bad_input("points: at least one point id is required"));
         }
-        if self.shards.len() == 1 {
-            return self.write_to(0, &make(ids));
-        }
-        let mut per_shard: Vec<Vec<PointId>> = vec![Vec::new(); self.shards.len()];
-        for id in ids {
-            per_shard[self.slots.shard_for(&id) as usize].push(id);
-        }
-        self.write_split(per_shard, make)
-    }
-
-    fn write_split<T>(
-        &self,
-        per_shard: Vec<Vec<T>>,
-        make: impl Fn(Vec<T>) -> Operation,
-    ) -> Result<UpdateResult> {
         let mut last = None;
-        for (i, items) in per_shard.into_iter().enumerate() {
-            if !items.is_empty() {
-                last = self.write_to(i, &make(items))?.operation_id.max(last);
+        for group in &self.write_groups()? {
+            let mut per_shard: Vec<Vec<PointId>> = vec![Vec::new(); group.shards.len()];
+            for id in &ids {
+                per_shard[group.shard_for(id)].push(*id);
             }
+            last = write_split(group, per_shard, &make)?.operation_id.max(last);
         }
         Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
-    }
-
-    fn write_to(&self, shard: usize, op: &Operation) -> Result<UpdateResult> {
-        let op_num = self.shards[shard].update(op)?;
-        Ok(UpdateResult { operation_id: Some(op_num), status: UpdateStatus::Completed })
     }
 
     // ---- reads ----
@@ -278,16 +462,18 @@ impl Collection {
         with_payload: &WithPayload,
         with_vector: &WithVector,
     ) -> Result<Vec<Record>> {
-        if self.shards.len() == 1 {
-            return self.shards[0].retrieve(ids, with_payload, with_vector);
+        let route = self.route();
+        if route.shards.len() == 1 {
+            return route.shards[0].retrieve(ids, with_payload, with_vector);
         }
         let mut found = Vec::new();
-        for shard in &self.shards {
+        for shard in &route.shards {
             found.extend(shard.retrieve(ids, with_payload, with_vector)?);
         }
-        // Request order, as a single shard returns it.
+        // Request order, as a single shard returns it; an id stored under two shard keys once.
         let position = |id: &PointId| ids.iter().position(|x| x == id).unwrap_or(usize::MAX);
         found.sort_by_key(|r| position(&r.id));
+        found.dedup_by_key(|r| r.id);
         Ok(found)
     }
 
@@ -296,20 +482,22 @@ impl Collection {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
-        if self.shards.len() == 1 {
-            return self.shards[0].scroll(req);
+        let route = self.route();
+        if route.shards.len() == 1 {
+            return route.shards[0].scroll(req);
         }
         let mut points = Vec::new();
-        for shard in &self.shards {
+        for shard in &route.shards {
             points.extend(shard.scroll(req)?.points);
         }
         points.sort_by_key(|r| r.id);
+        points.dedup_by_key(|r| r.id);
         let next_page_offset = points.get(req.limit).map(|r| r.id);
         // Shards returned up to `limit` points each; one more point is needed to know the next offset.
         let next_page_offset = match next_page_offset {
             Some(id) => Some(id),
             None if points.len() == req.limit => {
-                self.next_id_after(points.last().map(|r| r.id), req.filter.as_ref())?
+                next_id_after(&route.shards, points.last().map(|r| r.id), req.filter.as_ref())?
             }
             None => None,
         };
@@ -317,30 +505,10 @@ impl Collection {
         Ok(ScrollResult { points, next_page_offset })
     }
 
-    fn next_id_after(&self, last: Option<PointId>, filter: Option<&Filter>) -> Result<Option<PointId>> {
-        let Some(last) = last else { return Ok(None) };
-        let probe = ScrollRequest {
-            offset: Some(last),
-            limit: 2,
-            with_payload: WithPayload::Enable(false),
-            with_vector: WithVector::Enable(false),
-            filter: filter.cloned(),
-        };
-        let mut next = None;
-        for shard in &self.shards {
-            for r in shard.scroll(&probe)?.points {
-                if r.id > last && next.is_none_or(|n| r.id < n) {
-                    next = Some(r.id);
-                }
-            }
-        }
-        Ok(next)
-    }
-
     /// Exact number of points passing the request's filter.
     pub fn count(&self, req: &CountRequest) -> Result<usize> {
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
-        self.shards.iter().map(|s| s.count(req.filter.as_ref())).sum()
+        self.route().shards.iter().map(|s| s.count(req.filter.as_ref())).sum()
     }
 
     /// Nearest-neighbour search. Scores follow Qdrant's convention for the metric.
@@ -351,23 +519,21 @@ impl Collection {
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
         req.params.quantization.as_ref().map_or(Ok(()), |q| q.validate())?;
         let (query, distance) = {
-            let config = self.config.read();
+            let config = self.inner.config.read();
             let query = validate::prepare_query(&config, &req.using, &req.vector)?;
             let distance = config.params.vectors.get(&req.using).map(|p| p.distance);
             (query, distance)
         };
         let mut prepared = req.clone();
         prepared.vector = query;
-        if self.shards.len() == 1 {
-            return self.shards[0].search(&prepared);
+        let route = self.route();
+        if route.shards.len() == 1 {
+            return route.shards[0].search(&prepared);
         }
         prepared.limit = req.limit.saturating_add(req.offset);
         prepared.offset = 0;
-        let per_shard = self.shards.par_iter().map(|s| s.search(&prepared)).collect::<Result<Vec<_>>>()?;
-        let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
-        let smaller_is_better = distance.is_some_and(|d| d.is_distance_like());
-        all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
-        Ok(all.into_iter().skip(req.offset).take(req.limit).collect())
+        let per_shard = route.shards.par_iter().map(|s| s.search(&prepared)).collect::<Result<Vec<_>>>()?;
+        Ok(merge_scored(per_shard, distance.is_some_and(|d| d.is_distance_like()), req.offset, req.limit))
     }
 
     /// Search by a sparse vector: points sharing at least one index with the query, by dot product
@@ -379,7 +545,7 @@ impl Collection {
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
         let mut prepared = req.clone();
         let modifier = {
-            let config = self.config.read();
+            let config = self.inner.config.read();
             prepared.vector = validate::prepare_sparse_query(&config, &req.using, req.vector.clone())?;
             config.sparse(&req.using).map(|p| p.modifier()).unwrap_or_default()
         };
@@ -397,7 +563,7 @@ impl Collection {
         req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
         let mut prepared = req.clone();
         let distance = {
-            let config = self.config.read();
+            let config = self.inner.config.read();
             prepared.vector = validate::prepare_multi(&config, &req.using, req.vector.clone())?;
             config.params.vectors.get(&req.using).map(|p| p.distance)
         };
@@ -414,22 +580,21 @@ impl Collection {
         smaller_is_better: bool,
         search: impl Fn(&dyn ShardAccess, &NamedVectorSearch<V>) -> Result<Vec<ScoredPoint>> + Sync,
     ) -> Result<Vec<ScoredPoint>> {
-        if self.shards.len() == 1 {
-            return search(self.shards[0].as_ref(), &req);
+        let route = self.route();
+        if route.shards.len() == 1 {
+            return search(route.shards[0].as_ref(), &req);
         }
         let (limit, offset) = (req.limit, req.offset);
         req.limit = limit.saturating_add(offset);
         req.offset = 0;
         let per_shard =
-            self.shards.par_iter().map(|s| search(s.as_ref(), &req)).collect::<Result<Vec<_>>>()?;
-        let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
-        all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
-        Ok(all.into_iter().skip(offset).take(limit).collect())
+            route.shards.par_iter().map(|s| search(s.as_ref(), &req)).collect::<Result<Vec<_>>>()?;
+        Ok(merge_scored(per_shard, smaller_is_better, offset, limit))
     }
 
     /// Whether `name` is a multivector.
     pub fn is_multivector(&self, name: &str) -> bool {
-        self.config.read().params.vectors.get(name).is_some_and(|p| p.is_multi())
+        self.inner.config.read().params.vectors.get(name).is_some_and(|p| p.is_multi())
     }
 
     /// Multiplies each query value by the inverse document frequency of its index among the live
@@ -437,7 +602,7 @@ impl Collection {
     pub fn weight_by_idf(&self, name: &str, mut query: SparseVector) -> Result<SparseVector> {
         let mut docs = 0;
         let mut df = vec![0u64; query.indices.len()];
-        for shard in &self.shards {
+        for shard in &self.route().shards {
             let (n, d) = shard.sparse_document_frequencies(name, &query.indices)?;
             docs += n;
             df.iter_mut().zip(d).for_each(|(a, b)| *a += b);
@@ -454,7 +619,7 @@ impl Collection {
 
     /// Changes HNSW / optimizer parameters. Existing graphs keep their build parameters until rebuilt.
     pub fn update_params(&self, update: &UpdateCollection) -> Result<CollectionConfig> {
-        let mut config = self.config.write();
+        let mut config = self.inner.config.write();
         let next = update.apply_to(&config)?;
         for s in self.local_shards() {
             s.engine().set_config(next.clone());
@@ -468,7 +633,13 @@ impl Collection {
     pub fn replace_config(&self, next: CollectionConfig) -> Result<()> {
         next.validate()?;
         {
-            let mut config = self.config.write();
+            let mut config = self.inner.config.write();
+            if config.shard_ids() != next.shard_ids() {
+                return Err(Error::Internal(format!(
+                    "collection {}: a configuration with other shards needs apply_layout",
+                    self.inner.name
+                )));
+            }
             for s in self.local_shards() {
                 s.engine().set_config(next.clone());
             }
@@ -492,16 +663,16 @@ impl Collection {
     }
 
     pub fn flush(&self) -> Result<()> {
-        self.local_shards().try_for_each(|s| s.flush().map(|_| ()))
+        self.local_shards().iter().try_for_each(|s| s.flush().map(|_| ()))
     }
 
     /// Seals pending writes and runs every pending optimization now, in this thread.
     pub fn optimize_now(&self) -> Result<()> {
-        self.local_shards().try_for_each(|s| s.optimize_now())
+        self.local_shards().iter().try_for_each(|s| s.optimize_now())
     }
 
     pub fn close(&self) -> Result<()> {
-        self.local_shards().try_for_each(|s| s.close())
+        self.local_shards().iter().try_for_each(|s| s.close())
     }
 
     pub fn info(&self) -> Result<CollectionInfo> {
@@ -521,14 +692,18 @@ impl Collection {
             indexed_vectors_count: stats.indexed_vectors,
             points_count: stats.points,
             segments_count: stats.segments,
-            config: CollectionConfig { payload_schema: Default::default(), ..config.clone() },
+            config: CollectionConfig {
+                payload_schema: Default::default(),
+                shard_keys: Default::default(),
+                ..config.clone()
+            },
             payload_schema: config
                 .payload_schema
                 .iter()
                 .map(|(key, schema)| {
                     let kind = schema.data_type();
                     let points: usize =
-                        self.local_shards().map(|s| s.engine().indexed_points(key, kind)).sum();
+                        self.local_shards().iter().map(|s| s.engine().indexed_points(key, kind)).sum();
                     let mut info = serde_json::Map::new();
                     info.insert("data_type".into(), serde_json::json!(kind));
                     if let Some(p) = schema.params() {
@@ -543,18 +718,18 @@ impl Collection {
 
     pub fn stats(&self) -> CollectionStats {
         let mut s = CollectionStats {
-            name: self.name.clone(),
+            name: self.inner.name.clone(),
             points: 0,
             segments: 0,
             indexed_vectors: 0,
             ram_bytes: 0,
-            disk_bytes: dir_size(&self.dir),
+            disk_bytes: dir_size(&self.inner.dir),
             wal_bytes: 0,
             optimizing: false,
             optimizer_error: None,
             memory: Default::default(),
         };
-        for handle in &self.shards {
+        for handle in self.inner.layout.read().shards.iter() {
             let Some(shard) = handle.local() else {
                 // A shard held only by other nodes: its points count, its storage is theirs.
                 s.points += handle.count(None).unwrap_or(0);
@@ -575,6 +750,79 @@ impl Collection {
         }
         s
     }
+}
+
+/// Writes each shard's items of a group (empty ones skipped).
+fn write_split<T>(
+    group: &ShardGroup,
+    per_shard: Vec<Vec<T>>,
+    make: impl Fn(Vec<T>) -> Operation,
+) -> Result<UpdateResult> {
+    let mut last = None;
+    for (i, items) in per_shard.into_iter().enumerate() {
+        if !items.is_empty() {
+            last = Some(group.shards[i].update(&make(items))?).max(last);
+        }
+    }
+    Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
+}
+
+/// The first id after `last` passing `filter` on any of `shards`.
+fn next_id_after(
+    shards: &[Arc<dyn ShardAccess>],
+    last: Option<PointId>,
+    filter: Option<&Filter>,
+) -> Result<Option<PointId>> {
+    let Some(last) = last else { return Ok(None) };
+    let probe = ScrollRequest {
+        offset: Some(last),
+        limit: 2,
+        with_payload: WithPayload::Enable(false),
+        with_vector: WithVector::Enable(false),
+        filter: filter.cloned(),
+    };
+    let mut next = None;
+    for shard in shards {
+        for r in shard.scroll(&probe)?.points {
+            if r.id > last && next.is_none_or(|n| r.id < n) {
+                next = Some(r.id);
+            }
+        }
+    }
+    Ok(next)
+}
+
+/// Merges the per-shard answers of a search best first, an id found in several shards (stored under
+/// several shard keys) once with its best score, then applies `offset` and `limit`.
+fn merge_scored(
+    per_shard: Vec<Vec<ScoredPoint>>,
+    smaller_is_better: bool,
+    offset: usize,
+    limit: usize,
+) -> Vec<ScoredPoint> {
+    let mut all: Vec<ScoredPoint> = per_shard.into_iter().flatten().collect();
+    all.sort_by(|a, b| compare_scored(a, b, smaller_is_better));
+    let mut seen = std::collections::HashSet::new();
+    all.into_iter().filter(|p| seen.insert(p.id)).skip(offset).take(limit).collect()
+}
+
+fn shard_dir(dir: &Path, id: u32) -> PathBuf {
+    dir.join("shards").join(id.to_string())
+}
+
+/// Removes shard directories of `dir` whose id is not in `ids`.
+fn remove_unlisted_shards(dir: &Path, ids: &[u32]) -> Result<()> {
+    let shards = dir.join("shards");
+    let Ok(entries) = std::fs::read_dir(&shards) else { return Ok(()) };
+    for entry in entries.flatten() {
+        let id = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok());
+        if id.is_some_and(|id| !ids.contains(&id)) {
+            tracing::warn!(dir = %entry.path().display(), "removing a shard directory the collection does not list");
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|e| Error::io(format!("remove {}", entry.path().display()), e))?;
+        }
+    }
+    Ok(())
 }
 
 fn dir_size(dir: &Path) -> u64 {

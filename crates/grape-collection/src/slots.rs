@@ -33,6 +33,12 @@ impl SlotTable {
     }
 }
 
+/// The shard of `id` among `shards` shards that split the slots into contiguous ranges, as
+/// [`SlotTable::contiguous`] does, without the table.
+pub fn contiguous_shard(shards: u32, id: &PointId) -> u32 {
+    (u64::from(SlotTable::slot(id)) * u64::from(shards.max(1)) / SLOT_COUNT as u64) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,6 +52,9 @@ mod tests {
         }
         for c in counts {
             assert!((9_000..11_000).contains(&c), "{counts:?}");
+        }
+        for id in 0..1000u64 {
+            assert_eq!(contiguous_shard(3, &PointId::Num(id)), t.shard_for(&PointId::Num(id)));
         }
     }
 }

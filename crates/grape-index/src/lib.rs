@@ -11,12 +11,14 @@
 
 pub mod distance;
 pub mod error;
+pub mod geo_index;
 pub mod hnsw;
 pub mod mem;
 pub mod payload_index;
 pub mod quantization;
 pub mod scorer;
 pub mod testing;
+pub mod text_index;
 
 pub use error::{IndexError, Result};
 pub use scorer::{PointScorer, QueryScorer, ScoredOffset};

@@ -7,15 +7,22 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound as RangeBound;
+use std::sync::Arc;
 
-use grape_types::filter::{Match, MatchValue, Range};
-use grape_types::{Payload, PayloadSchemaType};
+use grape_types::filter::{FieldCondition, GeoPoint, Match, MatchValue, Range};
+use grape_types::text::Tokenizer;
+use grape_types::{Payload, PayloadFieldSchema, PayloadSchemaType};
 use serde_json::Value;
+
+use crate::geo_index::GeoIndex;
+use crate::text_index::TextIndex;
 
 /// An index over one payload key of one segment.
 #[derive(Debug)]
 pub struct FieldIndex {
     kind: PayloadSchemaType,
+    /// The declaration it was built for (a text index's tokenizer comes from its parameters).
+    schema: PayloadFieldSchema,
     values: Values,
     /// Integer indexes also keep the values that are JSON integers, so an integer match is answered
     /// exactly (a float 2.0 does not match the integer 2, as in the filter check).
@@ -33,6 +40,10 @@ enum Values {
     Ordered(BTreeMap<OrdF64, Vec<u32>>),
     /// Bool: offsets of `false` and of `true`.
     Bools([Vec<u32>; 2]),
+    /// Geo: points on a Z-ordered grid.
+    Geo(GeoIndex),
+    /// Text: tokens -> offsets.
+    Text(TextIndex),
 }
 
 /// An f64 with a total order (NaN never enters: JSON numbers are finite).
@@ -66,6 +77,21 @@ impl FieldIndex {
         key: &str,
         points: impl Iterator<Item = (u32, &'a Payload)>,
     ) -> Self {
+        Self::build_for(&PayloadFieldSchema::Type(kind), key, points)
+    }
+
+    /// Builds the index `schema` declares for `key` over `points` (offset, payload), in any order.
+    pub fn build_for<'a>(
+        schema: &PayloadFieldSchema,
+        key: &str,
+        points: impl Iterator<Item = (u32, &'a Payload)>,
+    ) -> Self {
+        let kind = schema.data_type();
+        match kind {
+            PayloadSchemaType::Geo => return Self::build_geo(schema, key, points),
+            PayloadSchemaType::Text => return Self::build_text(schema, key, points),
+            _ => {}
+        }
         let mut values = match kind {
             PayloadSchemaType::Keyword | PayloadSchemaType::Uuid => Values::Strings(HashMap::new()),
             PayloadSchemaType::Bool => Values::Bools([Vec::new(), Vec::new()]),
@@ -113,10 +139,79 @@ impl FieldIndex {
             Values::Strings(m) => m.values_mut().for_each(tidy),
             Values::Ordered(m) => m.values_mut().for_each(tidy),
             Values::Bools(b) => b.iter_mut().for_each(tidy),
+            Values::Geo(_) | Values::Text(_) => {}
         }
         ints.values_mut().for_each(tidy);
         tidy(&mut with_value);
-        FieldIndex { kind, values, ints, with_value }
+        FieldIndex { kind, schema: schema.clone(), values, ints, with_value }
+    }
+
+    fn build_geo<'a>(
+        schema: &PayloadFieldSchema,
+        key: &str,
+        points: impl Iterator<Item = (u32, &'a Payload)>,
+    ) -> Self {
+        let mut located = Vec::new();
+        let mut with_value = Vec::new();
+        for (offset, payload) in points {
+            let before = located.len();
+            let leaves = grape_types::filter::leaf_values(payload, key);
+            located.extend(leaves.into_iter().filter_map(GeoPoint::from_value).map(|p| (offset, p)));
+            if located.len() > before {
+                with_value.push(offset);
+            }
+        }
+        with_value.sort_unstable();
+        let values = Values::Geo(GeoIndex::build(located.into_iter()));
+        FieldIndex {
+            kind: PayloadSchemaType::Geo,
+            schema: schema.clone(),
+            values,
+            ints: HashMap::new(),
+            with_value,
+        }
+    }
+
+    fn build_text<'a>(
+        schema: &PayloadFieldSchema,
+        key: &str,
+        points: impl Iterator<Item = (u32, &'a Payload)>,
+    ) -> Self {
+        let tokenizer = Arc::new(schema.tokenizer().unwrap_or_else(|_| Tokenizer::word()));
+        let mut with_value = Vec::new();
+        let texts = points.map(|(offset, payload)| {
+            let strings: Vec<&str> = grape_types::filter::leaf_values(payload, key)
+                .into_iter()
+                .filter_map(Value::as_str)
+                .collect();
+            if !strings.is_empty() {
+                with_value.push(offset);
+            }
+            (offset, strings)
+        });
+        let values = Values::Text(TextIndex::build(tokenizer, texts));
+        with_value.sort_unstable();
+        FieldIndex {
+            kind: PayloadSchemaType::Text,
+            schema: schema.clone(),
+            values,
+            ints: HashMap::new(),
+            with_value,
+        }
+    }
+
+    /// The declaration this index was built for.
+    pub fn schema(&self) -> &PayloadFieldSchema {
+        &self.schema
+    }
+
+    /// Candidates for the geo parts of a field condition (`None` when it has none or this is not a
+    /// geo index): a superset, never exact.
+    pub fn lookup_geo(&self, f: &FieldCondition) -> Option<Vec<u32>> {
+        match &self.values {
+            Values::Geo(g) => g.lookup(f),
+            _ => None,
+        }
     }
 
     pub fn kind(&self) -> PayloadSchemaType {
@@ -130,6 +225,9 @@ impl FieldIndex {
 
     /// Candidates for a `match` condition, or `None` when this index cannot answer it completely.
     pub fn lookup_match(&self, m: &Match) -> Option<Vec<u32>> {
+        if let Values::Text(t) = &self.values {
+            return t.lookup(m);
+        }
         match m {
             Match::Value { value } => self.lookup_value(value),
             Match::Any { any } => {
@@ -157,6 +255,9 @@ impl FieldIndex {
     /// Whether [`FieldIndex::lookup_match`] returns exactly the points that pass `m` (not a superset),
     /// so callers may skip checking the condition.
     pub fn match_is_exact(&self, m: &Match) -> bool {
+        if let Values::Text(t) = &self.values {
+            return t.is_exact(m);
+        }
         let exact_kind = matches!(
             self.kind,
             PayloadSchemaType::Keyword
@@ -224,6 +325,8 @@ impl FieldIndex {
             Values::Strings(m) => m.iter().map(|(k, v)| k.len() + 48 + v.len() * 4).sum(),
             Values::Ordered(m) => m.values().map(|v| 48 + v.len() * 4).sum(),
             Values::Bools(b) => b.iter().map(|v| v.len() * 4).sum::<usize>(),
+            Values::Geo(g) => g.ram_bytes(),
+            Values::Text(t) => t.ram_bytes(),
         };
         ints + lists + self.with_value.len() * 4
     }
@@ -234,6 +337,8 @@ pub fn indexes_value(kind: PayloadSchemaType, v: &Value) -> bool {
     match kind {
         PayloadSchemaType::Keyword | PayloadSchemaType::Uuid => v.is_string(),
         PayloadSchemaType::Bool => v.is_boolean(),
+        PayloadSchemaType::Geo => GeoPoint::from_value(v).is_some(),
+        PayloadSchemaType::Text => v.is_string(),
         _ => ordered_key(kind, v).is_some(),
     }
 }

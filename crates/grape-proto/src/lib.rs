@@ -53,8 +53,9 @@ mod tests {
     fn opaque_field_decodes_a_message() {
         let selector = qdrant::PointsIdsList { ids: vec![qdrant::PointId::default()] };
         let mut wire = Vec::new();
-        prost::encoding::message::encode(5, &selector, &mut wire);
-        let upsert = qdrant::UpsertPoints::decode(wire.as_slice()).unwrap();
-        assert_eq!(upsert.shard_key_selector.as_deref(), Some(selector.encode_to_vec().as_slice()));
+        // `strict_mode_config` (17) of CreateCollection is opaque.
+        prost::encoding::message::encode(17, &selector, &mut wire);
+        let create = qdrant::CreateCollection::decode(wire.as_slice()).unwrap();
+        assert_eq!(create.strict_mode_config.as_deref(), Some(selector.encode_to_vec().as_slice()));
     }
 }

@@ -750,3 +750,123 @@ async fn sparse_multivector_and_hybrid_queries() {
     let e = client.query(hybrid(Query::new_rrf(RrfBuilder::with_k(2).weights(vec![1.0])))).await.unwrap_err();
     assert_eq!(code(e), tonic::Code::InvalidArgument, "one weight for two prefetches");
 }
+
+/// Custom sharding through the Rust client: CreateShardKey, ListShardKeys, DeleteShardKey, and
+/// `shard_key_selector` on upsert, count, query and scroll, checked against a model of points per key.
+#[tokio::test]
+async fn shard_keys_through_the_rust_client() {
+    use qdrant_client::qdrant::{
+        CreateShardKey, CreateShardKeyRequest, DeleteShardKey, DeleteShardKeyRequest, ShardKey,
+        ShardingMethod,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path(), &[]);
+    let client = server.client(None);
+    let create = CreateCollectionBuilder::new("sk")
+        .vectors_config(VectorParamsBuilder::new(2, Distance::Euclid))
+        .sharding_method(ShardingMethod::Custom as i32)
+        .shard_number(2);
+    client.create_collection(create).await.unwrap();
+    let new_key = |key: ShardKey, shards: Option<u32>| CreateShardKeyRequest {
+        collection_name: "sk".into(),
+        request: Some(CreateShardKey { shard_key: Some(key), shards_number: shards, ..Default::default() }),
+        timeout: None,
+    };
+    assert!(client.create_shard_key(new_key("a".into(), None)).await.unwrap().result);
+    assert!(client.create_shard_key(new_key(7u64.into(), Some(1))).await.unwrap().result);
+    let dup = client.create_shard_key(new_key("a".into(), None)).await.unwrap_err();
+    assert!(dup.to_string().contains("Shard key a already exists"), "{dup}");
+    assert_eq!(code(dup), tonic::Code::InvalidArgument);
+    let listed = client.list_shard_keys("sk").await.unwrap().shard_keys;
+    let listed: Vec<ShardKey> = listed.into_iter().filter_map(|d| d.key).collect();
+    assert_eq!(listed, vec![ShardKey::from("a"), ShardKey::from(7u64)]);
+
+    // Id 3 is stored under both keys, with different vectors.
+    let model: Vec<(&str, u64, [f32; 2])> = vec![
+        ("a", 1, [0.0, 0.0]),
+        ("a", 2, [1.0, 0.0]),
+        ("a", 3, [5.0, 5.0]),
+        ("7", 3, [0.5, 0.5]),
+        ("7", 4, [2.0, 2.0]),
+    ];
+    for (key, id, v) in &model {
+        let point = PointStruct::new(*id, v.to_vec(), Payload::new());
+        let upsert = UpsertPointsBuilder::new("sk", vec![point]).wait(true);
+        let upsert = match *key {
+            "a" => upsert.shard_key_selector("a".to_string()),
+            _ => upsert.shard_key_selector(7u64),
+        };
+        client.upsert_points(upsert).await.unwrap();
+    }
+    let refused = client
+        .upsert_points(UpsertPointsBuilder::new(
+            "sk",
+            vec![PointStruct::new(9, vec![0.0, 0.0], Payload::new())],
+        ))
+        .await
+        .unwrap_err();
+    assert!(refused.to_string().contains("Shard key not specified"), "{refused}");
+
+    let count = |sel: Option<u64>, key: Option<&str>| {
+        let mut b = CountPointsBuilder::new("sk").exact(true);
+        if let Some(k) = key {
+            b = b.shard_key_selector(k.to_string());
+        }
+        if let Some(n) = sel {
+            b = b.shard_key_selector(n);
+        }
+        let client = &client;
+        async move { client.count(b).await.unwrap().result.unwrap().count }
+    };
+    assert_eq!(count(None, Some("a")).await, 3);
+    assert_eq!(count(Some(7), None).await, 2);
+    assert_eq!(count(None, None).await, 5, "every copy counts");
+
+    // Nearest to (0.5, 0.5): through every key id 3 is found once, by its copy under 7 (distance 0).
+    let query = |key: Option<&str>| {
+        let mut b = QueryPointsBuilder::new("sk")
+            .query(Query::new_nearest(vec![0.5, 0.5]))
+            .params(SearchParamsBuilder::default().exact(true))
+            .limit(10);
+        if let Some(k) = key {
+            b = b.shard_key_selector(k.to_string());
+        }
+        let client = &client;
+        async move {
+            let points = client.query(b).await.unwrap().result;
+            points.into_iter().map(|p| (num(&p.id), p.score)).collect::<Vec<_>>()
+        }
+    };
+    let brute = |keys: &[&str]| {
+        let mut best: BTreeMap<u64, f32> = BTreeMap::new();
+        for (_, id, v) in model.iter().filter(|(k, _, _)| keys.contains(k)) {
+            let d = ((v[0] - 0.5).powi(2) + (v[1] - 0.5).powi(2)).sqrt();
+            let e = best.entry(*id).or_insert(f32::INFINITY);
+            *e = e.min(d);
+        }
+        let mut out: Vec<(u64, f32)> = best.into_iter().collect();
+        out.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        out
+    };
+    for (key, keys) in [(None, vec!["a", "7"]), (Some("a"), vec!["a"])] {
+        let got = query(key).await;
+        let want = brute(&keys);
+        assert_eq!(got.iter().map(|g| g.0).collect::<Vec<_>>(), want.iter().map(|w| w.0).collect::<Vec<_>>());
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g.1 - w.1).abs() < 1e-4, "{got:?} vs {want:?}");
+        }
+    }
+
+    let delete = |key: ShardKey| DeleteShardKeyRequest {
+        collection_name: "sk".into(),
+        request: Some(DeleteShardKey { shard_key: Some(key) }),
+        timeout: None,
+    };
+    assert!(client.delete_shard_key(delete("a".into())).await.unwrap().result);
+    let missing = client.delete_shard_key(delete("a".into())).await.unwrap_err();
+    assert!(missing.to_string().contains("Shard key a not found"), "{missing}");
+    let listed = client.list_shard_keys("sk").await.unwrap().shard_keys;
+    assert_eq!(listed.into_iter().filter_map(|d| d.key).collect::<Vec<_>>(), vec![ShardKey::from(7u64)]);
+    let page = client.scroll(ScrollPointsBuilder::new("sk").limit(10)).await.unwrap().result;
+    assert_eq!(page.iter().map(|p| num(&p.id)).collect::<Vec<_>>(), vec![3, 4]);
+}

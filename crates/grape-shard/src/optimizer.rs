@@ -245,7 +245,7 @@ impl ShardEngine {
         let reopened = open_segment(dir, &on_disk, deleted)?;
         // Build the declared payload indexes before the segment serves, so no query waits for them.
         for (key, schema) in &config.payload_schema {
-            reopened.field_index(key, schema.data_type());
+            reopened.field_index_for(key, schema);
         }
         self.swap_segments(sources, Some(reopened), id, origin)
     }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::quantization::{QuantizationConfig, QuantizationConfigDiff};
+use crate::shard_key::{ShardKeyLayout, ShardingMethod};
 use crate::{Distance, Error, Result, DEFAULT_VECTOR_NAME};
 
 /// Element type of stored dense vectors.
@@ -429,6 +430,16 @@ pub struct CollectionParams {
     pub write_consistency_factor: u32,
     #[serde(default)]
     pub on_disk_payload: bool,
+    /// `custom`: shards belong to shard keys (`shard_number` is then the default number of shards of a
+    /// new key). Absent means `auto`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding_method: Option<ShardingMethod>,
+}
+
+impl CollectionParams {
+    pub fn is_custom_sharded(&self) -> bool {
+        self.sharding_method == Some(ShardingMethod::Custom)
+    }
 }
 
 fn one() -> u32 {
@@ -450,9 +461,24 @@ pub struct CollectionConfig {
     /// the config, as Qdrant does, not inside it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub payload_schema: BTreeMap<String, crate::PayloadFieldSchema>,
+    /// Custom sharding: the shards of each shard key. Stored with the configuration (so metadata,
+    /// snapshots and the cluster's metadata carry it), never reported in collection info.
+    #[serde(default, skip_serializing_if = "ShardKeyLayout::is_empty")]
+    #[cfg_attr(feature = "schema", schemars(skip))]
+    pub shard_keys: ShardKeyLayout,
 }
 
 impl CollectionConfig {
+    /// Ids of the collection's shards: `0..shard_number` with auto sharding, the shards of every
+    /// shard key with custom sharding.
+    pub fn shard_ids(&self) -> Vec<u32> {
+        if self.params.is_custom_sharded() {
+            self.shard_keys.shard_ids().collect()
+        } else {
+            (0..self.params.shard_number).collect()
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         self.params.vectors.validate()?;
         let sparse = self.params.sparse_vectors.as_ref();
@@ -528,6 +554,8 @@ pub struct CreateCollection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_consistency_factor: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sharding_method: Option<ShardingMethod>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub on_disk_payload: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hnsw_config: Option<HnswConfigDiff>,
@@ -547,6 +575,7 @@ impl CreateCollection {
             shard_number: None,
             replication_factor: None,
             write_consistency_factor: None,
+            sharding_method: None,
             on_disk_payload: None,
             hnsw_config: None,
             wal_config: None,
@@ -568,12 +597,14 @@ impl CreateCollection {
                 replication_factor: self.replication_factor.unwrap_or(1),
                 write_consistency_factor: self.write_consistency_factor.unwrap_or(1),
                 on_disk_payload: self.on_disk_payload.unwrap_or(false),
+                sharding_method: self.sharding_method,
             },
             hnsw_config: HnswConfig::default().apply(&self.hnsw_config.unwrap_or_default()),
             optimizer_config: OptimizersConfig::default().apply(&self.optimizers_config.unwrap_or_default()),
             wal_config: WalConfig::default().apply(&self.wal_config.unwrap_or_default()),
             quantization_config: self.quantization_config,
             payload_schema: BTreeMap::new(),
+            shard_keys: ShardKeyLayout::default(),
         };
         config.validate()?;
         Ok(config)

@@ -8,6 +8,10 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::text::{TextMatch, Tokenizer};
 use crate::{Payload, PointId};
 
 /// A filter: Qdrant's `Filter` object.
@@ -127,10 +131,27 @@ impl MatchValue {
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Match {
-    Value { value: MatchValue },
-    Text { text: String },
-    Any { any: Vec<MatchValue> },
-    Except { except: Vec<MatchValue> },
+    Value {
+        value: MatchValue,
+    },
+    /// Every token of `text` is a token of the value (see [`crate::text`]).
+    Text {
+        text: String,
+    },
+    /// At least one token of `text_any` is a token of the value.
+    TextAny {
+        text_any: String,
+    },
+    /// The tokens of `phrase` appear in the value consecutively and in order.
+    Phrase {
+        phrase: String,
+    },
+    Any {
+        any: Vec<MatchValue>,
+    },
+    Except {
+        except: Vec<MatchValue>,
+    },
 }
 
 /// A range bound: a number, or a date-time (Qdrant's datetime range) given as text.
@@ -392,6 +413,48 @@ impl GeoPolygon {
     }
 }
 
+/// The tokenizers of the declared text indexes, by payload key: text conditions on these keys are
+/// tokenized as the index tokenizes, others by [`Tokenizer::unindexed`].
+#[derive(Debug, Clone, Default)]
+pub struct TextRules(HashMap<String, Arc<Tokenizer>>);
+
+impl TextRules {
+    pub fn insert(&mut self, key: String, tokenizer: Arc<Tokenizer>) {
+        self.0.insert(key, tokenizer);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// Where a condition is checked: the text rules and, inside `nested`, the key of the array its keys
+/// are relative to (a text index on `a[].b` serves `nested{key: a, filter: {key: b ..}}`).
+struct Scope<'a> {
+    rules: &'a TextRules,
+    prefix: Option<&'a str>,
+}
+
+impl Scope<'_> {
+    fn full_key(&self, key: &str) -> String {
+        match self.prefix {
+            Some(p) => format!("{p}[].{key}"),
+            None => key.to_string(),
+        }
+    }
+
+    fn tokenizer(&self, key: &str) -> &Tokenizer {
+        if self.rules.is_empty() {
+            return Tokenizer::unindexed();
+        }
+        let found = match self.prefix {
+            None => self.rules.0.get(key),
+            Some(_) => self.rules.0.get(&self.full_key(key)),
+        };
+        found.map_or(Tokenizer::unindexed(), |t| t.as_ref())
+    }
+}
+
 /// What a filter is checked against: one point.
 pub trait PointView {
     fn id(&self) -> PointId;
@@ -518,15 +581,35 @@ impl Filter {
         }
     }
 
-    /// Whether `point` passes this filter.
-    pub fn check(&self, point: &dyn PointView) -> bool {
-        let empty = Payload::new();
-        let payload = point.payload().unwrap_or(&empty);
-        self.check_with(point, payload)
+    /// Whether some condition, at any depth, is a text match (`text`, `text_any`, `phrase`).
+    pub fn has_text_conditions(&self) -> bool {
+        let all = self.must.iter().chain(&self.should).chain(&self.must_not).flatten();
+        all.chain(self.min_should.iter().flat_map(|m| &m.conditions)).any(|c| match c {
+            Condition::Field(f) => {
+                matches!(f.r#match, Some(Match::Text { .. } | Match::TextAny { .. } | Match::Phrase { .. }))
+            }
+            Condition::Nested { nested } => nested.filter.has_text_conditions(),
+            Condition::Filter(f) => f.has_text_conditions(),
+            _ => false,
+        })
     }
 
-    fn check_with(&self, point: &dyn PointView, payload: &Payload) -> bool {
-        let holds = |c: &Condition| c.check(point, payload);
+    /// Whether `point` passes this filter, with text conditions tokenized as on fields without a text
+    /// index.
+    pub fn check(&self, point: &dyn PointView) -> bool {
+        self.check_in(point, &TextRules::default())
+    }
+
+    /// Whether `point` passes this filter, text conditions on the keys of `rules` tokenized by their
+    /// text indexes.
+    pub fn check_in(&self, point: &dyn PointView, rules: &TextRules) -> bool {
+        let empty = Payload::new();
+        let payload = point.payload().unwrap_or(&empty);
+        self.check_with(point, payload, &Scope { rules, prefix: None })
+    }
+
+    fn check_with(&self, point: &dyn PointView, payload: &Payload, scope: &Scope<'_>) -> bool {
+        let holds = |c: &Condition| c.check(point, payload, scope);
         self.must.iter().flatten().all(holds)
             && self.should.as_ref().is_none_or(|s| s.is_empty() || s.iter().any(holds))
             && !self.must_not.iter().flatten().any(holds)
@@ -547,9 +630,9 @@ impl Condition {
         }
     }
 
-    fn check(&self, point: &dyn PointView, payload: &Payload) -> bool {
+    fn check(&self, point: &dyn PointView, payload: &Payload, scope: &Scope<'_>) -> bool {
         match self {
-            Condition::Field(f) => f.check(payload),
+            Condition::Field(f) => f.check(payload, scope),
             Condition::IsEmpty { is_empty } => {
                 let values = values_at(payload, &is_empty.key);
                 values.iter().all(|v| v.is_null() || v.as_array().is_some_and(Vec::is_empty))
@@ -560,8 +643,17 @@ impl Condition {
             Condition::Nested { nested } => values_at(payload, &nested.key)
                 .into_iter()
                 .flat_map(|v| if let Value::Array(a) = v { a.iter().collect() } else { vec![v] })
-                .any(|element| element.as_object().is_some_and(|o| nested.filter.check_with(point, o))),
-            Condition::Filter(f) => f.check_with(point, payload),
+                .any(|element| {
+                    let full;
+                    let inner = if scope.rules.is_empty() {
+                        Scope { rules: scope.rules, prefix: None }
+                    } else {
+                        full = scope.full_key(&nested.key);
+                        Scope { rules: scope.rules, prefix: Some(&full) }
+                    };
+                    element.as_object().is_some_and(|o| nested.filter.check_with(point, o, &inner))
+                }),
+            Condition::Filter(f) => f.check_with(point, payload, scope),
         }
     }
 }
@@ -617,12 +709,22 @@ impl FieldCondition {
         Ok(())
     }
 
-    fn check(&self, payload: &Payload) -> bool {
+    fn check(&self, payload: &Payload, scope: &Scope<'_>) -> bool {
         let values = leaf_values(payload, &self.key);
         let any = |f: &dyn Fn(&Value) -> bool| values.iter().any(|v| f(v));
+        let text = |how: TextMatch, query: &str| {
+            let tokenizer = scope.tokenizer(&self.key);
+            let query = tokenizer.query(query);
+            !query.is_empty()
+                && any(&|v| {
+                    v.as_str().is_some_and(|s| crate::text::tokens_match(how, &query, &tokenizer.document(s)))
+                })
+        };
         self.r#match.as_ref().is_none_or(|m| match m {
             Match::Value { value } => any(&|v| value.matches(v)),
-            Match::Text { text } => any(&|v| v.as_str().is_some_and(|s| s.contains(text.as_str()))),
+            Match::Text { text: q } => text(TextMatch::All, q),
+            Match::TextAny { text_any } => text(TextMatch::Any, text_any),
+            Match::Phrase { phrase } => text(TextMatch::Phrase, phrase),
             Match::Any { any: options } => any(&|v| options.iter().any(|o| o.matches(v))),
             // Qdrant: a point passes `except` when some value is none of the listed ones.
             Match::Except { except } => any(&|v| !v.is_null() && !except.iter().any(|o| o.matches(v))),
@@ -715,7 +817,11 @@ mod tests {
         yes(json!({"must": [{"nested": {"key": "country.cities", "filter": {"must": [
             {"key": "name", "match": {"value": "Lyon"}}, {"key": "pop", "range": {"gt": 400}}]}}}]}));
         yes(json!({"must": [{"key": "tags", "values_count": {"gte": 2}}]}));
-        yes(json!({"must": [{"key": "city", "match": {"text": "ari"}}]}));
+        // Text conditions compare tokens (lowercased words), never substrings.
+        yes(json!({"must": [{"key": "city", "match": {"text": "PARIS"}}]}));
+        no(json!({"must": [{"key": "city", "match": {"text": "ari"}}]}));
+        yes(json!({"must": [{"key": "city", "match": {"text_any": "rome paris"}}]}));
+        no(json!({"must": [{"key": "city", "match": {"phrase": "rome paris"}}]}));
         yes(
             json!({"must": [{"key": "loc", "geo_radius": {"center": {"lon": 2.29, "lat": 48.86}, "radius": 5000.0}}]}),
         );

@@ -25,7 +25,9 @@
 //!            | "MATCHES" string ;             (* match text *)
 //! function   = "is_empty" "(" key ")" | "is_null" "(" key ")"
 //!            | "has_id" "(" [ id { "," id } ] ")" | "has_vector" "(" string ")"
-//!            | "text_contains" "(" key "," string ")"
+//!            | "text_contains" "(" key "," string ")"    (* match text *)
+//!            | "text_any" "(" key "," string ")"         (* match text_any *)
+//!            | "phrase" "(" key "," string ")"           (* match phrase *)
 //!            | "values_count" "(" key ")" ( ( "<" | "<=" | ">" | ">=" ) number
 //!                                         | "BETWEEN" number "AND" number )
 //!            | "values_count" "(" key "," bounds ")" | "range" "(" key "," bounds ")"

@@ -24,7 +24,9 @@ pub mod point;
 pub mod point_id;
 pub mod quantization;
 pub mod search;
+pub mod shard_key;
 pub mod sparse;
+pub mod text;
 
 pub use alias::{AliasDescription, AliasOperation};
 pub use config::{
@@ -49,6 +51,7 @@ pub use search::{
     CountRequest, MultiSearchRequest, NamedVectorSearch, ScrollRequest, ScrollResult, SearchParams,
     SearchRequest, SparseSearchRequest,
 };
+pub use shard_key::{ShardKey, ShardKeyLayout, ShardKeySelector, ShardKeyWithFallback, ShardingMethod};
 pub use sparse::{Modifier, SparseVector};
 
 /// Monotonic sequence number of an applied [`Operation`] within one shard.

@@ -11,7 +11,7 @@ use grape_shard::wal::SyncPolicy;
 use grape_shard::ShardOptions;
 use grape_types::{
     AliasDescription, AliasOperation, CollectionConfig, CreateCollection, Error, PayloadFieldSchema, Result,
-    UpdateCollection,
+    ShardKey, UpdateCollection,
 };
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
@@ -48,6 +48,74 @@ pub trait Catalog: Send + Sync {
     fn update_config(&self, name: &str, config: CollectionConfig) -> Result<()>;
     /// Shards of a new collection that does not say (Qdrant: one per node).
     fn default_shard_number(&self) -> u32;
+    /// Adds a shard key with its shards (custom sharding), placed on the cluster's nodes.
+    fn create_shard_key(&self, name: &str, request: &CreateShardKey) -> Result<()>;
+    /// Drops a shard key; every node deletes its shards' data.
+    fn delete_shard_key(&self, name: &str, key: &ShardKey) -> Result<()>;
+}
+
+/// Qdrant's `CreateShardingKey`: a new shard key of a custom-sharded collection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateShardKey {
+    pub shard_key: ShardKey,
+    /// Shards of the key (default: the collection's `shard_number`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shards_number: Option<u32>,
+    /// Replicas of each shard (default: the collection's `replication_factor`; cluster mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication_factor: Option<u32>,
+    /// Peers allowed to hold the key's shards (empty: any; cluster mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Vec<u64>>,
+    /// Qdrant's initial replica state: Grape creates replicas `Active` and refuses any other state.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_state: Option<String>,
+}
+
+impl CreateShardKey {
+    pub fn new(shard_key: ShardKey) -> Self {
+        CreateShardKey {
+            shard_key,
+            shards_number: None,
+            replication_factor: None,
+            placement: None,
+            initial_state: None,
+        }
+    }
+
+    /// The configuration `config` becomes with this key added; also returns the new shard ids.
+    pub fn apply_to(&self, config: &CollectionConfig) -> Result<(CollectionConfig, Vec<u32>)> {
+        let key = &self.shard_key;
+        if !config.params.is_custom_sharded() {
+            return Err(Error::bad_input(format!(
+                "Shard Key {key} cannot be created with Auto sharding method"
+            )));
+        }
+        if self.replication_factor == Some(0) {
+            return Err(Error::bad_input("replication_factor: must be at least 1"));
+        }
+        if self.initial_state.as_deref().is_some_and(|s| s != "Active") {
+            return Err(Error::bad_input(
+                "initial_state: Grape creates the replicas of a new shard key in state Active only",
+            ));
+        }
+        let mut next = config.clone();
+        let shards = self.shards_number.unwrap_or(config.params.shard_number);
+        let ids = next.shard_keys.add(key.clone(), shards)?;
+        Ok((next, ids))
+    }
+}
+
+/// The configuration `config` becomes without shard key `key`; also returns the dropped shard ids.
+pub fn drop_shard_key(config: &CollectionConfig, key: &ShardKey) -> Result<(CollectionConfig, Vec<u32>)> {
+    if !config.params.is_custom_sharded() {
+        return Err(Error::bad_input(format!("Shard Key {key} cannot be removed with Auto sharding method")));
+    }
+    let mut next = config.clone();
+    let ids = next.shard_keys.remove(key)?;
+    Ok((next, ids))
 }
 
 /// A node's cluster state as `/metrics` reports it (`grape_cluster_*`).
@@ -351,6 +419,56 @@ impl Database {
         collection.set_payload_schema(declared).map(|_| ())
     }
 
+    /// Creates a shard key of a custom-sharded collection with its shards; persisted before it returns.
+    pub fn create_shard_key(&self, name: &str, request: &CreateShardKey) -> Result<()> {
+        let collection = self.collection(name)?;
+        if let Some(catalog) = &self.inner.config.catalog {
+            request.apply_to(&collection.config())?;
+            return catalog.0.create_shard_key(collection.name(), request);
+        }
+        let mut state = self.inner.state.lock();
+        let (config, ids) = request.apply_to(&collection.config())?;
+        // The new shard directories first: a crash before the metadata commit leaves directories the
+        // configuration does not list, which the next open removes.
+        let added = Collection::open_local_shards(collection.dir(), &config, &self.shard_options(), &ids)?;
+        let mut next = state.meta.clone();
+        next.collections.insert(collection.name().to_string(), config.clone());
+        if let Err(e) = self.inner.store_meta(&state.meta, &next) {
+            for (id, shard) in added {
+                let _ = shard.local().map(|s| s.close());
+                let _ = std::fs::remove_dir_all(collection.dir().join("shards").join(id.to_string()));
+            }
+            return Err(e);
+        }
+        state.meta = next;
+        collection.apply_layout(config, added)?;
+        Ok(())
+    }
+
+    /// Drops a shard key of a custom-sharded collection and deletes its shards' data.
+    pub fn delete_shard_key(&self, name: &str, key: &ShardKey) -> Result<()> {
+        let collection = self.collection(name)?;
+        if let Some(catalog) = &self.inner.config.catalog {
+            drop_shard_key(&collection.config(), key)?;
+            return catalog.0.delete_shard_key(collection.name(), key);
+        }
+        let mut state = self.inner.state.lock();
+        let (config, _) = drop_shard_key(&collection.config(), key)?;
+        let mut next = state.meta.clone();
+        next.collections.insert(collection.name().to_string(), config.clone());
+        self.inner.store_meta(&state.meta, &next)?;
+        state.meta = next;
+        // Committed: from here on the shards are gone (a crash leaves directories the next open removes).
+        let removed = collection.apply_layout(config, Vec::new())?;
+        drop(state);
+        remove_shards(&collection, removed)
+    }
+
+    /// The shard keys of a collection in creation order (empty without custom sharding).
+    pub fn list_shard_keys(&self, name: &str) -> Result<Vec<ShardKey>> {
+        Ok(self.collection(name)?.shard_keys())
+    }
+
     /// Swaps a staged snapshot recovery in as collection `name` (created if missing), steps 2 to 7 of
     /// `snapshot::recovery`. Runs under the state lock, so no create, delete or second recovery of the
     /// name interleaves. A failure before the commit point reopens the old collection; after it, the
@@ -547,6 +665,20 @@ impl Drop for Inner {
             }
         }
     }
+}
+
+/// Closes dropped shards held here and deletes their directories.
+fn remove_shards(collection: &Collection, removed: Vec<grape_collection::ShardHandle>) -> Result<()> {
+    for handle in removed {
+        if let Some(local) = handle.shard.local() {
+            local.close()?;
+        }
+        let dir = collection.dir().join("shards").join(handle.id.to_string());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(format!("remove {}", dir.display()), e))?;
+        }
+    }
+    Ok(())
 }
 
 fn collection_dir(root: &Path, name: &str) -> PathBuf {

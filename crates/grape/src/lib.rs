@@ -30,7 +30,10 @@ mod meta;
 pub mod query;
 mod snapshot;
 
-pub use database::{Catalog, CatalogHandle, ClusterMetrics, Database, DatabaseConfig, Health, HealthState};
+pub use database::{
+    drop_shard_key, Catalog, CatalogHandle, ClusterMetrics, CreateShardKey, Database, DatabaseConfig, Health,
+    HealthState,
+};
 pub use grape_collection::{
     Collection, CollectionInfo, CollectionStats, CollectionStatus, MemoryStats, UpdateResult, UpdateStatus,
 };

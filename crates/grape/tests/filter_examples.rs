@@ -1,6 +1,6 @@
 //! The filter examples of Qdrant's filtering documentation, each with the ids the documentation says
 //! match, checked through scroll and count: in the appendable segment, after indexing, and with payload
-//! indexes declared on the keys the filters read.
+//! indexes declared on the keys the filters read (geo and text indexes included).
 
 use grape::{
     CountRequest, CreateCollection, Database, Distance, Filter, OptimizersConfigDiff, PointId, PointStruct,
@@ -52,6 +52,19 @@ fn misc() -> Vec<Value> {
                "location": {"lon": 2.35, "lat": 48.85}, "date": "2023-03-01T00:00:00+01:00"}),
         json!({"id": 3, "reports": ["late"], "price": 100, "location": {"lon": 13.44, "lat": 52.50}}),
         json!({"id": 4, "comments": [], "reports": [null], "date": "2022-12-31"}),
+    ]
+}
+
+/// Points for full-text matching (text: all tokens, text_any: one token, phrase: adjacent in order;
+/// tokens are lowercased words, so `Goodness` is not `good`).
+fn texts() -> Vec<Value> {
+    vec![
+        json!({"id": 1, "description": "Good and cheap hardware"}),
+        json!({"id": 2, "description": "cheap hardware, good software"}),
+        json!({"id": 3, "description": "Goodness is cheap"}),
+        json!({"id": 4, "description": ["expensive", "good stuff"]}),
+        json!({"id": 5, "description": "A quick brown fox jumps"}),
+        json!({"id": 6, "description": "the brown quick fox"}),
     ]
 }
 
@@ -172,6 +185,23 @@ fn examples() -> Vec<Example> {
                                       {"lon": 13.43, "lat": 52.49}]}]}}]}),
             vec![1],
         ),
+        // Full text.
+        (texts, json!({"must": [{"key": "description", "match": {"text": "good cheap"}}]}), vec![1, 2]),
+        (texts, json!({"must": [{"key": "description", "match": {"text": "GOOD"}}]}), vec![1, 2, 4]),
+        (
+            texts,
+            json!({"must": [{"key": "description", "match": {"text_any": "good cheap"}}]}),
+            vec![1, 2, 3, 4],
+        ),
+        (texts, json!({"must": [{"key": "description", "match": {"text": "expensive stuff"}}]}), vec![]),
+        (texts, json!({"must": [{"key": "description", "match": {"phrase": "brown fox"}}]}), vec![5]),
+        (texts, json!({"must": [{"key": "description", "match": {"phrase": "quick fox"}}]}), vec![6]),
+        (texts, json!({"must": [{"key": "description", "match": {"text": "fox quick"}}]}), vec![5, 6]),
+        (
+            texts,
+            json!({"must_not": [{"key": "description", "match": {"text": "hardware"}}]}),
+            vec![3, 4, 5, 6],
+        ),
     ]
 }
 
@@ -195,8 +225,13 @@ fn ids_of(db: &Database, name: &str, filter: &Filter) -> (Vec<u64>, usize) {
 fn documented_examples_match_the_documented_points() {
     let dir = tempfile::tempdir().unwrap();
     let db = Database::open(dir.path()).unwrap();
-    let datasets: [(&str, Dataset); 4] =
-        [("cities", cities), ("dinosaurs", dinosaurs), ("countries", countries), ("misc", misc)];
+    let datasets: [(&str, Dataset); 5] = [
+        ("cities", cities),
+        ("dinosaurs", dinosaurs),
+        ("countries", countries),
+        ("misc", misc),
+        ("texts", texts),
+    ];
     for (name, data) in datasets {
         let mut create = CreateCollection::new(VectorsConfig::Single(VectorParams::new(2, Distance::Dot)));
         create.optimizers_config =
@@ -221,15 +256,17 @@ fn documented_examples_match_the_documented_points() {
             "sealed" => datasets.iter().for_each(|(n, _)| db.collection(n).unwrap().optimize_now().unwrap()),
             "payload indexes" => {
                 for (coll, key, kind) in [
-                    ("cities", "city", "keyword"),
-                    ("cities", "color", "keyword"),
-                    ("dinosaurs", "diet[].food", "keyword"),
-                    ("countries", "country.name", "keyword"),
-                    ("countries", "country.cities[].population", "float"),
-                    ("misc", "price", "float"),
-                    ("misc", "date", "datetime"),
+                    ("cities", "city", json!("keyword")),
+                    ("cities", "color", json!("keyword")),
+                    ("dinosaurs", "diet[].food", json!("keyword")),
+                    ("countries", "country.name", json!("keyword")),
+                    ("countries", "country.cities[].population", json!("float")),
+                    ("misc", "price", json!("float")),
+                    ("misc", "date", json!("datetime")),
+                    ("misc", "location", json!("geo")),
+                    ("texts", "description", json!({"type": "text", "phrase_matching": true})),
                 ] {
-                    db.create_payload_index(coll, key, serde_json::from_value(json!(kind)).unwrap()).unwrap();
+                    db.create_payload_index(coll, key, serde_json::from_value(kind).unwrap()).unwrap();
                 }
             }
             _ => {}

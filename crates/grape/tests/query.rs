@@ -72,6 +72,7 @@ fn query(q: QueryInput, using: &str, prefetch: Vec<Prefetch>, limit: usize) -> P
         with_payload: WithPayload::Enable(false),
         with_vector: WithVector::Enable(false),
         lookup_from: None,
+        shard_key: None,
     }
 }
 

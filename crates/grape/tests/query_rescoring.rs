@@ -65,6 +65,7 @@ fn query(q: QueryInput, prefetch: Vec<Prefetch>, limit: usize) -> PointsQuery {
         with_payload: WithPayload::Enable(false),
         with_vector: WithVector::Enable(false),
         lookup_from: None,
+        shard_key: None,
     }
 }
 

@@ -1,4 +1,4 @@
-//! `qdrant.Collections`: collections (create, get, update, delete, exists) and aliases.
+//! `qdrant.Collections`: collections (create, get, update, delete, exists), aliases and shard keys.
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -13,6 +13,7 @@ use grape_proto::qdrant as pb;
 use grape_proto::qdrant::collections_server::Collections;
 use tonic::{Request, Response, Status};
 
+use super::convert::{proto_shard_key, shard_key};
 use super::quantization::{quantization_config, quantization_diff, quantization_out};
 use super::{elapsed, invalid, status, unsupported, within, Access, State};
 
@@ -125,7 +126,7 @@ impl Collections for State {
                     shard_id: l.shard_id,
                     points_count: l.points_count as u64,
                     state: pb::ReplicaState::Active as i32,
-                    shard_key: None,
+                    shard_key: l.shard_key.as_ref().map(proto_shard_key),
                 })
                 .collect(),
             time: elapsed(start),
@@ -146,6 +147,68 @@ impl Collections for State {
             time: elapsed(start),
         }))
     }
+
+    async fn create_shard_key(
+        &self,
+        request: Request<pb::CreateShardKeyRequest>,
+    ) -> Reply<pb::CreateShardKeyResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let create = create_shard_key(req.request)?;
+        let work = async { self.service.create_shard_key(req.collection_name, create).await.map_err(status) };
+        let result = within(req.timeout, work).await?;
+        Ok(Response::new(pb::CreateShardKeyResponse { result, time: elapsed(start) }))
+    }
+
+    async fn delete_shard_key(
+        &self,
+        request: Request<pb::DeleteShardKeyRequest>,
+    ) -> Reply<pb::DeleteShardKeyResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Write)?;
+        let req = request.into_inner();
+        let key =
+            req.request.and_then(|r| r.shard_key).ok_or_else(|| invalid("request.shard_key is required"))?;
+        let key = shard_key(key)?;
+        let work = async { self.service.delete_shard_key(req.collection_name, key).await.map_err(status) };
+        let result = within(req.timeout, work).await?;
+        Ok(Response::new(pb::DeleteShardKeyResponse { result, time: elapsed(start) }))
+    }
+
+    async fn list_shard_keys(
+        &self,
+        request: Request<pb::ListShardKeysRequest>,
+    ) -> Reply<pb::ListShardKeysResponse> {
+        let start = Instant::now();
+        self.authorize(request.metadata(), Access::Read)?;
+        let keys = self.service.shard_keys(request.into_inner().collection_name).await.map_err(status)?;
+        Ok(Response::new(pb::ListShardKeysResponse {
+            shard_keys: keys
+                .unwrap_or_default()
+                .iter()
+                .map(|k| pb::ShardKeyDescription { key: Some(proto_shard_key(k)) })
+                .collect(),
+            time: elapsed(start),
+        }))
+    }
+}
+
+fn create_shard_key(req: Option<pb::CreateShardKey>) -> Result<grape::CreateShardKey, Status> {
+    let req = req.ok_or_else(|| invalid("request is required"))?;
+    let key = shard_key(req.shard_key.ok_or_else(|| invalid("request.shard_key is required"))?)?;
+    let initial_state = match req.initial_state.map(pb::ReplicaState::try_from) {
+        None => None,
+        Some(Ok(state)) => Some(state.as_str_name().to_string()),
+        Some(Err(_)) => return Err(invalid("initial_state: unknown replica state")),
+    };
+    Ok(grape::CreateShardKey {
+        shard_key: key,
+        shards_number: req.shards_number,
+        replication_factor: req.replication_factor,
+        placement: (!req.placement.is_empty()).then_some(req.placement),
+        initial_state,
+    })
 }
 
 fn aliases_response(aliases: Vec<grape::AliasDescription>, start: Instant) -> pb::ListAliasesResponse {
@@ -189,9 +252,6 @@ fn create_collection(req: pb::CreateCollection) -> Result<CreateCollection, Stat
     if !req.metadata.is_empty() {
         return Err(unsupported("metadata (collection metadata)"));
     }
-    if req.sharding_method == Some(pb::ShardingMethod::Custom as i32) {
-        return Err(unsupported("sharding_method Custom (custom sharding)"));
-    }
     let vectors = match req.vectors_config.and_then(|v| v.config) {
         Some(pb::vectors_config::Config::Params(p)) => VectorsConfig::Single(vector_params(p)?),
         Some(pb::vectors_config::Config::ParamsMap(m)) => VectorsConfig::Multi(
@@ -208,6 +268,12 @@ fn create_collection(req: pb::CreateCollection) -> Result<CreateCollection, Stat
     create.replication_factor = req.replication_factor;
     create.write_consistency_factor = req.write_consistency_factor;
     create.on_disk_payload = req.on_disk_payload;
+    create.sharding_method = match req.sharding_method.map(pb::ShardingMethod::try_from) {
+        None => None,
+        Some(Ok(pb::ShardingMethod::Auto)) => Some(grape::ShardingMethod::Auto),
+        Some(Ok(pb::ShardingMethod::Custom)) => Some(grape::ShardingMethod::Custom),
+        Some(Err(_)) => return Err(invalid("sharding_method: unknown value")),
+    };
     create.hnsw_config = req.hnsw_config.map(hnsw_diff).transpose()?;
     create.wal_config = req.wal_config.map(wal_diff).transpose()?;
     create.optimizers_config = req.optimizers_config.map(optimizers_diff).transpose()?;
@@ -448,6 +514,10 @@ fn collection_config(c: CollectionConfig) -> pb::CollectionConfig {
             sparse_vectors_config: params.sparse_vectors.map(sparse_vectors_config_out),
             replication_factor: Some(params.replication_factor),
             write_consistency_factor: Some(params.write_consistency_factor),
+            sharding_method: params.sharding_method.map(|m| match m {
+                grape::ShardingMethod::Auto => pb::ShardingMethod::Auto as i32,
+                grape::ShardingMethod::Custom => pb::ShardingMethod::Custom as i32,
+            }),
             ..Default::default()
         }),
         hnsw_config: Some(hnsw_out(&c.hnsw_config)),

@@ -247,12 +247,38 @@ pub(super) fn search_params(p: Option<pb::SearchParams>) -> Result<grape::Search
     })
 }
 
-/// Refuses a custom-sharding shard key selector (Grape has no shard keys).
-pub(super) fn no_shard_keys(selector: &Option<Vec<u8>>) -> Result<(), Status> {
-    match selector {
-        Some(_) => Err(unsupported("shard_key_selector (custom sharding)")),
-        None => Ok(()),
+/// A shard key from its proto form.
+pub(super) fn shard_key(key: pb::ShardKey) -> Result<grape::ShardKey, Status> {
+    match key.key {
+        Some(pb::shard_key::Key::Keyword(k)) => Ok(grape::ShardKey::Keyword(k)),
+        Some(pb::shard_key::Key::Number(n)) => Ok(grape::ShardKey::Number(n)),
+        None => Err(invalid("shard_key: a keyword or a number is required")),
     }
+}
+
+pub(super) fn proto_shard_key(key: &grape::ShardKey) -> pb::ShardKey {
+    let key = match key {
+        grape::ShardKey::Keyword(k) => pb::shard_key::Key::Keyword(k.clone()),
+        grape::ShardKey::Number(n) => pb::shard_key::Key::Number(*n),
+    };
+    pb::ShardKey { key: Some(key) }
+}
+
+/// The shard keys a request names (custom sharding): one key, several, or one with a fallback.
+pub(super) fn shard_keys(
+    selector: Option<pb::ShardKeySelector>,
+) -> Result<Option<grape::ShardKeySelector>, Status> {
+    let Some(selector) = selector else { return Ok(None) };
+    let mut keys = selector.shard_keys.into_iter().map(shard_key).collect::<Result<Vec<_>, _>>()?;
+    Ok(Some(match (selector.fallback, keys.len()) {
+        (Some(fallback), 1) => grape::ShardKeySelector::WithFallback(grape::ShardKeyWithFallback {
+            target: keys.remove(0),
+            fallback: shard_key(fallback)?,
+        }),
+        (Some(_), _) => return Err(invalid("shard_key_selector: a fallback needs exactly one shard key")),
+        (None, 1) => grape::ShardKeySelector::One(keys.remove(0)),
+        (None, _) => grape::ShardKeySelector::Many(keys),
+    }))
 }
 
 // ---- results ----

@@ -10,16 +10,16 @@ use grape_proto::qdrant as pb;
 use tonic::Status;
 
 use super::convert::{
-    no_shard_keys, point_id, point_ids, proto_point_id, retrieved_point, scored_point, search_params, vector,
+    point_id, point_ids, proto_point_id, retrieved_point, scored_point, search_params, shard_keys, vector,
     with_payload, with_vector,
 };
 use super::filter::filter;
 use super::invalid;
-use super::query::{points_query, search_query};
+use super::query::{lookup_location, points_query, search_query};
 use crate::service::facet::{FacetHit, FacetQuery, FacetValue};
 use crate::service::groups::{GroupId, GroupsQuery, PointGroup, WithLookup};
 use crate::service::matrix::{Matrix, MatrixQuery};
-use crate::service::{ContextPair, LookupLocation, PointsQuery, QueryInput, RecommendStrategy, VectorInput};
+use crate::service::{ContextPair, PointsQuery, QueryInput, RecommendStrategy, VectorInput};
 
 /// Qdrant's defaults of a grouped query (as the REST front end has them).
 const DEFAULT_GROUPS: usize = 10;
@@ -40,12 +40,6 @@ fn example_vector(v: pb::Vector) -> Result<VectorInput, Status> {
         grape::Vector::Sparse(s) => VectorInput::Sparse(s),
         grape::Vector::Multi(m) => VectorInput::Multi(m),
     })
-}
-
-fn lookup_location(l: Option<pb::LookupLocation>) -> Result<Option<LookupLocation>, Status> {
-    let Some(l) = l else { return Ok(None) };
-    no_shard_keys(&l.shard_key_selector)?;
-    Ok(Some(LookupLocation { collection: l.collection_name, vector: l.vector_name }))
 }
 
 fn strategy(s: Option<i32>) -> Result<RecommendStrategy, Status> {
@@ -70,7 +64,6 @@ fn examples(ids: Vec<pb::PointId>, vectors: Vec<pb::Vector>) -> Result<Vec<Vecto
 
 /// Legacy `Recommend`: the Query API's recommend over the examples.
 pub(super) fn recommend_query(r: pb::RecommendPoints) -> Result<PointsQuery, Status> {
-    no_shard_keys(&r.shard_key_selector)?;
     let positive = examples(r.positive, r.positive_vectors)?;
     let negative = examples(r.negative, r.negative_vectors)?;
     if positive.is_empty() && negative.is_empty() {
@@ -88,6 +81,7 @@ pub(super) fn recommend_query(r: pb::RecommendPoints) -> Result<PointsQuery, Sta
         with_payload: with_payload(r.with_payload, false),
         with_vector: with_vector(r.with_vectors),
         lookup_from: lookup_location(r.lookup_from)?,
+        shard_key: shard_keys(r.shard_key_selector)?,
     })
 }
 
@@ -104,7 +98,6 @@ fn vector_example(e: Option<pb::VectorExample>, what: &str) -> Result<VectorInpu
 
 /// Legacy `Discover`: discovery with a target, context search without one.
 pub(super) fn discover_query(d: pb::DiscoverPoints) -> Result<PointsQuery, Status> {
-    no_shard_keys(&d.shard_key_selector)?;
     let context = d
         .context
         .into_iter()
@@ -135,6 +128,7 @@ pub(super) fn discover_query(d: pb::DiscoverPoints) -> Result<PointsQuery, Statu
         with_payload: with_payload(d.with_payload, false),
         with_vector: with_vector(d.with_vectors),
         lookup_from: lookup_location(d.lookup_from)?,
+        shard_key: shard_keys(d.shard_key_selector)?,
     })
 }
 
@@ -261,12 +255,16 @@ pub(super) fn groups_result(groups: Vec<PointGroup>) -> pb::GroupsResult {
 // ---- facet ----
 
 pub(super) fn facet_query(f: pb::FacetCounts) -> Result<FacetQuery, Status> {
-    no_shard_keys(&f.shard_key_selector)?;
     if f.key.is_empty() {
         return Err(invalid("facet: key is required"));
     }
     // Counts are always exact in Grape, so `exact` changes nothing.
-    Ok(FacetQuery { key: f.key, filter: filter(f.filter)?, limit: f.limit.map_or(10, usize_of) })
+    Ok(FacetQuery {
+        key: f.key,
+        filter: filter(f.filter)?,
+        limit: f.limit.map_or(10, usize_of),
+        shard_key: shard_keys(f.shard_key_selector)?,
+    })
 }
 
 pub(super) fn facet_hits(hits: Vec<FacetHit>) -> Vec<pb::FacetHit> {
@@ -288,12 +286,12 @@ pub(super) fn facet_hits(hits: Vec<FacetHit>) -> Vec<pb::FacetHit> {
 // ---- distance matrix ----
 
 pub(super) fn matrix_query(m: pb::SearchMatrixPoints) -> Result<MatrixQuery, Status> {
-    no_shard_keys(&m.shard_key_selector)?;
     Ok(MatrixQuery {
         sample: m.sample.map_or(10, usize_of),
         limit: m.limit.map_or(3, usize_of),
         using: using(m.using),
         filter: filter(m.filter)?,
+        shard_key: shard_keys(m.shard_key_selector)?,
     })
 }
 

@@ -159,8 +159,8 @@ fn match_json(m: pb::Match) -> Result<Value, Status> {
         M::Integers(i) => json!({"any": i.integers}),
         M::ExceptIntegers(i) => json!({"except": i.integers}),
         M::ExceptKeywords(k) => json!({"except": k.strings}),
-        M::Phrase(_) => return Err(unsupported("match `phrase`")),
-        M::TextAny(_) => return Err(unsupported("match `text_any`")),
+        M::Phrase(p) => json!({"phrase": p}),
+        M::TextAny(t) => json!({"text_any": t}),
         M::Prefix(_) => return Err(unsupported("match `prefix`")),
     })
 }
@@ -204,12 +204,23 @@ mod tests {
     #[test]
     fn unbuilt_match_kinds_are_refused_by_name() {
         let f = pb::Filter {
-            must: vec![field("t", pb::r#match::MatchValue::Phrase("a b".into()))],
+            must: vec![field("t", pb::r#match::MatchValue::Prefix("ab".into()))],
             ..Default::default()
         };
         let e = filter(Some(f)).unwrap_err();
         assert_eq!(e.code(), tonic::Code::InvalidArgument);
-        assert!(e.message().contains("phrase"), "{}", e.message());
+        assert!(e.message().contains("prefix"), "{}", e.message());
+        let f = pb::Filter {
+            must: vec![
+                field("t", pb::r#match::MatchValue::Phrase("a b".into())),
+                field("t", pb::r#match::MatchValue::TextAny("c d".into())),
+            ],
+            ..Default::default()
+        };
+        let expected: Filter = serde_json::from_value(json!({"must": [
+            {"key": "t", "match": {"phrase": "a b"}}, {"key": "t", "match": {"text_any": "c d"}}]}))
+        .unwrap();
+        assert_eq!(filter(Some(f)).unwrap(), Some(expected));
     }
 
     #[test]

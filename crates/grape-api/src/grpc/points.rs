@@ -11,8 +11,8 @@ use grape_proto::qdrant::points_server::Points;
 use tonic::{Request, Response, Status};
 
 use super::convert::{
-    map_to_payload, no_shard_keys, ordered_point, point, point_ids, proto_point_id, retrieved_point,
-    scored_point, update_result, with_payload, with_vector,
+    map_to_payload, ordered_point, point, point_ids, proto_point_id, retrieved_point, scored_point,
+    shard_keys, update_result, with_payload, with_vector,
 };
 use super::explore::{
     discover_query, facet_hits, facet_query, groups_result, matrix_offsets, matrix_pairs, matrix_query,
@@ -36,12 +36,13 @@ struct Write {
     wait: Option<bool>,
     timeout: Option<u64>,
     start: Instant,
+    keys: Option<grape::ShardKeySelector>,
 }
 
 impl State {
     async fn write(&self, w: Write, op: UpdateOperation) -> Reply<pb::PointsOperationResponse> {
         let work = async {
-            self.service.update(w.collection, vec![op], w.wait.unwrap_or(false)).await.map_err(status)
+            self.service.update(w.collection, vec![op], w.keys, w.wait.unwrap_or(false)).await.map_err(status)
         };
         let result = within(w.timeout, work).await?;
         Ok(Response::new(pb::PointsOperationResponse {
@@ -82,7 +83,7 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         if req.update_filter.is_some() {
             return Err(unsupported("update_filter (conditional upsert)"));
         }
@@ -90,7 +91,7 @@ impl Points for State {
             return Err(unsupported("update_mode other than Upsert"));
         }
         let points = req.points.into_iter().map(point).collect::<Result<Vec<_>, _>>()?;
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, UpdateOperation::Upsert(points)).await
     }
 
@@ -98,9 +99,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = UpdateOperation::Delete(selector(req.points)?);
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, op).await
     }
 
@@ -108,12 +109,12 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let ids = point_ids(req.ids)?;
         let (wp, wv) = (with_payload(req.with_payload, true), with_vector(req.with_vectors));
         let work = async {
             self.service
-                .with_collection(req.collection_name, move |_, c| c.retrieve(&ids, &wp, &wv))
+                .with_shards(req.collection_name, keys, move |_, c| c.retrieve(&ids, &wp, &wv))
                 .await
                 .map_err(status)
         };
@@ -131,9 +132,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = update_vectors(req.points, &req.update_filter)?;
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, op).await
     }
 
@@ -144,9 +145,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = delete_vectors(req.points_selector, req.vectors)?;
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, op).await
     }
 
@@ -157,13 +158,13 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = UpdateOperation::SetPayload {
             selector: selector(req.points_selector)?,
             payload: map_to_payload(req.payload)?,
             key: req.key,
         };
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, op).await
     }
 
@@ -174,7 +175,7 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         if req.key.is_some() {
             return Err(unsupported("key with overwrite_payload"));
         }
@@ -182,7 +183,7 @@ impl Points for State {
             selector: selector(req.points_selector)?,
             payload: map_to_payload(req.payload)?,
         };
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, op).await
     }
 
@@ -193,9 +194,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = UpdateOperation::DeletePayload { selector: selector(req.points_selector)?, keys: req.keys };
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, op).await
     }
 
@@ -206,9 +207,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = UpdateOperation::ClearPayload(selector(req.points)?);
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start };
+        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
         self.write(w, op).await
     }
 
@@ -287,10 +288,10 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         if req.order_by.is_some() {
             let (collection, ordered) = ordered_scroll(req)?;
-            let points = self.service.scroll_ordered(collection, ordered).await.map_err(status)?;
+            let points = self.service.scroll_ordered(collection, keys, ordered).await.map_err(status)?;
             return Ok(Response::new(pb::ScrollResponse {
                 next_page_offset: None,
                 result: points.into_iter().map(|(r, v)| ordered_point(r, v)).collect(),
@@ -306,7 +307,7 @@ impl Points for State {
         };
         let work = async {
             self.service
-                .with_collection(req.collection_name, move |_, c| c.scroll(&scroll))
+                .with_shards(req.collection_name, keys, move |_, c| c.scroll(&scroll))
                 .await
                 .map_err(status)
         };
@@ -376,11 +377,11 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        no_shard_keys(&req.shard_key_selector)?;
+        let keys = shard_keys(req.shard_key_selector.clone())?;
         let f = filter(req.filter)?;
         let work = async {
             self.service
-                .with_collection(req.collection_name, move |_, c| service::count(c, f))
+                .with_shards(req.collection_name, keys, move |_, c| service::count(c, f))
                 .await
                 .map_err(status)
         };

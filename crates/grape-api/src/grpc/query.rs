@@ -8,7 +8,7 @@ use grape::{Direction, OrderBy, OrderValue, SparseVector, DEFAULT_VECTOR_NAME};
 use grape_proto::qdrant as pb;
 use tonic::Status;
 
-use super::convert::{no_shard_keys, search_params, value_to_json, vector_input, with_payload, with_vector};
+use super::convert::{search_params, shard_keys, value_to_json, vector_input, with_payload, with_vector};
 use super::filter::filter;
 use super::{invalid, unsupported};
 use crate::service::order_by::OrderedScroll;
@@ -27,7 +27,6 @@ fn usize_of(v: u64) -> usize {
 /// A legacy search as a Query API nearest query; `sparse_indices` make `vector` the values of a sparse
 /// query on `vector_name`.
 pub(super) fn search_query(s: pb::SearchPoints) -> Result<PointsQuery, Status> {
-    no_shard_keys(&s.shard_key_selector)?;
     let vector = match s.sparse_indices {
         Some(indices) => VectorInput::Sparse(SparseVector::new(indices.data, s.vector)),
         None => VectorInput::Dense(s.vector),
@@ -44,12 +43,12 @@ pub(super) fn search_query(s: pb::SearchPoints) -> Result<PointsQuery, Status> {
         with_payload: with_payload(s.with_payload, false),
         with_vector: with_vector(s.with_vectors),
         lookup_from: None,
+        shard_key: shard_keys(s.shard_key_selector)?,
     })
 }
 
 /// A Query API request (`collection_name` is the caller's to use).
 pub(super) fn points_query(q: pb::QueryPoints) -> Result<PointsQuery, Status> {
-    no_shard_keys(&q.shard_key_selector)?;
     Ok(PointsQuery {
         prefetch: q.prefetch.into_iter().map(prefetch).collect::<Result<_, _>>()?,
         using: q.using.unwrap_or_else(|| DEFAULT_VECTOR_NAME.to_owned()),
@@ -62,6 +61,7 @@ pub(super) fn points_query(q: pb::QueryPoints) -> Result<PointsQuery, Status> {
         with_payload: with_payload(q.with_payload, false),
         with_vector: with_vector(q.with_vectors),
         lookup_from: lookup_location(q.lookup_from)?,
+        shard_key: shard_keys(q.shard_key_selector)?,
     })
 }
 
@@ -78,9 +78,11 @@ fn prefetch(p: pb::PrefetchQuery) -> Result<Prefetch, Status> {
     })
 }
 
-fn lookup_location(l: Option<pb::LookupLocation>) -> Result<Option<LookupLocation>, Status> {
+pub(super) fn lookup_location(l: Option<pb::LookupLocation>) -> Result<Option<LookupLocation>, Status> {
     let Some(l) = l else { return Ok(None) };
-    no_shard_keys(&l.shard_key_selector)?;
+    if l.shard_key_selector.is_some() {
+        return Err(unsupported("lookup_from.shard_key_selector (shard keys of the lookup collection)"));
+    }
     Ok(Some(LookupLocation { collection: l.collection_name, vector: l.vector_name }))
 }
 

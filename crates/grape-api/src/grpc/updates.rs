@@ -1,12 +1,12 @@
 //! Write requests beyond upsert, delete and the payload RPCs: vector updates and deletions, the
 //! operations of a batch update, and payload index declarations, as the service layer's requests.
 
-use grape::{PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType};
+use grape::{PayloadFieldSchema, PayloadSchemaParams, PayloadSchemaType, ShardKeySelector};
 use grape_proto::qdrant as pb;
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use tonic::Status;
 
-use super::convert::{map_to_payload, no_shard_keys, point, point_id, point_ids, vectors};
+use super::convert::{map_to_payload, point, point_id, point_ids, shard_keys, vectors};
 use super::filter::filter;
 use super::{invalid, unsupported};
 use crate::service::{PointsSelector, UpdateOperation};
@@ -53,59 +53,57 @@ pub(super) fn delete_vectors(
     Ok(UpdateOperation::DeleteVectors { selector: selector(points)?, names: names.names })
 }
 
-/// One operation of `UpdateBatch`.
-pub(super) fn batch_operation(op: pb::PointsUpdateOperation) -> Result<UpdateOperation, Status> {
+/// One operation of `UpdateBatch`, with the shard keys it goes to.
+pub(super) fn batch_operation(
+    op: pb::PointsUpdateOperation,
+) -> Result<(UpdateOperation, Option<ShardKeySelector>), Status> {
     use pb::points_update_operation::Operation as O;
-    match op.operation.ok_or_else(|| invalid("operations: each operation needs one of its kinds"))? {
+    Ok(match op.operation.ok_or_else(|| invalid("operations: each operation needs one of its kinds"))? {
         O::Upsert(u) => {
-            no_shard_keys(&u.shard_key_selector)?;
             no_update_filter(&u.update_filter)?;
             if u.update_mode.is_some_and(|m| m != pb::UpdateMode::Upsert as i32) {
                 return Err(unsupported("update_mode other than Upsert"));
             }
-            Ok(UpdateOperation::Upsert(u.points.into_iter().map(point).collect::<Result<_, _>>()?))
+            let points = u.points.into_iter().map(point).collect::<Result<_, _>>()?;
+            (UpdateOperation::Upsert(points), shard_keys(u.shard_key_selector)?)
         }
-        O::DeleteDeprecated(s) => Ok(UpdateOperation::Delete(selector(Some(s))?)),
+        O::DeleteDeprecated(s) => (UpdateOperation::Delete(selector(Some(s))?), None),
         O::DeletePoints(d) => {
-            no_shard_keys(&d.shard_key_selector)?;
-            Ok(UpdateOperation::Delete(selector(d.points)?))
+            (UpdateOperation::Delete(selector(d.points)?), shard_keys(d.shard_key_selector)?)
         }
         O::SetPayload(p) => {
-            no_shard_keys(&p.shard_key_selector)?;
-            Ok(UpdateOperation::SetPayload {
+            let op = UpdateOperation::SetPayload {
                 selector: selector(p.points_selector)?,
                 payload: map_to_payload(p.payload)?,
                 key: p.key,
-            })
+            };
+            (op, shard_keys(p.shard_key_selector)?)
         }
         O::OverwritePayload(p) => {
-            no_shard_keys(&p.shard_key_selector)?;
             if p.key.is_some() {
                 return Err(unsupported("key with overwrite_payload"));
             }
-            Ok(UpdateOperation::OverwritePayload {
+            let op = UpdateOperation::OverwritePayload {
                 selector: selector(p.points_selector)?,
                 payload: map_to_payload(p.payload)?,
-            })
+            };
+            (op, shard_keys(p.shard_key_selector)?)
         }
         O::DeletePayload(p) => {
-            no_shard_keys(&p.shard_key_selector)?;
-            Ok(UpdateOperation::DeletePayload { selector: selector(p.points_selector)?, keys: p.keys })
+            let op = UpdateOperation::DeletePayload { selector: selector(p.points_selector)?, keys: p.keys };
+            (op, shard_keys(p.shard_key_selector)?)
         }
-        O::ClearPayloadDeprecated(s) => Ok(UpdateOperation::ClearPayload(selector(Some(s))?)),
+        O::ClearPayloadDeprecated(s) => (UpdateOperation::ClearPayload(selector(Some(s))?), None),
         O::ClearPayload(c) => {
-            no_shard_keys(&c.shard_key_selector)?;
-            Ok(UpdateOperation::ClearPayload(selector(c.points)?))
+            (UpdateOperation::ClearPayload(selector(c.points)?), shard_keys(c.shard_key_selector)?)
         }
         O::UpdateVectors(u) => {
-            no_shard_keys(&u.shard_key_selector)?;
-            update_vectors(u.points, &u.update_filter)
+            (update_vectors(u.points, &u.update_filter)?, shard_keys(u.shard_key_selector)?)
         }
         O::DeleteVectors(d) => {
-            no_shard_keys(&d.shard_key_selector)?;
-            delete_vectors(d.points_selector, d.vectors)
+            (delete_vectors(d.points_selector, d.vectors)?, shard_keys(d.shard_key_selector)?)
         }
-    }
+    })
 }
 
 // ---- payload indexes ----
@@ -195,9 +193,95 @@ fn index_params(p: pb::PayloadIndexParams) -> Result<(PayloadSchemaType, Map<Str
             ]);
             (PayloadSchemaType::Uuid, o)
         }
-        P::TextIndexParams(_) => return Err(unsupported("text payload index")),
-        P::GeoIndexParams(_) => return Err(unsupported("geo payload index")),
+        P::GeoIndexParams(g) => {
+            no_memory(g.memory)?;
+            (PayloadSchemaType::Geo, options(&[("on_disk", g.on_disk), ("enable_hnsw", g.enable_hnsw)]))
+        }
+        P::TextIndexParams(t) => {
+            no_memory(t.memory)?;
+            (PayloadSchemaType::Text, text_options(t)?)
+        }
     })
+}
+
+/// A text index's parameters in Qdrant's JSON form (what REST takes and collection info reports).
+fn text_options(t: pb::TextIndexParams) -> Result<Map<String, Value>, Status> {
+    use pb::stemming_algorithm::StemmingParams as S;
+    let tokenizer = match pb::TokenizerType::try_from(t.tokenizer) {
+        Ok(pb::TokenizerType::Prefix) => "prefix",
+        Ok(pb::TokenizerType::Whitespace) => "whitespace",
+        Ok(pb::TokenizerType::Word | pb::TokenizerType::Unknown) => "word",
+        Ok(pb::TokenizerType::Multilingual) => "multilingual",
+        Err(_) => return Err(invalid(format!("text_index_params.tokenizer: unknown value {}", t.tokenizer))),
+    };
+    let mut o = Map::new();
+    o.insert("tokenizer".into(), json!(tokenizer));
+    let numbers = [("min_token_len", t.min_token_len), ("max_token_len", t.max_token_len)];
+    o.extend(numbers.into_iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), json!(v)))));
+    o.extend(options(&[
+        ("lowercase", t.lowercase),
+        ("ascii_folding", t.ascii_folding),
+        ("phrase_matching", t.phrase_matching),
+        ("on_disk", t.on_disk),
+        ("enable_hnsw", t.enable_hnsw),
+    ]));
+    if let Some(sw) = t.stopwords {
+        o.insert("stopwords".into(), json!({"languages": sw.languages, "custom": sw.custom}));
+    }
+    match t.stemmer.and_then(|s| s.stemming_params) {
+        Some(S::Snowball(p)) => {
+            drop(o.insert("stemmer".into(), json!({"type": "snowball", "language": p.language})))
+        }
+        Some(S::Disabled(_)) => drop(o.insert("stemmer".into(), json!({"type": "none"}))),
+        None => {}
+    }
+    Ok(o)
+}
+
+/// The proto form of a text index's JSON parameters (as validated when the index was declared).
+fn text_params_out(params: &Value) -> pb::TextIndexParams {
+    use pb::stemming_algorithm::StemmingParams as S;
+    let flag = |k: &str| params.get(k).and_then(Value::as_bool);
+    let number = |k: &str| params.get(k).and_then(Value::as_u64);
+    let tokenizer = match params.get("tokenizer").and_then(Value::as_str) {
+        Some("prefix") => pb::TokenizerType::Prefix,
+        Some("whitespace") => pb::TokenizerType::Whitespace,
+        Some("multilingual") => pb::TokenizerType::Multilingual,
+        _ => pb::TokenizerType::Word,
+    };
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect()
+    };
+    let stopwords = params.get("stopwords").map(|s| match s {
+        Value::String(language) => pb::StopwordsSet { languages: vec![language.clone()], custom: Vec::new() },
+        set => {
+            pb::StopwordsSet { languages: strings(set.get("languages")), custom: strings(set.get("custom")) }
+        }
+    });
+    let stemmer = params.get("stemmer").map(|s| pb::StemmingAlgorithm {
+        stemming_params: Some(match s.get("language").and_then(Value::as_str) {
+            Some(language) => S::Snowball(pb::SnowballParams { language: language.to_string() }),
+            None => S::Disabled(pb::DisabledStemmer {}),
+        }),
+    });
+    pb::TextIndexParams {
+        tokenizer: tokenizer as i32,
+        lowercase: flag("lowercase"),
+        min_token_len: number("min_token_len"),
+        max_token_len: number("max_token_len"),
+        on_disk: flag("on_disk"),
+        stopwords,
+        phrase_matching: flag("phrase_matching"),
+        stemmer,
+        ascii_folding: flag("ascii_folding"),
+        enable_hnsw: flag("enable_hnsw"),
+        memory: None,
+    }
 }
 
 /// The parameters collection info reports for an index (`{"type", options...}` as created) as the proto
@@ -243,6 +327,12 @@ pub(super) fn index_params_out(params: &Value) -> Option<pb::PayloadIndexParams>
             enable_hnsw: flag("enable_hnsw"),
             memory: None,
         }),
+        "geo" => P::GeoIndexParams(pb::GeoIndexParams {
+            on_disk: flag("on_disk"),
+            enable_hnsw: flag("enable_hnsw"),
+            memory: None,
+        }),
+        "text" => P::TextIndexParams(text_params_out(params)),
         _ => return None,
     };
     Some(pb::PayloadIndexParams { index_params: Some(index) })
@@ -271,6 +361,44 @@ pub(super) fn field_schema(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_and_geo_params_round_trip() {
+        use pb::payload_index_params::IndexParams as P;
+        use pb::stemming_algorithm::StemmingParams as S;
+        let text = pb::PayloadIndexParams {
+            index_params: Some(P::TextIndexParams(pb::TextIndexParams {
+                tokenizer: pb::TokenizerType::Prefix as i32,
+                min_token_len: Some(2),
+                phrase_matching: Some(true),
+                stopwords: Some(pb::StopwordsSet {
+                    languages: vec!["english".into()],
+                    custom: vec!["x".into()],
+                }),
+                stemmer: Some(pb::StemmingAlgorithm {
+                    stemming_params: Some(S::Snowball(pb::SnowballParams { language: "english".into() })),
+                }),
+                ..Default::default()
+            })),
+        };
+        let schema = field_schema(Some(pb::FieldType::Text as i32), Some(text.clone())).unwrap();
+        schema.validate("t").unwrap();
+        let params = serde_json::to_value(schema.params().unwrap()).unwrap();
+        assert_eq!(
+            params,
+            json!({"type": "text", "tokenizer": "prefix", "min_token_len": 2, "phrase_matching": true,
+                   "stopwords": {"languages": ["english"], "custom": ["x"]},
+                   "stemmer": {"type": "snowball", "language": "english"}})
+        );
+        assert_eq!(index_params_out(&params), Some(text));
+        let geo =
+            pb::PayloadIndexParams { index_params: Some(P::GeoIndexParams(pb::GeoIndexParams::default())) };
+        let schema = field_schema(Some(pb::FieldType::Geo as i32), Some(geo)).unwrap();
+        assert_eq!(schema.data_type(), PayloadSchemaType::Geo);
+        let mismatch =
+            pb::PayloadIndexParams { index_params: Some(P::TextIndexParams(pb::TextIndexParams::default())) };
+        assert!(field_schema(Some(pb::FieldType::Keyword as i32), Some(mismatch)).is_err());
+    }
 
     #[test]
     fn field_schemas() {
@@ -318,10 +446,13 @@ mod tests {
         };
         assert_eq!(
             batch_operation(op).unwrap(),
-            UpdateOperation::DeleteVectors {
-                selector: PointsSelector::Ids(vec![grape::PointId::Num(3)]),
-                names: vec!["a".into()]
-            }
+            (
+                UpdateOperation::DeleteVectors {
+                    selector: PointsSelector::Ids(vec![grape::PointId::Num(3)]),
+                    names: vec!["a".into()]
+                },
+                None
+            )
         );
         let empty = batch_operation(pb::PointsUpdateOperation { operation: None });
         assert_eq!(empty.unwrap_err().code(), tonic::Code::InvalidArgument);

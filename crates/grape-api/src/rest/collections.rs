@@ -76,6 +76,8 @@ pub(super) async fn aliases(t: Timed, State(s): State<AppState>, Path(c): Path<S
 #[derive(Serialize, schemars::JsonSchema)]
 struct LocalShardInfo {
     shard_id: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    shard_key: Option<grape::ShardKey>,
     points_count: usize,
     state: &'static str,
 }
@@ -98,7 +100,12 @@ pub(super) async fn cluster_info(t: Timed, State(s): State<AppState>, Path(c): P
     let r = s.service.local_shards(c).await.map(|shards| {
         let local_shards: Vec<LocalShardInfo> = shards
             .into_iter()
-            .map(|l| LocalShardInfo { shard_id: l.shard_id, points_count: l.points_count, state: "Active" })
+            .map(|l| LocalShardInfo {
+                shard_id: l.shard_id,
+                shard_key: l.shard_key,
+                points_count: l.points_count,
+                state: "Active",
+            })
             .collect();
         CollectionClusterInfo {
             peer_id: crate::service::cluster::PEER_ID,

@@ -151,7 +151,7 @@ pub(super) async fn scroll_ordered(
         with_payload: payload_or_on(body.with_payload),
         with_vector: body.with_vector.unwrap_or_default(),
     };
-    let points = s.service.scroll_ordered(c, req).await?;
+    let points = s.service.scroll_ordered(c, body.shard_key, req).await?;
     let points =
         points.into_iter().map(|(record, order_value)| OrderedRecord { record, order_value }).collect();
     Ok(OrderedScrollResult { points, next_page_offset: None })

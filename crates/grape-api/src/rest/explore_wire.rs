@@ -2,7 +2,7 @@
 //! discover and context, facets, the distance matrix and scroll `order_by`. Field names, defaults and
 //! accepted forms follow Qdrant's OpenAPI document.
 
-use grape::{Filter, Record, ScoredPoint, SearchParams, WithPayload, WithVector};
+use grape::{Filter, Record, ScoredPoint, SearchParams, ShardKeySelector, WithPayload, WithVector};
 use serde::{Deserialize, Serialize};
 
 use super::wire::{
@@ -90,6 +90,9 @@ pub struct DiscoverBody {
     pub using: Option<String>,
     #[serde(default)]
     pub lookup_from: Option<LookupWire>,
+    /// The shard keys the request reads (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl DiscoverBody {
@@ -116,6 +119,7 @@ impl DiscoverBody {
             with_payload: self.with_payload.unwrap_or_default(),
             with_vector: self.with_vector.unwrap_or_default(),
             lookup_from: self.lookup_from.map(LookupLocation::from),
+            shard_key: self.shard_key,
         })
     }
 }
@@ -175,7 +179,7 @@ fn groups_query(
 pub struct QueryGroupsBody {
     #[serde(default)]
     pub prefetch: Option<super::wire::PrefetchList>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::query_field::query_field")]
     pub query: Option<super::wire::QueryWire>,
     #[serde(default)]
     pub using: Option<String>,
@@ -198,6 +202,9 @@ pub struct QueryGroupsBody {
     pub limit: Option<usize>,
     #[serde(default)]
     pub with_lookup: Option<WithLookupWire>,
+    /// The shard keys the request reads (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl QueryGroupsBody {
@@ -214,6 +221,7 @@ impl QueryGroupsBody {
             with_vector: self.with_vector,
             with_payload: self.with_payload,
             lookup_from: self.lookup_from,
+            shard_key: self.shard_key,
         };
         let (size, limit) = (self.group_size.unwrap_or(3), self.limit.unwrap_or(10));
         Ok(groups_query(body.into_query()?, self.group_by, size, limit, self.with_lookup))
@@ -239,6 +247,9 @@ pub struct SearchGroupsBody {
     pub limit: usize,
     #[serde(default)]
     pub with_lookup: Option<WithLookupWire>,
+    /// The shard keys the request reads (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl SearchGroupsBody {
@@ -252,6 +263,7 @@ impl SearchGroupsBody {
             with_payload: self.with_payload,
             with_vector: self.with_vector,
             score_threshold: self.score_threshold,
+            shard_key: self.shard_key,
         };
         Ok(groups_query(body.into_query()?, self.group_by, self.group_size, self.limit, self.with_lookup))
     }
@@ -285,6 +297,9 @@ pub struct RecommendGroupsBody {
     pub limit: usize,
     #[serde(default)]
     pub with_lookup: Option<WithLookupWire>,
+    /// The shard keys the request reads (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl RecommendGroupsBody {
@@ -302,6 +317,7 @@ impl RecommendGroupsBody {
             score_threshold: self.score_threshold,
             using: self.using,
             lookup_from: self.lookup_from,
+            shard_key: self.shard_key,
         };
         Ok(groups_query(body.into_query()?, self.group_by, self.group_size, self.limit, self.with_lookup))
     }
@@ -343,11 +359,14 @@ pub struct FacetBody {
     /// Counts are always exact in Grape.
     #[serde(default)]
     pub exact: Option<bool>,
+    /// The shard keys the request reads (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl From<FacetBody> for FacetQuery {
     fn from(b: FacetBody) -> Self {
-        FacetQuery { key: b.key, filter: b.filter, limit: b.limit.unwrap_or(10) }
+        FacetQuery { key: b.key, filter: b.filter, limit: b.limit.unwrap_or(10), shard_key: b.shard_key }
     }
 }
 
@@ -369,6 +388,9 @@ pub struct MatrixBody {
     pub using: Option<String>,
     #[serde(default)]
     pub filter: Option<Filter>,
+    /// The shard keys the request reads (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl From<MatrixBody> for MatrixQuery {
@@ -378,6 +400,7 @@ impl From<MatrixBody> for MatrixQuery {
             limit: b.limit.unwrap_or(3),
             using: b.using.unwrap_or_default(),
             filter: b.filter,
+            shard_key: b.shard_key,
         }
     }
 }

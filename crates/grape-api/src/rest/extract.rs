@@ -26,8 +26,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
             };
             ApiError::new(status, message)
         })?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        let value = serde_path_to_error::deserialize(de).map_err(|e| {
+        // A body naming `filter_expr` is rewritten first (bodies without it are read straight).
+        let has_expr =
+            bytes.windows(super::filter_expr::FIELD.len()).any(|w| w == super::filter_expr::FIELD.as_bytes());
+        let read = if has_expr {
+            let mut json: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|e| ApiError::bad_request(format!("Json deserialize error: {e}")))?;
+            super::filter_expr::resolve(&mut json, "")?;
+            serde_path_to_error::deserialize(json)
+        } else {
+            let de = &mut serde_json::Deserializer::from_slice(&bytes);
+            serde_path_to_error::deserialize(de)
+        };
+        let value = read.map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner();
             // The path names the offending field ("points[0].id"); "." is the whole body.

@@ -5,9 +5,12 @@ mod collections;
 mod explore;
 pub mod explore_wire;
 mod extract;
+mod filter_expr;
 mod openapi;
 mod points;
+mod query_field;
 mod routes;
+mod shard_keys;
 mod snapshots;
 mod system;
 pub mod wire;
@@ -108,8 +111,6 @@ fn not_built_routes() -> Router<AppState> {
     Router::new()
         .route(&format!("{c}/vectors/{{vector_name}}"), missing("adding or dropping a named vector"))
         .route(&format!("{c}/optimizations"), missing("optimizations progress"))
-        .route(&format!("{c}/shards"), missing("custom shard keys"))
-        .route(&format!("{c}/shards/delete"), missing("custom shard keys"))
         .route(&format!("{c}/shards/{{shard}}/snapshots"), missing("shard snapshots over HTTP"))
         .route(&format!("{c}/shards/{{shard}}/snapshots/{{name}}"), missing("shard snapshots over HTTP"))
         .route(&format!("{c}/shards/{{shard}}/snapshot"), missing("shard snapshots over HTTP"))

@@ -323,6 +323,14 @@ pub(crate) fn document<'a>(routes: impl IntoIterator<Item = (&'a Method, &'a str
     let mut paths = Value::Object(paths);
     // A type named on both sides whose two contracts differ gets a second name for its output form.
     let mut schemas = req.take_definitions(true);
+    // Grape's `filter_expr` next to the filters of request bodies.
+    for (_, methods) in paths.as_object().into_iter().flatten() {
+        for (_, op) in methods.as_object().into_iter().flatten() {
+            if let Some(body) = op.pointer("/requestBody/content/application~1json/schema") {
+                super::filter_expr::document(&mut schemas, body);
+            }
+        }
+    }
     let mut outputs = resp.take_definitions(true);
     // Renaming changes the schemas that refer to a renamed one, which may make them clash in turn.
     loop {

@@ -2,7 +2,7 @@
 
 use axum::extract::{Path, State};
 use axum::response::Response;
-use grape::{PointId, ScrollRequest, WithPayload, WithVector};
+use grape::{PointId, ScrollRequest, ShardKeySelector, WithPayload, WithVector};
 
 use super::extract::{Body, Params};
 use super::wire::{
@@ -14,15 +14,16 @@ use super::{AppState, Timed};
 use crate::error::ApiError;
 use crate::service::{self, PointsQuery, UpdateOperation};
 
+/// One write to the shard keys it names.
 async fn write(
     t: Timed,
     s: &AppState,
     collection: String,
     params: WriteParams,
-    ops: Result<Vec<UpdateOperation>, ApiError>,
+    op: Result<(UpdateOperation, Option<ShardKeySelector>), ApiError>,
 ) -> Response {
-    let outcome = match ops {
-        Ok(ops) => s.service.update(collection, ops, params.wait.unwrap_or(false)).await,
+    let outcome = match op {
+        Ok((op, keys)) => s.service.update(collection, vec![op], keys, params.wait.unwrap_or(false)).await,
         Err(e) => Err(e),
     };
     t.reply(outcome)
@@ -35,8 +36,8 @@ pub(super) async fn upsert(
     Params(p): Params<WriteParams>,
     Body(body): Body<PointInsert>,
 ) -> Response {
-    let ops = body.into_points().map(|points| vec![UpdateOperation::Upsert(points)]);
-    write(t, &s, c, p, ops).await
+    let op = body.into_points().map(|(points, keys)| (UpdateOperation::Upsert(points), keys));
+    write(t, &s, c, p, op).await
 }
 
 pub(super) async fn delete(
@@ -46,7 +47,8 @@ pub(super) async fn delete(
     Params(p): Params<WriteParams>,
     Body(body): Body<Selector>,
 ) -> Response {
-    write(t, &s, c, p, Ok(vec![UpdateOperation::Delete(body.into())])).await
+    let (selector, keys) = body.into_parts();
+    write(t, &s, c, p, Ok((UpdateOperation::Delete(selector), keys))).await
 }
 
 pub(super) async fn set_payload(
@@ -54,9 +56,10 @@ pub(super) async fn set_payload(
     State(s): State<AppState>,
     Path(c): Path<String>,
     Params(p): Params<WriteParams>,
-    Body(body): Body<SetPayload>,
+    Body(mut body): Body<SetPayload>,
 ) -> Response {
-    write(t, &s, c, p, body.into_set().map(|op| vec![op])).await
+    let keys = body.shard_key.take();
+    write(t, &s, c, p, body.into_set().map(|op| (op, keys))).await
 }
 
 pub(super) async fn overwrite_payload(
@@ -64,9 +67,10 @@ pub(super) async fn overwrite_payload(
     State(s): State<AppState>,
     Path(c): Path<String>,
     Params(p): Params<WriteParams>,
-    Body(body): Body<SetPayload>,
+    Body(mut body): Body<SetPayload>,
 ) -> Response {
-    write(t, &s, c, p, body.into_overwrite().map(|op| vec![op])).await
+    let keys = body.shard_key.take();
+    write(t, &s, c, p, body.into_overwrite().map(|op| (op, keys))).await
 }
 
 pub(super) async fn delete_payload(
@@ -74,9 +78,10 @@ pub(super) async fn delete_payload(
     State(s): State<AppState>,
     Path(c): Path<String>,
     Params(p): Params<WriteParams>,
-    Body(body): Body<DeletePayload>,
+    Body(mut body): Body<DeletePayload>,
 ) -> Response {
-    write(t, &s, c, p, body.into_op().map(|op| vec![op])).await
+    let keys = body.shard_key.take();
+    write(t, &s, c, p, body.into_op().map(|op| (op, keys))).await
 }
 
 pub(super) async fn update_vectors(
@@ -84,9 +89,10 @@ pub(super) async fn update_vectors(
     State(s): State<AppState>,
     Path(c): Path<String>,
     Params(p): Params<WriteParams>,
-    Body(body): Body<super::wire::UpdateVectorsBody>,
+    Body(mut body): Body<super::wire::UpdateVectorsBody>,
 ) -> Response {
-    write(t, &s, c, p, body.into_op().map(|op| vec![op])).await
+    let keys = body.shard_key.take();
+    write(t, &s, c, p, body.into_op().map(|op| (op, keys))).await
 }
 
 pub(super) async fn delete_vectors(
@@ -94,9 +100,10 @@ pub(super) async fn delete_vectors(
     State(s): State<AppState>,
     Path(c): Path<String>,
     Params(p): Params<WriteParams>,
-    Body(body): Body<super::wire::DeleteVectorsBody>,
+    Body(mut body): Body<super::wire::DeleteVectorsBody>,
 ) -> Response {
-    write(t, &s, c, p, body.into_op().map(|op| vec![op])).await
+    let keys = body.shard_key.take();
+    write(t, &s, c, p, body.into_op().map(|op| (op, keys))).await
 }
 
 pub(super) async fn clear_payload(
@@ -106,7 +113,8 @@ pub(super) async fn clear_payload(
     Params(p): Params<WriteParams>,
     Body(body): Body<Selector>,
 ) -> Response {
-    write(t, &s, c, p, Ok(vec![UpdateOperation::ClearPayload(body.into())])).await
+    let (selector, keys) = body.into_parts();
+    write(t, &s, c, p, Ok((UpdateOperation::ClearPayload(selector), keys))).await
 }
 
 pub(super) async fn batch_update(
@@ -139,7 +147,9 @@ pub(super) async fn retrieve(
     let with_vector = body.with_vector.unwrap_or_default();
     t.reply(
         s.service
-            .with_collection(c, move |_, col| col.retrieve(&body.ids, &with_payload, &with_vector))
+            .with_shards(c, body.shard_key, move |_, col| {
+                col.retrieve(&body.ids, &with_payload, &with_vector)
+            })
             .await,
     )
 }
@@ -192,7 +202,8 @@ pub(super) async fn scroll(
         with_vector: body.with_vector.unwrap_or_default(),
         filter: body.filter,
     };
-    t.reply(s.service.with_collection(c, move |_, col| col.scroll(&req)).await.map(ScrollAnswer::Page))
+    let r = s.service.with_shards(c, body.shard_key, move |_, col| col.scroll(&req)).await;
+    t.reply(r.map(ScrollAnswer::Page))
 }
 
 pub(super) async fn count(
@@ -207,7 +218,7 @@ pub(super) async fn count(
     }
     // Counts are always exact: the estimate Qdrant offers for `exact: false` is an optimisation only.
     let _ = body.exact;
-    let r = s.service.with_collection(c, move |_, col| service::count(col, body.filter)).await;
+    let r = s.service.with_shards(c, body.shard_key, move |_, col| service::count(col, body.filter)).await;
     t.reply(r.map(|count| CountResult { count }))
 }
 

@@ -24,7 +24,7 @@ use super::wire::{
     QueryResponse, ReadParams, RecommendBatchBody, RecommendBody, ScrollAnswer, ScrollBody, SearchBatchBody,
     SearchBody, Selector, SetPayload, TimeoutParams, UpdateVectorsBody, WriteParams,
 };
-use super::{collections, explore, points, snapshots, system, AppState};
+use super::{collections, explore, points, shard_keys, snapshots, system, AppState};
 
 /// One served endpoint.
 pub(crate) struct Route {
@@ -87,6 +87,14 @@ pub(crate) fn table() -> Vec<Route> {
         .body::<collections::ClusterOperation>()
         .reply::<bool>();
     t.post(collections::update_cluster, &format!("{c}/cluster"), update_cluster);
+    let create_key =
+        op("cluster", "create_shard_key").query::<TimeoutParams>().body::<grape::CreateShardKey>();
+    t.put(shard_keys::create, &format!("{c}/shards"), create_key.reply::<bool>());
+    let drop_key =
+        op("cluster", "delete_shard_key").query::<TimeoutParams>().body::<shard_keys::DropShardingKey>();
+    t.post(shard_keys::delete, &format!("{c}/shards/delete"), drop_key.reply::<bool>());
+    let list_keys = op("cluster", "list_shard_keys").reply::<shard_keys::ShardKeysResponse>();
+    t.get(shard_keys::list, &format!("{c}/shards"), list_keys);
 
     // point writes
     let write = |id| op("points", id).query::<WriteParams>().reply::<UpdateResult>();
@@ -245,6 +253,32 @@ mod tests {
         for name in text.split("\"#/components/schemas/").skip(1).map(|s| &s[..s.find('"').unwrap()]) {
             assert!(doc["components"]["schemas"].get(name).is_some(), "dangling $ref {name}");
         }
+
+        // Grape's `filter_expr` is documented next to request filters (a body's own, a prefetch's), never
+        // inside a filter (a `nested` condition's).
+        let schemas = &doc["components"]["schemas"];
+        let body = |path: &str| {
+            let r = doc["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+                ["$ref"]
+                .as_str()
+                .unwrap();
+            schemas[r.rsplit('/').next().unwrap()].clone()
+        };
+        for path in ["/collections/{collection}/points/scroll", "/collections/{collection}/points/count"] {
+            assert_eq!(body(path)["properties"]["filter_expr"]["type"], "string", "{path}");
+        }
+        let documented_in: Vec<&String> = schemas
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, s)| s["properties"].get("filter_expr").is_some())
+            .map(|(name, _)| name)
+            .collect();
+        assert!(
+            documented_in.len() > 5 && !documented_in.iter().any(|n| n.as_str() == "Nested"),
+            "{documented_in:?}"
+        );
+        assert!(documented_in.iter().any(|n| n.contains("Prefetch")), "{documented_in:?}");
 
         for (method, path) in &served {
             let concrete = path

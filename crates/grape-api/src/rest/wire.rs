@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use grape::{
-    Filter, Payload, PointId, PointStruct, SearchParams, SparseVector, Vector, VectorStruct, WithPayload,
-    WithVector,
+    Filter, Payload, PointId, PointStruct, SearchParams, ShardKeySelector, SparseVector, Vector,
+    VectorStruct, WithPayload, WithVector,
 };
 use serde::{Deserialize, Serialize};
 
@@ -81,11 +81,15 @@ pub enum PointInsert {
         points: Vec<PointStruct>,
         #[serde(default)]
         update_filter: Option<Filter>,
+        #[serde(default)]
+        shard_key: Option<ShardKeySelector>,
     },
     Batch {
         batch: Batch,
         #[serde(default)]
         update_filter: Option<Filter>,
+        #[serde(default)]
+        shard_key: Option<ShardKeySelector>,
     },
 }
 
@@ -106,15 +110,18 @@ pub enum BatchVectors {
 }
 
 impl PointInsert {
-    pub fn into_points(self) -> Result<Vec<PointStruct>, ApiError> {
-        let (points, update_filter) = match self {
-            PointInsert::Points { points, update_filter } => (points, update_filter),
-            PointInsert::Batch { batch, update_filter } => (batch.into_points()?, update_filter),
+    /// The points and the shard keys they go to.
+    pub fn into_points(self) -> Result<(Vec<PointStruct>, Option<ShardKeySelector>), ApiError> {
+        let (points, update_filter, shard_key) = match self {
+            PointInsert::Points { points, update_filter, shard_key } => (points, update_filter, shard_key),
+            PointInsert::Batch { batch, update_filter, shard_key } => {
+                (batch.into_points()?, update_filter, shard_key)
+            }
         };
         if update_filter.is_some() {
             return Err(ApiError::unsupported("update_filter (conditional upsert)"));
         }
-        Ok(points)
+        Ok((points, shard_key))
     }
 }
 
@@ -169,15 +176,24 @@ impl Batch {
 #[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Selector {
-    Points { points: Vec<PointId> },
-    Filter { filter: Filter },
+    Points {
+        points: Vec<PointId>,
+        #[serde(default)]
+        shard_key: Option<ShardKeySelector>,
+    },
+    Filter {
+        filter: Filter,
+        #[serde(default)]
+        shard_key: Option<ShardKeySelector>,
+    },
 }
 
-impl From<Selector> for PointsSelector {
-    fn from(s: Selector) -> Self {
-        match s {
-            Selector::Points { points } => PointsSelector::Ids(points),
-            Selector::Filter { filter } => PointsSelector::Filter(filter),
+impl Selector {
+    /// The points and the shard keys they are looked for in.
+    pub fn into_parts(self) -> (PointsSelector, Option<ShardKeySelector>) {
+        match self {
+            Selector::Points { points, shard_key } => (PointsSelector::Ids(points), shard_key),
+            Selector::Filter { filter, shard_key } => (PointsSelector::Filter(filter), shard_key),
         }
     }
 }
@@ -192,6 +208,9 @@ pub struct SetPayload {
     pub filter: Option<Filter>,
     #[serde(default)]
     pub key: Option<String>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 fn selector_of(points: Option<Vec<PointId>>, filter: Option<Filter>) -> Result<PointsSelector, ApiError> {
@@ -233,6 +252,9 @@ pub struct DeletePayload {
     pub points: Option<Vec<PointId>>,
     #[serde(default)]
     pub filter: Option<Filter>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl DeletePayload {
@@ -264,16 +286,41 @@ pub struct BatchUpdate {
 }
 
 impl BatchOperation {
-    pub fn into_op(self) -> Result<UpdateOperation, ApiError> {
+    /// The operation and the shard keys it goes to.
+    pub fn into_op(self) -> Result<(UpdateOperation, Option<ShardKeySelector>), ApiError> {
         Ok(match self {
-            BatchOperation::Upsert(insert) => UpdateOperation::Upsert(insert.into_points()?),
-            BatchOperation::Delete(s) => UpdateOperation::Delete(s.into()),
-            BatchOperation::SetPayload(s) => s.into_set()?,
-            BatchOperation::OverwritePayload(s) => s.into_overwrite()?,
-            BatchOperation::DeletePayload(d) => d.into_op()?,
-            BatchOperation::ClearPayload(s) => UpdateOperation::ClearPayload(s.into()),
-            BatchOperation::UpdateVectors(u) => u.into_op()?,
-            BatchOperation::DeleteVectors(d) => d.into_op()?,
+            BatchOperation::Upsert(insert) => {
+                let (points, key) = insert.into_points()?;
+                (UpdateOperation::Upsert(points), key)
+            }
+            BatchOperation::Delete(s) => {
+                let (selector, key) = s.into_parts();
+                (UpdateOperation::Delete(selector), key)
+            }
+            BatchOperation::SetPayload(mut s) => {
+                let key = s.shard_key.take();
+                (s.into_set()?, key)
+            }
+            BatchOperation::OverwritePayload(mut s) => {
+                let key = s.shard_key.take();
+                (s.into_overwrite()?, key)
+            }
+            BatchOperation::DeletePayload(mut d) => {
+                let key = d.shard_key.take();
+                (d.into_op()?, key)
+            }
+            BatchOperation::ClearPayload(s) => {
+                let (selector, key) = s.into_parts();
+                (UpdateOperation::ClearPayload(selector), key)
+            }
+            BatchOperation::UpdateVectors(mut u) => {
+                let key = u.shard_key.take();
+                (u.into_op()?, key)
+            }
+            BatchOperation::DeleteVectors(mut d) => {
+                let key = d.shard_key.take();
+                (d.into_op()?, key)
+            }
         })
     }
 }
@@ -286,6 +333,9 @@ pub struct PointRequest {
     pub with_payload: Option<WithPayload>,
     #[serde(default, alias = "with_vectors")]
     pub with_vector: Option<WithVector>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// Retrieve and scroll return payloads unless told otherwise.
@@ -309,6 +359,9 @@ pub struct ScrollBody {
     #[serde(default)]
     #[schemars(with = "Option<super::explore_wire::OrderByWire>")]
     pub order_by: Option<serde_json::Value>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 /// Scroll's answer: a page and the offset of the next one, or points with their `order_value`.
@@ -326,6 +379,9 @@ pub struct CountBody {
     pub filter: Option<Filter>,
     #[serde(default)]
     pub exact: Option<bool>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 #[derive(Debug, Serialize, schemars::JsonSchema)]
@@ -359,6 +415,9 @@ pub struct SearchBody {
     pub with_vector: Option<WithVector>,
     #[serde(default)]
     pub score_threshold: Option<f32>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl SearchBody {
@@ -380,6 +439,7 @@ impl SearchBody {
             with_payload: self.with_payload.unwrap_or_default(),
             with_vector: self.with_vector.unwrap_or_default(),
             lookup_from: None,
+            shard_key: self.shard_key,
         })
     }
 }
@@ -543,7 +603,7 @@ pub enum SampleWire {
 }
 
 impl QueryWire {
-    fn into_input(self) -> Result<QueryInput, ApiError> {
+    pub(super) fn into_input(self) -> Result<QueryInput, ApiError> {
         match self {
             QueryWire::Nearest { nearest, mmr: Some(mmr) } => {
                 let mmr: MmrWire = parse_part("mmr", mmr)?;
@@ -625,7 +685,7 @@ impl PrefetchList {
 pub struct PrefetchWire {
     #[serde(default)]
     pub prefetch: Option<PrefetchList>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::query_field::query_field")]
     pub query: Option<QueryWire>,
     #[serde(default)]
     pub using: Option<String>,
@@ -661,7 +721,7 @@ impl PrefetchWire {
 pub struct QueryBody {
     #[serde(default)]
     pub prefetch: Option<PrefetchList>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "super::query_field::query_field")]
     pub query: Option<QueryWire>,
     #[serde(default)]
     pub using: Option<String>,
@@ -681,6 +741,9 @@ pub struct QueryBody {
     pub with_payload: Option<WithPayload>,
     #[serde(default)]
     pub lookup_from: Option<LookupWire>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl QueryBody {
@@ -699,6 +762,7 @@ impl QueryBody {
             lookup_from: self
                 .lookup_from
                 .map(|l| LookupLocation { collection: l.collection, vector: l.vector }),
+            shard_key: self.shard_key,
         })
     }
 }
@@ -739,6 +803,9 @@ pub struct RecommendBody {
     pub using: Option<String>,
     #[serde(default)]
     pub lookup_from: Option<LookupWire>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl RecommendBody {
@@ -759,6 +826,7 @@ impl RecommendBody {
             lookup_from: self
                 .lookup_from
                 .map(|l| LookupLocation { collection: l.collection, vector: l.vector }),
+            shard_key: self.shard_key,
         })
     }
 }
@@ -815,6 +883,9 @@ pub struct UpdateVectorsBody {
     pub points: Vec<PointVectors>,
     #[serde(default)]
     pub update_filter: Option<Filter>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl UpdateVectorsBody {
@@ -834,6 +905,9 @@ pub struct DeleteVectorsBody {
     #[serde(default)]
     pub filter: Option<Filter>,
     pub vector: Vec<String>,
+    /// The shard keys the request goes to (custom sharding).
+    #[serde(default)]
+    pub shard_key: Option<ShardKeySelector>,
 }
 
 impl DeleteVectorsBody {

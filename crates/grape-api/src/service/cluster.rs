@@ -11,6 +11,8 @@ pub const PEER_ID: u64 = 1;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalShard {
     pub shard_id: u32,
+    /// The shard key owning the shard (custom sharding).
+    pub shard_key: Option<grape::ShardKey>,
     pub points_count: usize,
 }
 
@@ -20,11 +22,11 @@ impl Service {
         self.with_collection(collection, |_, c| {
             Ok(c.shards()
                 .iter()
-                .enumerate()
-                .filter_map(|(i, shard)| {
-                    let local = shard.local()?;
+                .filter_map(|handle| {
+                    let local = handle.shard.local()?;
                     Some(LocalShard {
-                        shard_id: i as u32,
+                        shard_id: handle.id,
+                        shard_key: handle.key.clone(),
                         points_count: local.engine().segment_stats().iter().map(|s| s.live_points).sum(),
                     })
                 })

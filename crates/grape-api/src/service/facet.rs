@@ -45,12 +45,15 @@ pub struct FacetQuery {
     pub key: String,
     pub filter: Option<Filter>,
     pub limit: usize,
+    /// The shard keys counted (custom sharding; `None`: every shard).
+    pub shard_key: Option<grape::ShardKeySelector>,
 }
 
 impl Service {
     /// Counts points per value of a payload key in one collection.
     pub async fn facet(&self, collection: String, req: FacetQuery) -> Result<Vec<FacetHit>, ApiError> {
-        self.with_collection(collection, move |_, c| facet(c, &req)).await
+        let keys = req.shard_key.clone();
+        self.with_shards(collection, keys, move |_, c| facet(c, &req)).await
     }
 }
 

@@ -26,6 +26,8 @@ pub struct MatrixQuery {
     pub limit: usize,
     pub using: String,
     pub filter: Option<Filter>,
+    /// The shard keys sampled (custom sharding; `None`: every shard).
+    pub shard_key: Option<grape::ShardKeySelector>,
 }
 
 /// Sampled ids (ascending) and, per sampled point, its neighbours as (index into `ids`, score), best
@@ -39,7 +41,8 @@ pub struct Matrix {
 impl Service {
     /// Computes a distance matrix over a sample of one collection.
     pub async fn distance_matrix(&self, collection: String, req: MatrixQuery) -> Result<Matrix, ApiError> {
-        self.with_collection(collection, move |_, c| distance_matrix(c, &req)).await
+        let keys = req.shard_key.clone();
+        self.with_shards(collection, keys, move |_, c| distance_matrix(c, &req)).await
     }
 }
 

@@ -14,8 +14,10 @@ impl Service {
     pub async fn scroll_ordered(
         &self,
         collection: String,
+        shard_key: Option<grape::ShardKeySelector>,
         req: OrderedScroll,
     ) -> Result<Vec<(Record, OrderValue)>, ApiError> {
-        self.with_collection(collection, move |_, c| grape::query::order_by::scroll_ordered(c, &req)).await
+        self.with_shards(collection, shard_key, move |_, c| grape::query::order_by::scroll_ordered(c, &req))
+            .await
     }
 }

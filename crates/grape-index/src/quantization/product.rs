@@ -183,10 +183,10 @@ impl<'a> ProductQueryScorer<'a> {
     }
 }
 
-/// Sum of one table entry per code byte (the lookup-table kernel; `k` entries per subspace).
+/// Sum of one table entry per code byte (`k` entries per subspace), by this CPU's lookup-table kernel.
 #[inline]
 pub fn table_score(table: &[f32], k: usize, code: &[u8]) -> f32 {
-    code.iter().enumerate().map(|(s, &c)| table[s * k + usize::from(c)]).sum()
+    super::kernels::kernels().table_score(table, k, code)
 }
 
 impl QueryScorer for ProductQueryScorer<'_> {

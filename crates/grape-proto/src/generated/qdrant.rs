@@ -824,6 +824,78 @@ pub struct UuidIndexParams {
     pub memory: ::core::option::Option<i32>,
 }
 #[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct GeoIndexParams {
+    #[prost(bool, optional, tag = "1")]
+    pub on_disk: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "2")]
+    pub enable_hnsw: ::core::option::Option<bool>,
+    #[prost(enumeration = "Memory", optional, tag = "3")]
+    pub memory: ::core::option::Option<i32>,
+}
+/// Stopword lists by language name, plus custom words.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StopwordsSet {
+    #[prost(string, repeated, tag = "1")]
+    pub languages: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(string, repeated, tag = "2")]
+    pub custom: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct TextIndexParams {
+    #[prost(enumeration = "TokenizerType", tag = "1")]
+    pub tokenizer: i32,
+    #[prost(bool, optional, tag = "2")]
+    pub lowercase: ::core::option::Option<bool>,
+    #[prost(uint64, optional, tag = "3")]
+    pub min_token_len: ::core::option::Option<u64>,
+    #[prost(uint64, optional, tag = "4")]
+    pub max_token_len: ::core::option::Option<u64>,
+    #[prost(bool, optional, tag = "5")]
+    pub on_disk: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "6")]
+    pub stopwords: ::core::option::Option<StopwordsSet>,
+    #[prost(bool, optional, tag = "7")]
+    pub phrase_matching: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "8")]
+    pub stemmer: ::core::option::Option<StemmingAlgorithm>,
+    #[prost(bool, optional, tag = "9")]
+    pub ascii_folding: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "10")]
+    pub enable_hnsw: ::core::option::Option<bool>,
+    #[prost(enumeration = "Memory", optional, tag = "11")]
+    pub memory: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct StemmingAlgorithm {
+    #[prost(oneof = "stemming_algorithm::StemmingParams", tags = "1, 2")]
+    pub stemming_params: ::core::option::Option<stemming_algorithm::StemmingParams>,
+}
+/// Nested message and enum types in `StemmingAlgorithm`.
+pub mod stemming_algorithm {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum StemmingParams {
+        #[prost(message, tag = "1")]
+        Snowball(super::SnowballParams),
+        #[prost(message, tag = "2")]
+        Disabled(super::DisabledStemmer),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct SnowballParams {
+    #[prost(string, tag = "1")]
+    pub language: ::prost::alloc::string::String,
+}
+/// Stemming turned off explicitly.
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DisabledStemmer {}
+#[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct PayloadIndexParams {
     #[prost(
@@ -837,18 +909,16 @@ pub mod payload_index_params {
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
     pub enum IndexParams {
-        /// opaque TextIndexParams (no text index in Grape)
-        #[prost(bytes, tag = "1")]
-        TextIndexParams(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "1")]
+        TextIndexParams(super::TextIndexParams),
         #[prost(message, tag = "2")]
         IntegerIndexParams(super::IntegerIndexParams),
         #[prost(message, tag = "3")]
         KeywordIndexParams(super::KeywordIndexParams),
         #[prost(message, tag = "4")]
         FloatIndexParams(super::FloatIndexParams),
-        /// opaque GeoIndexParams (no geo index in Grape)
-        #[prost(bytes, tag = "5")]
-        GeoIndexParams(::prost::alloc::vec::Vec<u8>),
+        #[prost(message, tag = "5")]
+        GeoIndexParams(super::GeoIndexParams),
         #[prost(message, tag = "6")]
         BoolIndexParams(super::BoolIndexParams),
         #[prost(message, tag = "7")]
@@ -856,6 +926,99 @@ pub mod payload_index_params {
         #[prost(message, tag = "8")]
         UuidIndexParams(super::UuidIndexParams),
     }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ShardKey {
+    #[prost(oneof = "shard_key::Key", tags = "1, 2")]
+    pub key: ::core::option::Option<shard_key::Key>,
+}
+/// Nested message and enum types in `ShardKey`.
+pub mod shard_key {
+    #[allow(clippy::all)]
+    #[derive(Clone, PartialEq, Eq, Hash, ::prost::Oneof)]
+    pub enum Key {
+        #[prost(string, tag = "1")]
+        Keyword(::prost::alloc::string::String),
+        #[prost(uint64, tag = "2")]
+        Number(u64),
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateShardKey {
+    #[prost(message, optional, tag = "1")]
+    pub shard_key: ::core::option::Option<ShardKey>,
+    #[prost(uint32, optional, tag = "2")]
+    pub shards_number: ::core::option::Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub replication_factor: ::core::option::Option<u32>,
+    #[prost(uint64, repeated, tag = "4")]
+    pub placement: ::prost::alloc::vec::Vec<u64>,
+    #[prost(enumeration = "ReplicaState", optional, tag = "5")]
+    pub initial_state: ::core::option::Option<i32>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteShardKey {
+    #[prost(message, optional, tag = "1")]
+    pub shard_key: ::core::option::Option<ShardKey>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct CreateShardKeyRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub request: ::core::option::Option<CreateShardKey>,
+    #[prost(uint64, optional, tag = "3")]
+    pub timeout: ::core::option::Option<u64>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct DeleteShardKeyRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+    #[prost(message, optional, tag = "2")]
+    pub request: ::core::option::Option<DeleteShardKey>,
+    #[prost(uint64, optional, tag = "3")]
+    pub timeout: ::core::option::Option<u64>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ListShardKeysRequest {
+    #[prost(string, tag = "1")]
+    pub collection_name: ::prost::alloc::string::String,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct CreateShardKeyResponse {
+    #[prost(bool, tag = "1")]
+    pub result: bool,
+    #[prost(double, tag = "2")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct DeleteShardKeyResponse {
+    #[prost(bool, tag = "1")]
+    pub result: bool,
+    #[prost(double, tag = "2")]
+    pub time: f64,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+pub struct ShardKeyDescription {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<ShardKey>,
+}
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ListShardKeysResponse {
+    #[prost(message, repeated, tag = "1")]
+    pub shard_keys: ::prost::alloc::vec::Vec<ShardKeyDescription>,
+    #[prost(double, tag = "2")]
+    pub time: f64,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -872,9 +1035,8 @@ pub struct LocalShardInfo {
     pub points_count: u64,
     #[prost(enumeration = "ReplicaState", tag = "3")]
     pub state: i32,
-    /// opaque ShardKey
-    #[prost(bytes = "vec", optional, tag = "4")]
-    pub shard_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "4")]
+    pub shard_key: ::core::option::Option<ShardKey>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -1261,6 +1423,42 @@ impl BinaryQuantizationEncoding {
 #[allow(clippy::all)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
+pub enum TokenizerType {
+    Unknown = 0,
+    Prefix = 1,
+    Whitespace = 2,
+    Word = 3,
+    Multilingual = 4,
+}
+impl TokenizerType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::Unknown => "Unknown",
+            Self::Prefix => "Prefix",
+            Self::Whitespace => "Whitespace",
+            Self::Word => "Word",
+            Self::Multilingual => "Multilingual",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "Unknown" => Some(Self::Unknown),
+            "Prefix" => Some(Self::Prefix),
+            "Whitespace" => Some(Self::Whitespace),
+            "Word" => Some(Self::Word),
+            "Multilingual" => Some(Self::Multilingual),
+            _ => None,
+        }
+    }
+}
+#[allow(clippy::all)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
 pub enum ReplicaState {
     Active = 0,
     Dead = 1,
@@ -1623,6 +1821,78 @@ pub mod collections_client {
                 .insert(GrpcMethod::new("qdrant.Collections", "CollectionExists"));
             self.inner.unary(req, path, codec).await
         }
+        pub async fn create_shard_key(
+            &mut self,
+            request: impl tonic::IntoRequest<super::CreateShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CreateShardKeyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/CreateShardKey",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Collections", "CreateShardKey"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn delete_shard_key(
+            &mut self,
+            request: impl tonic::IntoRequest<super::DeleteShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::DeleteShardKeyResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/DeleteShardKey",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Collections", "DeleteShardKey"));
+            self.inner.unary(req, path, codec).await
+        }
+        pub async fn list_shard_keys(
+            &mut self,
+            request: impl tonic::IntoRequest<super::ListShardKeysRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListShardKeysResponse>,
+            tonic::Status,
+        > {
+            self.inner
+                .ready()
+                .await
+                .map_err(|e| {
+                    tonic::Status::unknown(
+                        format!("Service was not ready: {}", e.into()),
+                    )
+                })?;
+            let codec = tonic_prost::ProstCodec::default();
+            let path = http::uri::PathAndQuery::from_static(
+                "/qdrant.Collections/ListShardKeys",
+            );
+            let mut req = request.into_request();
+            req.extensions_mut()
+                .insert(GrpcMethod::new("qdrant.Collections", "ListShardKeys"));
+            self.inner.unary(req, path, codec).await
+        }
     }
 }
 /// Generated server implementations.
@@ -1706,6 +1976,27 @@ pub mod collections_server {
             request: tonic::Request<super::CollectionExistsRequest>,
         ) -> std::result::Result<
             tonic::Response<super::CollectionExistsResponse>,
+            tonic::Status,
+        >;
+        async fn create_shard_key(
+            &self,
+            request: tonic::Request<super::CreateShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::CreateShardKeyResponse>,
+            tonic::Status,
+        >;
+        async fn delete_shard_key(
+            &self,
+            request: tonic::Request<super::DeleteShardKeyRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::DeleteShardKeyResponse>,
+            tonic::Status,
+        >;
+        async fn list_shard_keys(
+            &self,
+            request: tonic::Request<super::ListShardKeysRequest>,
+        ) -> std::result::Result<
+            tonic::Response<super::ListShardKeysResponse>,
             tonic::Status,
         >;
     }
@@ -2237,6 +2528,141 @@ pub mod collections_server {
                     };
                     Box::pin(fut)
                 }
+                "/qdrant.Collections/CreateShardKey" => {
+                    #[allow(non_camel_case_types)]
+                    struct CreateShardKeySvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<super::CreateShardKeyRequest>
+                    for CreateShardKeySvc<T> {
+                        type Response = super::CreateShardKeyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::CreateShardKeyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::create_shard_key(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = CreateShardKeySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Collections/DeleteShardKey" => {
+                    #[allow(non_camel_case_types)]
+                    struct DeleteShardKeySvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<super::DeleteShardKeyRequest>
+                    for DeleteShardKeySvc<T> {
+                        type Response = super::DeleteShardKeyResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::DeleteShardKeyRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::delete_shard_key(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = DeleteShardKeySvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
+                "/qdrant.Collections/ListShardKeys" => {
+                    #[allow(non_camel_case_types)]
+                    struct ListShardKeysSvc<T: Collections>(pub Arc<T>);
+                    impl<
+                        T: Collections,
+                    > tonic::server::UnaryService<super::ListShardKeysRequest>
+                    for ListShardKeysSvc<T> {
+                        type Response = super::ListShardKeysResponse;
+                        type Future = BoxFuture<
+                            tonic::Response<Self::Response>,
+                            tonic::Status,
+                        >;
+                        fn call(
+                            &mut self,
+                            request: tonic::Request<super::ListShardKeysRequest>,
+                        ) -> Self::Future {
+                            let inner = Arc::clone(&self.0);
+                            let fut = async move {
+                                <T as Collections>::list_shard_keys(&inner, request).await
+                            };
+                            Box::pin(fut)
+                        }
+                    }
+                    let accept_compression_encodings = self.accept_compression_encodings;
+                    let send_compression_encodings = self.send_compression_encodings;
+                    let max_decoding_message_size = self.max_decoding_message_size;
+                    let max_encoding_message_size = self.max_encoding_message_size;
+                    let inner = self.inner.clone();
+                    let fut = async move {
+                        let method = ListShardKeysSvc(inner);
+                        let codec = tonic_prost::ProstCodec::default();
+                        let mut grpc = tonic::server::Grpc::new(codec)
+                            .apply_compression_config(
+                                accept_compression_encodings,
+                                send_compression_encodings,
+                            )
+                            .apply_max_message_size_config(
+                                max_decoding_message_size,
+                                max_encoding_message_size,
+                            );
+                        let res = grpc.unary(method, req).await;
+                        Ok(res)
+                    };
+                    Box::pin(fut)
+                }
                 _ => {
                     Box::pin(async move {
                         let mut response = http::Response::new(
@@ -2528,6 +2954,16 @@ pub struct ValuesCount {
     #[prost(uint64, optional, tag = "4")]
     pub lte: ::core::option::Option<u64>,
 }
+/// Shard keys a request reads or writes (custom sharding); `fallback` is used when the single key of
+/// `shard_keys` does not exist.
+#[allow(clippy::all)]
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ShardKeySelector {
+    #[prost(message, repeated, tag = "1")]
+    pub shard_keys: ::prost::alloc::vec::Vec<ShardKey>,
+    #[prost(message, optional, tag = "2")]
+    pub fallback: ::core::option::Option<ShardKey>,
+}
 #[allow(clippy::all)]
 #[derive(Clone, Copy, PartialEq, Eq, Hash, ::prost::Message)]
 pub struct WriteOrdering {
@@ -2681,9 +3117,8 @@ pub struct UpsertPoints {
     pub points: ::prost::alloc::vec::Vec<PointStruct>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "6")]
     pub update_filter: ::core::option::Option<Filter>,
     #[prost(uint64, optional, tag = "7")]
@@ -2702,9 +3137,8 @@ pub struct DeletePoints {
     pub points: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "6")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2721,9 +3155,8 @@ pub struct GetPoints {
     pub with_vectors: ::core::option::Option<WithVectorsSelector>,
     #[prost(message, optional, tag = "6")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "7")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "8")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2740,9 +3173,8 @@ pub struct SetPayloadPoints {
     pub points_selector: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "6")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "7")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(string, optional, tag = "8")]
     pub key: ::core::option::Option<::prost::alloc::string::String>,
     #[prost(uint64, optional, tag = "9")]
@@ -2761,9 +3193,8 @@ pub struct DeletePayloadPoints {
     pub points_selector: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "6")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "7")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "7")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "8")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2778,9 +3209,8 @@ pub struct ClearPayloadPoints {
     pub points: ::core::option::Option<PointsSelector>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "6")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -2942,9 +3372,8 @@ pub struct SearchPoints {
     pub read_consistency: ::core::option::Option<ReadConsistency>,
     #[prost(uint64, optional, tag = "13")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "14")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "14")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "15")]
     pub sparse_indices: ::core::option::Option<SparseIndices>,
 }
@@ -3008,24 +3437,22 @@ pub struct ScrollPoints {
     pub with_vectors: ::core::option::Option<WithVectorsSelector>,
     #[prost(message, optional, tag = "8")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "9")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "9")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "10")]
     pub order_by: ::core::option::Option<OrderBy>,
     #[prost(uint64, optional, tag = "11")]
     pub timeout: ::core::option::Option<u64>,
 }
 #[allow(clippy::all)]
-#[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
+#[derive(Clone, PartialEq, ::prost::Message)]
 pub struct LookupLocation {
     #[prost(string, tag = "1")]
     pub collection_name: ::prost::alloc::string::String,
     #[prost(string, optional, tag = "2")]
     pub vector_name: ::core::option::Option<::prost::alloc::string::String>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "3")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "3")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -3038,9 +3465,8 @@ pub struct CountPoints {
     pub exact: ::core::option::Option<bool>,
     #[prost(message, optional, tag = "4")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "6")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -3317,9 +3743,8 @@ pub struct QueryPoints {
     pub with_payload: ::core::option::Option<WithPayloadSelector>,
     #[prost(message, optional, tag = "12")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "13")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "13")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "14")]
     pub lookup_from: ::core::option::Option<LookupLocation>,
     #[prost(uint64, optional, tag = "15")]
@@ -3508,9 +3933,8 @@ pub struct UpdatePointVectors {
     pub points: ::prost::alloc::vec::Vec<PointVectors>,
     #[prost(message, optional, tag = "4")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "5")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "5")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "6")]
     pub update_filter: ::core::option::Option<Filter>,
     #[prost(uint64, optional, tag = "7")]
@@ -3529,9 +3953,8 @@ pub struct DeletePointVectors {
     pub vectors: ::core::option::Option<VectorsSelector>,
     #[prost(message, optional, tag = "5")]
     pub ordering: ::core::option::Option<WriteOrdering>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "6")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "6")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(uint64, optional, tag = "7")]
     pub timeout: ::core::option::Option<u64>,
 }
@@ -3583,9 +4006,8 @@ pub mod points_update_operation {
     pub struct PointStructList {
         #[prost(message, repeated, tag = "1")]
         pub points: ::prost::alloc::vec::Vec<super::PointStruct>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(message, optional, tag = "3")]
         pub update_filter: ::core::option::Option<super::Filter>,
         #[prost(enumeration = "super::UpdateMode", optional, tag = "4")]
@@ -3601,9 +4023,8 @@ pub mod points_update_operation {
         >,
         #[prost(message, optional, tag = "2")]
         pub points_selector: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(string, optional, tag = "4")]
         pub key: ::core::option::Option<::prost::alloc::string::String>,
     }
@@ -3617,9 +4038,8 @@ pub mod points_update_operation {
         >,
         #[prost(message, optional, tag = "2")]
         pub points_selector: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(string, optional, tag = "4")]
         pub key: ::core::option::Option<::prost::alloc::string::String>,
     }
@@ -3630,18 +4050,16 @@ pub mod points_update_operation {
         pub keys: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
         #[prost(message, optional, tag = "2")]
         pub points_selector: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct UpdateVectors {
         #[prost(message, repeated, tag = "1")]
         pub points: ::prost::alloc::vec::Vec<super::PointVectors>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
         #[prost(message, optional, tag = "3")]
         pub update_filter: ::core::option::Option<super::Filter>,
     }
@@ -3652,27 +4070,24 @@ pub mod points_update_operation {
         pub points_selector: ::core::option::Option<super::PointsSelector>,
         #[prost(message, optional, tag = "2")]
         pub vectors: ::core::option::Option<super::VectorsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "3")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "3")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct DeletePoints {
         #[prost(message, optional, tag = "1")]
         pub points: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Message)]
     pub struct ClearPayload {
         #[prost(message, optional, tag = "1")]
         pub points: ::core::option::Option<super::PointsSelector>,
-        /// opaque ShardKeySelector
-        #[prost(bytes = "vec", optional, tag = "2")]
-        pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub shard_key_selector: ::core::option::Option<super::ShardKeySelector>,
     }
     #[allow(clippy::all)]
     #[derive(Clone, PartialEq, ::prost::Oneof)]
@@ -3758,9 +4173,8 @@ pub struct RecommendPoints {
     pub negative_vectors: ::prost::alloc::vec::Vec<Vector>,
     #[prost(uint64, optional, tag = "19")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "20")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "20")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -3859,9 +4273,8 @@ pub struct DiscoverPoints {
     pub read_consistency: ::core::option::Option<ReadConsistency>,
     #[prost(uint64, optional, tag = "13")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "14")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "14")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -3932,9 +4345,8 @@ pub struct SearchPointGroups {
     pub with_lookup: ::core::option::Option<WithLookup>,
     #[prost(uint64, optional, tag = "14")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "15")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "15")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
     #[prost(message, optional, tag = "16")]
     pub sparse_indices: ::core::option::Option<SparseIndices>,
 }
@@ -3979,9 +4391,8 @@ pub struct RecommendPointGroups {
     pub negative_vectors: ::prost::alloc::vec::Vec<Vector>,
     #[prost(uint64, optional, tag = "20")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "21")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "21")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]
@@ -4018,9 +4429,8 @@ pub struct QueryPointGroups {
     pub with_lookup: ::core::option::Option<WithLookup>,
     #[prost(uint64, optional, tag = "16")]
     pub timeout: ::core::option::Option<u64>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "17")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "17")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -4098,9 +4508,8 @@ pub struct FacetCounts {
     pub timeout: ::core::option::Option<u64>,
     #[prost(message, optional, tag = "7")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "8")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "8")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, Eq, Hash, ::prost::Message)]
@@ -4154,9 +4563,8 @@ pub struct SearchMatrixPoints {
     pub timeout: ::core::option::Option<u64>,
     #[prost(message, optional, tag = "7")]
     pub read_consistency: ::core::option::Option<ReadConsistency>,
-    /// opaque ShardKeySelector
-    #[prost(bytes = "vec", optional, tag = "8")]
-    pub shard_key_selector: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "8")]
+    pub shard_key_selector: ::core::option::Option<ShardKeySelector>,
 }
 #[allow(clippy::all)]
 #[derive(Clone, PartialEq, ::prost::Message)]

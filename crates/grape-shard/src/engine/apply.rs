@@ -2,12 +2,13 @@
 //! Idempotent on replay: a point whose version (the op_num that last changed it) is newer than the
 //! operation is left alone.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
 use grape_types::operation::PointWrite;
-use grape_types::{Filter, OpNum, Operation, Payload, PointId, Result};
+use grape_types::{Filter, OpNum, Operation, Payload, PayloadFieldSchema, PointId, Result};
 
 use super::{SegmentSet, ShardEngine};
 use crate::payload_ops;
@@ -35,9 +36,15 @@ fn locate(set: &SegmentSet, id: &PointId) -> Option<Location> {
 
 /// Live points that pass `filter` and are not newer than `op_num`: a filter is resolved against the
 /// state the operation sees, so a replay leaves alone the points that later operations changed.
-fn matching(set: &SegmentSet, op_num: OpNum, filter: &Filter) -> Vec<Location> {
+fn matching(
+    set: &SegmentSet,
+    op_num: OpNum,
+    filter: &Filter,
+    schema: &BTreeMap<String, PayloadFieldSchema>,
+) -> Vec<Location> {
     let mut found = Vec::new();
-    let filter = FilterCheck::new(filter);
+    // The declared text indexes decide how text conditions tokenize, as in reads.
+    let filter = FilterCheck::with_schema(filter, schema);
     for (i, seg) in set.all().enumerate() {
         let data = seg.data.read();
         for &offset in data.lookup.values() {
@@ -54,6 +61,13 @@ impl ShardEngine {
     /// Applies `op` as operation number `op_num`. Operations must be applied in op_num order; an op_num
     /// at or below the last applied one is replay and changes only points older than it.
     pub fn apply(&self, op_num: OpNum, op: &Operation) -> Result<()> {
+        // Read before the segments lock is taken (never hold both in this order).
+        let schema = match op {
+            Operation::DeleteByFilter { .. } | Operation::SetPayloadByFilter { .. } => {
+                self.config.read().payload_schema.clone()
+            }
+            _ => BTreeMap::new(),
+        };
         let mut guard = self.segments.write();
         let (set, state) = &mut *guard;
         match op {
@@ -78,7 +92,7 @@ impl ShardEngine {
             })?,
             Operation::ClearPayload { points } => edit_payloads(set, op_num, points, |p| p.clear())?,
             Operation::DeleteByFilter { filter } => {
-                for loc in matching(set, op_num, filter) {
+                for loc in matching(set, op_num, filter, &schema) {
                     loc.segment.data.write().delete(loc.offset);
                 }
             }
@@ -97,7 +111,7 @@ impl ShardEngine {
                 }
             }
             Operation::SetPayloadByFilter { filter, payload, key } => {
-                let ids: Vec<PointId> = matching(set, op_num, filter)
+                let ids: Vec<PointId> = matching(set, op_num, filter, &schema)
                     .iter()
                     .map(|loc| loc.segment.data.read().ids[loc.offset as usize])
                     .collect();

@@ -355,7 +355,7 @@ impl ShardEngine {
                 let data = seg.data.read();
                 data.retain_indexes(&schema);
                 for (key, s) in &schema {
-                    data.field_index(key, s.data_type());
+                    data.field_index_for(key, s);
                 }
             }
         });
@@ -363,11 +363,14 @@ impl ShardEngine {
 
     /// Live points with at least one value of the index's type at `key` (collection info's `points`).
     pub fn indexed_points(&self, key: &str, kind: grape_types::PayloadSchemaType) -> usize {
+        // The declared index itself (a text index's parameters make it), when it is of this type.
+        let declared = self.config().payload_schema.get(key).filter(|s| s.data_type() == kind).cloned();
+        let schema = declared.unwrap_or(grape_types::PayloadFieldSchema::Type(kind));
         self.with_segments(|set| {
             set.all()
                 .map(|seg| {
                     let data = seg.data.read();
-                    match data.field_index(key, kind) {
+                    match data.field_index_for(key, &schema) {
                         Some(idx) => {
                             idx.offsets_with_value().iter().filter(|&&o| !data.deleted.get(o)).count()
                         }

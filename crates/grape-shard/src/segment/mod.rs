@@ -20,7 +20,7 @@ use std::sync::Arc;
 use grape_index::hnsw::HnswGraph;
 use grape_index::payload_index::{intersect, union, FieldIndex};
 use grape_index::quantization::QuantizedVectors;
-use grape_types::filter::Condition;
+use grape_types::filter::{Condition, TextRules};
 use grape_types::{
     Error, Filter, NamedVectors, OpNum, Payload, PayloadFieldSchema, PayloadSchemaType, PointId, PointView,
     Result, Vector,
@@ -175,11 +175,17 @@ impl SegmentData {
     /// The index of `key` for `kind`, built now from the stored payloads if it does not exist yet.
     /// `None` for the appendable segment (its payloads change) or when payloads do not decode.
     pub fn field_index(&self, key: &str, kind: PayloadSchemaType) -> Option<Arc<FieldIndex>> {
+        self.field_index_for(key, &PayloadFieldSchema::Type(kind))
+    }
+
+    /// The index `schema` declares for `key` (its type and, for text, its tokenizer), built now from
+    /// the stored payloads if it does not exist yet. `None` as for [`SegmentData::field_index`].
+    pub fn field_index_for(&self, key: &str, schema: &PayloadFieldSchema) -> Option<Arc<FieldIndex>> {
         if self.appendable {
             return None;
         }
         let mut indexes = self.field_indexes.lock();
-        if let Some(idx) = indexes.get(key).filter(|i| i.kind() == kind) {
+        if let Some(idx) = indexes.get(key).filter(|i| same_index(i, schema)) {
             return Some(Arc::clone(idx));
         }
         let mut payloads = Vec::with_capacity(self.len());
@@ -193,14 +199,14 @@ impl SegmentData {
                 }
             }
         }
-        let idx = Arc::new(FieldIndex::build(kind, key, payloads.iter().map(|(o, p)| (*o, p))));
+        let idx = Arc::new(FieldIndex::build_for(schema, key, payloads.iter().map(|(o, p)| (*o, p))));
         indexes.insert(key.to_string(), Arc::clone(&idx));
         Some(idx)
     }
 
     /// Drops indexes of keys no longer declared.
     pub fn retain_indexes(&self, schema: &BTreeMap<String, PayloadFieldSchema>) {
-        self.field_indexes.lock().retain(|k, i| schema.get(k).is_some_and(|s| s.data_type() == i.kind()));
+        self.field_indexes.lock().retain(|k, i| schema.get(k).is_some_and(|s| same_index(i, s)));
     }
 
     /// Live offsets that may pass the filter, from payload indexes (and point ids): a superset of the
@@ -254,8 +260,7 @@ impl SegmentData {
     ) -> Option<(Vec<u32>, bool)> {
         match c {
             Condition::Field(f) => {
-                let kind = schema.get(&f.key)?.data_type();
-                let index = self.field_index(&f.key, kind)?;
+                let index = self.field_index_for(&f.key, schema.get(&f.key)?)?;
                 let only_match = f.range.is_none()
                     && f.geo_radius.is_none()
                     && f.geo_bounding_box.is_none()
@@ -271,7 +276,8 @@ impl SegmentData {
                     exact = false;
                 }
                 let by_range = f.range.as_ref().and_then(|r| index.lookup_range(r));
-                for set in [by_match, by_range].into_iter().flatten() {
+                let by_geo = index.lookup_geo(f);
+                for set in [by_match, by_range, by_geo].into_iter().flatten() {
                     best = Some(match best {
                         None => set,
                         Some(b) => intersect(&b, &set),
@@ -385,8 +391,9 @@ impl SegmentData {
     /// Whether the point at `offset` passes `filter` (`None` passes everything). A payload that does not
     /// decode fails every filter (and is logged): corruption never widens a result.
     pub fn passes(&self, offset: u32, filter: Option<&FilterCheck<'_>>) -> bool {
-        let Some(FilterCheck { filter, keys, .. }) = filter else { return true };
-        let check = |payload: Option<&Payload>| filter.check(&SegmentPoint { data: self, offset, payload });
+        let Some(FilterCheck { filter, keys, text, .. }) = filter else { return true };
+        let check =
+            |payload: Option<&Payload>| filter.check_in(&SegmentPoint { data: self, offset, payload }, text);
         match self.payloads.with_payload(offset, keys, check) {
             Ok(passed) => passed,
             Err(e) => {
@@ -442,17 +449,36 @@ pub struct FilterCheck<'a> {
     keys: Vec<&'a str>,
     /// Declared payload indexes, which sealed segments use to find candidates.
     pub(crate) schema: Option<&'a BTreeMap<String, PayloadFieldSchema>>,
+    /// Tokenizers of the declared text indexes: text conditions on their keys match as the index does
+    /// in every segment, indexed or not.
+    text: TextRules,
 }
 
 impl<'a> FilterCheck<'a> {
     pub fn new(filter: &'a Filter) -> Self {
-        FilterCheck { filter, keys: filter.payload_keys(), schema: None }
+        FilterCheck { filter, keys: filter.payload_keys(), schema: None, text: TextRules::default() }
     }
 
     /// A check that may use the payload indexes declared in `schema`.
     pub fn with_schema(filter: &'a Filter, schema: &'a BTreeMap<String, PayloadFieldSchema>) -> Self {
-        FilterCheck { filter, keys: filter.payload_keys(), schema: Some(schema) }
+        let mut text = TextRules::default();
+        if filter.has_text_conditions() {
+            for (key, s) in schema.iter().filter(|(_, s)| s.data_type() == PayloadSchemaType::Text) {
+                // Declarations are validated when made; one that no longer builds matches as unindexed.
+                match s.tokenizer() {
+                    Ok(t) => text.insert(key.clone(), Arc::new(t)),
+                    Err(e) => tracing::error!(key, "text index parameters: {e}"),
+                }
+            }
+        }
+        FilterCheck { filter, keys: filter.payload_keys(), schema: Some(schema), text }
     }
+}
+
+/// Whether a built index serves a declaration (same type; for text, the same parameters).
+fn same_index(index: &FieldIndex, schema: &PayloadFieldSchema) -> bool {
+    index.kind() == schema.data_type()
+        && (schema.data_type() != PayloadSchemaType::Text || index.schema() == schema)
 }
 
 /// One point of a segment, as filters see it.

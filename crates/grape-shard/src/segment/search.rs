@@ -60,7 +60,7 @@ impl SegmentData {
         if req.quantization.rescore.unwrap_or_else(|| codes.default_rescore()) {
             let offsets: Vec<u32> = found.iter().map(|f| f.offset).collect();
             let mut scores = vec![0f32; offsets.len()];
-            store.query_scorer(req.query).score_many(&offsets, &mut scores);
+            store.rescore(req.query, &offsets, &mut scores);
             found.iter_mut().zip(scores).for_each(|(f, s)| f.score = s);
             found.sort_by(|a, b| b.cmp(a));
         }

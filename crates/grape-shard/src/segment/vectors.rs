@@ -39,8 +39,12 @@ enum Rows {
     F32(Vec<f32>),
     F16(Vec<f16>),
     U8(Vec<u8>),
-    /// A whole vector file; the body starts at `HEADER_LEN` and holds elements of the store's datatype.
-    Mmap(Mmap),
+    /// A whole vector file (`on_disk`); the body starts at `HEADER_LEN` and holds elements of the store's
+    /// datatype. The open file serves positional reads (see [`DenseVectors::rescore`]).
+    Mmap {
+        map: Mmap,
+        file: File,
+    },
 }
 
 /// One stored row, in its element type.
@@ -131,7 +135,7 @@ impl DenseVectors {
             Rows::F32(v) => v.len(),
             Rows::F16(v) => v.len(),
             Rows::U8(v) => v.len(),
-            Rows::Mmap(m) => (m.len() - HEADER_LEN) / elem_size(self.datatype),
+            Rows::Mmap { map, .. } => (map.len() - HEADER_LEN) / elem_size(self.datatype),
         }
     }
 
@@ -147,8 +151,8 @@ impl DenseVectors {
             Rows::F32(v) => Row::F32(&v[start..start + dim]),
             Rows::F16(v) => Row::F16(&v[start..start + dim]),
             Rows::U8(v) => Row::U8(&v[start..start + dim]),
-            Rows::Mmap(m) => {
-                let body = Self::mapped_body(m);
+            Rows::Mmap { map, .. } => {
+                let body = Self::mapped_body(map);
                 let size = elem_size(self.datatype);
                 let bytes = &body[start * size..(start + dim) * size];
                 // SAFETY: the body starts at a 64-byte aligned offset of a page-aligned mapping, so every
@@ -174,8 +178,8 @@ impl DenseVectors {
     fn f32_data(&self) -> Option<&[f32]> {
         match &self.rows {
             Rows::F32(v) => Some(v),
-            Rows::Mmap(m) if self.datatype == Datatype::Float32 => {
-                let body = Self::mapped_body(m);
+            Rows::Mmap { map, .. } if self.datatype == Datatype::Float32 => {
+                let body = Self::mapped_body(map);
                 // SAFETY: as in `row`: 64-byte aligned body, length checked at open to be whole f32 rows,
                 // every bit pattern a valid f32.
                 Some(unsafe { std::slice::from_raw_parts(body.as_ptr().cast::<f32>(), body.len() / 4) })
@@ -243,7 +247,7 @@ impl DenseVectors {
             Rows::F32(data) => data.extend_from_slice(v),
             Rows::F16(data) => data.extend(v.iter().map(|&x| f16::from_f32(x))),
             Rows::U8(data) => data.extend(v.iter().map(|&x| to_u8(x))),
-            Rows::Mmap(_) => return Err(Error::Internal("push into a read-only vector storage".into())),
+            Rows::Mmap { .. } => return Err(Error::Internal("push into a read-only vector storage".into())),
         }
         Ok(offset)
     }
@@ -255,14 +259,14 @@ impl DenseVectors {
             Rows::F32(data) => data[range].copy_from_slice(v),
             Rows::F16(data) => data[range].iter_mut().zip(v).for_each(|(d, &x)| *d = f16::from_f32(x)),
             Rows::U8(data) => data[range].iter_mut().zip(v).for_each(|(d, &x)| *d = to_u8(x)),
-            Rows::Mmap(_) => return Err(Error::Internal("write into a read-only vector storage".into())),
+            Rows::Mmap { .. } => return Err(Error::Internal("write into a read-only vector storage".into())),
         }
         Ok(())
     }
 
     /// Whether the rows are memory-mapped from the segment file (`on_disk`).
     pub fn is_mapped(&self) -> bool {
-        matches!(self.rows, Rows::Mmap(_))
+        matches!(self.rows, Rows::Mmap { .. })
     }
 
     pub fn ram_bytes(&self) -> usize {
@@ -270,7 +274,7 @@ impl DenseVectors {
             Rows::F32(v) => v.capacity() * 4,
             Rows::F16(v) => v.capacity() * 2,
             Rows::U8(v) => v.capacity(),
-            Rows::Mmap(_) => 0,
+            Rows::Mmap { .. } => 0,
         }
     }
 
@@ -306,7 +310,7 @@ impl DenseVectors {
             )));
         }
         let rows = if on_disk {
-            Rows::Mmap(map)
+            Rows::Mmap { map, file }
         } else {
             files::verify_body(body, &header, path)?;
             match datatype {
@@ -322,6 +326,41 @@ impl DenseVectors {
             }
         };
         Ok(Self::with_rows(dim, distance, datatype, rows))
+    }
+
+    /// Scores `points` against `query` (preprocessed) for re-scoring quantized candidates. Rows kept in
+    /// RAM are scored in place. Memory-mapped rows (`on_disk`) are read with positional reads into a
+    /// buffer instead of through the mapping: a mapped page touched by a search stays in the process's
+    /// resident set, so re-scoring through the mapping would let the resident memory of a collection
+    /// whose originals are on disk and whose codes are in RAM grow towards the whole vector file under
+    /// load. Read through the page cache, the originals stay out of the resident set and the process is
+    /// bounded by codes + graph (docs/format.md, "Vector files"). A failed read falls back to the mapping.
+    pub fn rescore(&self, query: &[f32], points: &[u32], out: &mut [f32]) {
+        let Rows::Mmap { file, .. } = &self.rows else {
+            return self.query_scorer(query).score_many(points, out);
+        };
+        let size = elem_size(self.datatype);
+        let row_bytes = self.dim * size;
+        RESCORE_BUF.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            // f32 words, so a float32 row read into it is aligned for its type.
+            buf.resize(row_bytes.div_ceil(4), 0.0);
+            for (o, &p) in out.iter_mut().zip(points) {
+                let bytes = &mut bytemuck_bytes(&mut buf)[..row_bytes];
+                let at = (HEADER_LEN + p as usize * row_bytes) as u64;
+                *o = match read_at(file, bytes, at) {
+                    Ok(()) => {
+                        let row = match self.datatype {
+                            Datatype::Float32 => Row::F32(&buf[..self.dim]),
+                            Datatype::Float16 => Row::F16(bytemuck_f16(bytes)),
+                            Datatype::Uint8 => Row::U8(bytes),
+                        };
+                        self.score_row(query, row)
+                    }
+                    Err(_) => self.score_row(query, self.row(p)),
+                };
+            }
+        });
     }
 
     /// A scorer of stored rows against `query` (already preprocessed: unit length for cosine).
@@ -370,7 +409,36 @@ impl DenseVectors {
     }
 }
 
+/// The bytes of an f32 buffer (rows are read into it).
+fn bytemuck_bytes(buf: &mut [f32]) -> &mut [u8] {
+    // SAFETY: any byte pattern is a valid f32 and u8 has alignment 1; the length is the buffer's size.
+    unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<u8>(), buf.len() * 4) }
+}
+
+/// A float16 row read into an f32-aligned buffer.
+fn bytemuck_f16(bytes: &[u8]) -> &[f16] {
+    // SAFETY: the bytes start at an f32-aligned address (hence 2-aligned), `len / 2` halves fit in them
+    // and every bit pattern is a valid f16. As with mapped rows (`row`), the file's little-endian order
+    // is taken as the memory order.
+    unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f16>(), bytes.len() / 2) }
+}
+
+/// Fills `buf` from `file` at byte `at`.
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    file.read_exact_at(buf, at)
+}
+
+/// Positional reads are used on Unix only; elsewhere re-scoring reads through the mapping.
+#[cfg(not(unix))]
+fn read_at(_file: &File, _buf: &mut [u8], _at: u64) -> std::io::Result<()> {
+    Err(std::io::ErrorKind::Unsupported.into())
+}
+
 thread_local! {
+    /// A row read for re-scoring (`DenseVectors::rescore`).
+    static RESCORE_BUF: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
     /// Decoded row for pair scoring of float16 and uint8 storages.
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
 }
@@ -516,6 +584,74 @@ impl QueryScorer for DenseQueryScorer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Re-scoring an on-disk store gives the scores of the same rows in RAM, for every element type.
+    #[test]
+    fn rescore_of_mapped_rows_equals_ram_scores() {
+        let dir = tempfile::tempdir().unwrap();
+        let dim = 37;
+        for datatype in [Datatype::Float32, Datatype::Float16, Datatype::Uint8] {
+            for distance in [Distance::Cosine, Distance::Dot, Distance::Euclid, Distance::Manhattan] {
+                let mut v = DenseVectors::new(dim, distance, datatype);
+                for i in 0..50u32 {
+                    let row: Vec<f32> = (0..dim).map(|j| ((i as usize * 7 + j * 3) % 11) as f32).collect();
+                    v.push(&row).unwrap();
+                }
+                let p = dir.path().join(format!("{datatype:?}-{distance:?}.bin"));
+                v.write_rows(&p, 0..50).unwrap();
+                let ram = DenseVectors::open(&p, dim, distance, datatype, false).unwrap();
+                let disk = DenseVectors::open(&p, dim, distance, datatype, true).unwrap();
+                let query: Vec<f32> = (0..dim).map(|j| (j % 5) as f32 * 0.5 - 1.0).collect();
+                let points: Vec<u32> = vec![49, 0, 17, 17, 3, 42];
+                let (mut a, mut b) = (vec![0f32; points.len()], vec![0f32; points.len()]);
+                ram.rescore(&query, &points, &mut a);
+                disk.rescore(&query, &points, &mut b);
+                assert_eq!(a, b, "{datatype:?} {distance:?}");
+                let mut c = vec![0f32; points.len()];
+                ram.query_scorer(&query).score_many(&points, &mut c);
+                assert_eq!(a, c, "{datatype:?} {distance:?}");
+            }
+        }
+    }
+
+    /// Re-scoring reads on-disk rows without touching the mapping, so they do not become part of the
+    /// process's resident memory (the mapping's `Rss` in /proc/self/smaps stays near the header's page).
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn rescore_of_mapped_rows_leaves_the_mapping_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let (dim, n) = (256, 4096u32);
+        let mut v = DenseVectors::new(dim, Distance::Dot, Datatype::Float32);
+        for i in 0..n {
+            v.push(&vec![i as f32 / n as f32; dim]).unwrap();
+        }
+        let p = dir.path().join("mapped-rows.bin");
+        v.write_rows(&p, 0..n).unwrap();
+        let disk = DenseVectors::open(&p, dim, Distance::Dot, Datatype::Float32, true).unwrap();
+        let mapping_rss_kb = || -> u64 {
+            let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+            let mut lines = smaps.lines().skip_while(|l| !l.ends_with("mapped-rows.bin"));
+            lines.next().expect("the vector file is mapped");
+            let rss = lines.find(|l| l.starts_with("Rss:")).unwrap();
+            rss.split_whitespace().nth(1).unwrap().parse().unwrap()
+        };
+        // Opening read the header through the mapping; the kernel may have mapped more with it (fault
+        // around, large page-cache folios): that is the baseline.
+        let opened = mapping_rss_kb();
+        let points: Vec<u32> = (0..n).collect();
+        let mut out = vec![0f32; points.len()];
+        disk.rescore(&vec![1.0; dim], &points, &mut out);
+        assert!((out[n as usize - 1] - (n - 1) as f32 / n as f32 * dim as f32).abs() < 1e-3);
+        assert!(
+            mapping_rss_kb() <= opened,
+            "re-scoring touched the mapping: {} kB resident",
+            mapping_rss_kb()
+        );
+        // Scoring through the mapping (as graph traversal over on-disk originals does) makes it resident
+        // (4 MiB of rows): the check above can fail.
+        disk.query_scorer(&vec![1.0; dim]).score_many(&points, &mut out);
+        assert!(mapping_rss_kb() >= opened + 2048, "{} kB after {opened} kB", mapping_rss_kb());
+    }
 
     #[test]
     fn file_roundtrip_ram_and_mmap() {

@@ -415,10 +415,15 @@ impl Parser {
                 self.close()?;
                 cond(Condition::HasVector { has_vector: name })
             }
-            "text_contains" => {
+            "text_contains" | "text_any" | "phrase" => {
                 let mut f = field(self.key()?);
                 self.comma()?;
-                f.r#match = Some(Match::Text { text: self.string("a string")? });
+                let text = self.string("a string")?;
+                f.r#match = Some(match lower.as_str() {
+                    "text_any" => Match::TextAny { text_any: text },
+                    "phrase" => Match::Phrase { phrase: text },
+                    _ => Match::Text { text },
+                });
                 self.close()?;
                 cond(Condition::Field(Box::new(f)))
             }
@@ -508,7 +513,7 @@ impl Parser {
                 at.line,
                 at.col,
                 format!(
-                    "unknown function `{name}`; expected is_empty, is_null, has_id, has_vector, text_contains, \
+                    "unknown function `{name}`; expected is_empty, is_null, has_id, has_vector, text_contains, text_any, phrase, \
                      values_count, range, geo_radius, geo_box, geo_polygon, nested or min_should"
                 ),
             )),

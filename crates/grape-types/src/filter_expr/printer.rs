@@ -89,6 +89,8 @@ fn print_field(f: &FieldCondition) -> String {
             Match::Except { except } if except.len() == 1 => format!("{k} != {}", match_value(&except[0])),
             Match::Except { except } => format!("{k} NOT IN {}", value_list(except)),
             Match::Text { text } => format!("{k} MATCHES {}", string(text)),
+            Match::TextAny { text_any } => format!("text_any({k}, {})", string(text_any)),
+            Match::Phrase { phrase } => format!("phrase({k}, {})", string(phrase)),
         });
     }
     if let Some(r) = &f.range {

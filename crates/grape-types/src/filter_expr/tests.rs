@@ -43,6 +43,11 @@ fn expressions_map_to_qdrant_filters() {
         ("range(price, > 1, <= 5)", must(field("price", json!({"range": {"gt": 1.0, "lte": 5.0}})))),
         (r#"name MATCHES "good""#, must(field("name", json!({"match": {"text": "good"}})))),
         (r#"text_contains(name, "good")"#, must(field("name", json!({"match": {"text": "good"}})))),
+        (
+            r#"text_any(name, "good cheap")"#,
+            must(field("name", json!({"match": {"text_any": "good cheap"}}))),
+        ),
+        (r#"PHRASE(name, "good cheap")"#, must(field("name", json!({"match": {"phrase": "good cheap"}})))),
         ("is_empty(reviews)", json!({"must": [{"is_empty": {"key": "reviews"}}]})),
         ("is_null(reviews)", json!({"must": [{"is_null": {"key": "reviews"}}]})),
         (&*has_id, json!({"must": [{"has_id": [1, 2, uuid]}]})),
@@ -315,6 +320,15 @@ fn field_condition() -> impl Strategy<Value = Condition> {
         values().prop_map(|any| (Some(Match::Any { any }), None, None, None, None, None)),
         values().prop_map(|except| (Some(Match::Except { except }), None, None, None, None, None)),
         any::<String>().prop_map(|text| (Some(Match::Text { text }), None, None, None, None, None)),
+        any::<String>().prop_map(|text_any| (
+            Some(Match::TextAny { text_any }),
+            None,
+            None,
+            None,
+            None,
+            None
+        )),
+        any::<String>().prop_map(|phrase| (Some(Match::Phrase { phrase }), None, None, None, None, None)),
         range(false).prop_map(|r| (None, Some(r), None, None, None, None)),
         (geo_point(), finite()).prop_map(|(center, radius)| (
             None,

@@ -66,6 +66,7 @@ pub(super) fn run(
         with_payload: crate::WithPayload::Enable(false),
         with_vector: WithVector::Include(vec![q.using.clone()]),
         lookup_from: q.lookup_from.clone(),
+        shard_key: None,
     };
     let mut candidates = Vec::new();
     let mut vectors = Vec::new();

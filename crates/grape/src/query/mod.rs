@@ -96,6 +96,8 @@ pub struct PointsQuery {
     pub with_payload: WithPayload,
     pub with_vector: WithVector,
     pub lookup_from: Option<LookupLocation>,
+    /// The shard keys the query reads (custom sharding; `None`: every shard).
+    pub shard_key: Option<crate::ShardKeySelector>,
 }
 
 /// A Query API prefetch: a query of its own (with its own prefetches) whose results feed its parent.
@@ -122,6 +124,14 @@ pub fn run_query(db: &Database, c: &Collection, mut q: PointsQuery) -> Result<Ve
     if q.limit == 0 {
         return Err(Error::bad_input("limit: must be at least 1"));
     }
+    let scoped;
+    let c = match q.shard_key.take() {
+        Some(selector) => {
+            scoped = c.select(Some(&selector))?;
+            &scoped
+        }
+        None => c,
+    };
     if q.prefetch.is_empty() {
         return run_base(db, c, q);
     }
@@ -158,6 +168,7 @@ fn run_prefetch(
         with_payload: WithPayload::Enable(false),
         with_vector: WithVector::Enable(false),
         lookup_from: p.lookup_from,
+        shard_key: None,
     };
     if p.prefetch.is_empty() {
         return run_base(db, c, q);

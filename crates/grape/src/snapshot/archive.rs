@@ -87,18 +87,17 @@ fn append_bytes<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -
 /// first). A tar entry needs its size before its bytes, so each shard snapshot is written to the
 /// scratch file `<scratch>.shard-<i>.tmp` first; at most one exists at a time.
 pub(crate) fn write_collection(collection: &Collection, out: &mut dyn Write, scratch: &Path) -> Result<()> {
-    let header = CollectionHeader {
-        format: FORMAT,
-        collection: collection.name().to_string(),
-        config: collection.config(),
-    };
+    // The configuration names the shards (and shard keys) the archive holds: both taken at once.
+    let (config, shards) = collection.config_and_shards();
+    let header = CollectionHeader { format: FORMAT, collection: collection.name().to_string(), config };
     collection.flush()?;
     let mut tar = tar::Builder::new(out);
     let json =
         serde_json::to_vec_pretty(&header).map_err(|e| Error::Internal(format!("snapshot header: {e}")))?;
     append_bytes(&mut tar, COLLECTION_HEADER, &json)?;
-    for (i, handle) in collection.shards().iter().enumerate() {
-        let shard = handle.local().ok_or_else(|| {
+    for handle in &shards {
+        let i = handle.id;
+        let shard = handle.shard.local().ok_or_else(|| {
             Error::bad_input(format!(
                 "shard {i} of this collection is not held by this node; snapshot it on a node that holds it"
             ))
@@ -166,15 +165,9 @@ pub(crate) fn unpack_collection(file: &Path, dest: &Path) -> Result<CollectionCo
             .map_err(|e| damaged(file, format_args!("shard {shard}: {e}")))?;
     }
     let header = header.ok_or_else(|| damaged(file, "snapshot.json is missing"))?;
-    let expected: BTreeSet<u32> = (0..header.config.params.shard_number).collect();
+    let expected: BTreeSet<u32> = header.config.shard_ids().into_iter().collect();
     if shards != expected {
-        return Err(damaged(
-            file,
-            format_args!(
-                "holds shards {shards:?}, its config has {} shards",
-                header.config.params.shard_number
-            ),
-        ));
+        return Err(damaged(file, format_args!("holds shards {shards:?}, its config names {expected:?}")));
     }
     Ok(header.config)
 }

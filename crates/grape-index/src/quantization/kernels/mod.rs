@@ -2,8 +2,8 @@
 //! per instruction set plus `scalar`, the reference every kernel is property-tested against.
 //!
 //! Bit kernels (Hamming distance, popcount of an AND, weighted over a query's bit planes) score binary codes; byte kernels (dot, squared L2,
-//! L1 of two u8 rows) score int8 scalar codes. All accept slices of any length (compared over the
-//! shorter one).
+//! L1 of two u8 rows) score int8 scalar codes; the table kernel sums a product-quantization query's
+//! lookup table over a code. All accept slices of any length (compared over the shorter one).
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -18,6 +18,7 @@ use std::sync::OnceLock;
 type PairKernel = unsafe fn(&[u8], &[u8]) -> u32;
 type OneKernel = unsafe fn(&[u8]) -> u32;
 type RowsKernel = unsafe fn(&[u8], &[u8], &mut [u32]);
+type TableKernel = unsafe fn(&[f32], usize, &[u8]) -> f32;
 
 /// One instruction set's kernels. Invariant: a table is only ever built for a CPU that supports every
 /// instruction its kernels use, which is what makes calling through it sound.
@@ -30,6 +31,7 @@ pub(crate) struct QuantKernels {
     dot_u8: PairKernel,
     l2_u8: PairKernel,
     l1_u8: PairKernel,
+    table_score: TableKernel,
 }
 
 impl QuantKernels {
@@ -42,6 +44,7 @@ impl QuantKernels {
         dot_u8: scalar::dot_u8,
         l2_u8: scalar::l2_u8,
         l1_u8: scalar::l1_u8,
+        table_score: scalar::table_score,
     };
 
     #[cfg(target_arch = "x86_64")]
@@ -54,6 +57,7 @@ impl QuantKernels {
         dot_u8: x86::dot_u8,
         l2_u8: x86::l2_u8,
         l1_u8: x86::l1_u8,
+        table_score: x86::table_score,
     };
 
     #[cfg(target_arch = "aarch64")]
@@ -66,6 +70,8 @@ impl QuantKernels {
         dot_u8: neon::dot_u8,
         l2_u8: neon::l2_u8,
         l1_u8: neon::l1_u8,
+        // NEON has no gather: the reference.
+        table_score: scalar::table_score,
     };
 
     /// The table for this CPU; `GRAPE_SIMD=scalar` forces the reference kernels (as for `distance`).
@@ -155,6 +161,13 @@ impl QuantKernels {
     pub fn xor_popcount_rows(&self, q: &[u8], rows: &[u8], out: &mut [u32]) {
         // SAFETY: as for the other kernels: the table matches this CPU; any slices are accepted.
         unsafe { (self.xor_popcount_rows)(q, rows, out) }
+    }
+
+    /// Product-quantization lookup: `sum_s table[s * k + code[s]]`.
+    #[inline(always)]
+    pub fn table_score(&self, table: &[f32], k: usize, code: &[u8]) -> f32 {
+        // SAFETY: as for the other kernels: the table matches this CPU; any slices are accepted.
+        unsafe { (self.table_score)(table, k, code) }
     }
 }
 

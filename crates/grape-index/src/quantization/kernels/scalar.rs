@@ -69,3 +69,9 @@ pub fn xor_popcount_rows(q: &[u8], rows: &[u8], out: &mut [u32]) {
         *o = xor_popcount(q, row);
     }
 }
+
+/// Product-quantization lookup: the sum over the code's bytes of `table[s * k + code[s]]` (subspace
+/// `s`, `k` entries per subspace).
+pub fn table_score(table: &[f32], k: usize, code: &[u8]) -> f32 {
+    code.iter().enumerate().map(|(s, &c)| table[s * k + usize::from(c)]).sum()
+}

@@ -146,3 +146,39 @@ macro_rules! bytes_kernel {
 bytes_kernel!(dot_u8, dot_block, scalar::dot_u8);
 bytes_kernel!(l2_u8, l2_block, scalar::l2_u8);
 bytes_kernel!(l1_u8, l1_block, scalar::l1_u8);
+
+/// Product-quantization lookup (see [`scalar::table_score`]): eight subspaces at a time, their table
+/// entries gathered into one register. Sums in another order than the reference (equal within
+/// rounding). A code byte is clamped to `k - 1`, and a table shorter than `code.len() * k` is handed to
+/// the reference, so every gather stays inside `table`.
+///
+/// # Safety
+/// The CPU must support AVX2 (see [`available`]).
+#[target_feature(enable = "avx2")]
+pub unsafe fn table_score(table: &[f32], k: usize, code: &[u8]) -> f32 {
+    let n = code.len();
+    if k == 0 || k > 256 || table.len() < n.saturating_mul(k) || n.saturating_mul(k) > i32::MAX as usize {
+        return scalar::table_score(table, k, code);
+    }
+    let k32 = k as i32;
+    let mut base = _mm256_setr_epi32(0, k32, 2 * k32, 3 * k32, 4 * k32, 5 * k32, 6 * k32, 7 * k32);
+    let step = _mm256_set1_epi32(8 * k32);
+    let top = _mm256_set1_epi32(k32 - 1);
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i + 8 <= n {
+        // SAFETY: `i + 8 <= n`, so 8 bytes are readable at `i` (unaligned 64-bit load).
+        let bytes = unsafe { _mm_loadl_epi64(code.as_ptr().add(i).cast()) };
+        let codes = _mm256_min_epu32(_mm256_cvtepu8_epi32(bytes), top);
+        let idx = _mm256_add_epi32(base, codes);
+        // SAFETY: lane j reads `table[(i + j) * k + c]` with `c <= k - 1` and `i + j < n`, so below
+        // `n * k <= table.len()`; indices fit in i32 (checked above); scale 4 = size of f32.
+        acc = _mm256_add_ps(acc, unsafe { _mm256_i32gather_ps::<4>(table.as_ptr(), idx) });
+        base = _mm256_add_epi32(base, step);
+        i += 8;
+    }
+    let s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+    _mm_cvtss_f32(s) + scalar::table_score(&table[i * k..], k, &code[i..])
+}
