@@ -143,6 +143,11 @@ impl HnswGraph {
         true
     }
 
+    /// Drops the payload links (searches restricted to a set then follow main links only).
+    pub fn clear_payload_links(&mut self) {
+        self.payload = PayloadLinks::default();
+    }
+
     /// Whether the graph has payload links.
     pub fn has_payload_links(&self) -> bool {
         !self.payload.is_empty()

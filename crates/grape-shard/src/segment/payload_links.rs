@@ -7,14 +7,15 @@
 //! level-0 links are added to the main graph as payload links (`grape_index::hnsw::payload_links`).
 //! The fields and the threshold are recorded in `meta.bin` ([`LinkedField`]); since a payload index is
 //! a pure function of the segment's payloads, "value `v` of `key` is linked" is exactly "`v` has at
-//! least `min_points` points", nothing else needs storing. An index declared after the graph was built
-//! gets links when the optimizer next builds the segment's graph (index, merge or vacuum).
+//! least `min_points` points", nothing else needs storing. When the declared indexes change after the
+//! graph was built (see [`SegmentData::links_out_of_date`]), the optimizer's "links" plan rebuilds them.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 use grape_index::hnsw::{HnswGraph, HnswParams};
-use grape_index::payload_index::union;
+use grape_index::payload_index::{union, FieldIndex};
 use grape_types::filter::{Condition, Match};
 use grape_types::{CollectionConfig, Filter, PayloadFieldSchema, PayloadSchemaType};
 use serde::{Deserialize, Serialize};
@@ -44,9 +45,47 @@ pub fn scan_points(store: &DenseVectors, full_scan_threshold_kb: usize) -> usize
 }
 
 impl SegmentData {
-    /// Builds the payload links of `graph` (the new graph of vector `name` of this sealed segment) for
-    /// the keyword and integer indexes `config` declares, with `payload_m` (default `m`; 0 builds none).
-    /// Returns the linked fields to record, or `None` when `stop` interrupted the build.
+    /// The payload fields whose values get links in vector `name`'s graph under `config`, with their
+    /// indexes: every declared keyword / integer index with `enable_hnsw` (default true), when
+    /// `payload_m` (default `m`) is not 0. What [`SegmentData::build_payload_links`] records, so a
+    /// segment whose recorded fields differ is out of date (the optimizer's "links" plan).
+    fn linkable_indexes(&self, config: &CollectionConfig, name: &str) -> Vec<(LinkedField, Arc<FieldIndex>)> {
+        let hnsw = config.hnsw_for(name);
+        let Some(store) = self.vectors.get(name) else { return Vec::new() };
+        if hnsw.payload_m.unwrap_or(hnsw.m) == 0 {
+            return Vec::new();
+        }
+        let min_points = scan_points(store, hnsw.full_scan_threshold).max(2);
+        config
+            .payload_schema
+            .iter()
+            .filter(|(_, schema)| linkable(schema.data_type()) && schema.enable_hnsw())
+            .filter_map(|(key, schema)| {
+                let kind = schema.data_type();
+                let index = self.field_index_for(key, schema)?;
+                Some((LinkedField { key: key.clone(), kind, min_points }, index))
+            })
+            .collect()
+    }
+
+    /// The linked fields vector `name`'s graph should have under `config` (see
+    /// [`SegmentData::build_payload_links`]).
+    pub fn wanted_links(&self, config: &CollectionConfig, name: &str) -> Vec<LinkedField> {
+        self.linkable_indexes(config, name).into_iter().map(|(field, _)| field).collect()
+    }
+
+    /// Whether some graph's payload links do not match `config` (an index declared, dropped or
+    /// changed after the graph was built, or another `payload_m` / `full_scan_threshold`).
+    pub fn links_out_of_date(&self, config: &CollectionConfig) -> bool {
+        self.graphs.keys().any(|name| {
+            self.linked_fields.get(name).map_or(&[][..], Vec::as_slice) != self.wanted_links(config, name)
+        })
+    }
+
+    /// Builds the payload links of `graph` (the graph of vector `name` of this sealed segment) for the
+    /// keyword and integer indexes `config` declares, with `payload_m` (default `m`; 0 builds none),
+    /// replacing any it had. Returns the linked fields to record, or `None` when `stop` interrupted the
+    /// build.
     pub fn build_payload_links(
         &self,
         config: &CollectionConfig,
@@ -56,34 +95,26 @@ impl SegmentData {
         stop: &AtomicBool,
     ) -> Option<Vec<LinkedField>> {
         let hnsw = config.hnsw_for(name);
-        let payload_m = hnsw.payload_m.unwrap_or(hnsw.m);
-        let Some(store) = self.vectors.get(name) else { return Some(Vec::new()) };
-        if payload_m == 0 {
+        let linkable = self.linkable_indexes(config, name);
+        let Some(store) = self.vectors.get(name).filter(|_| !linkable.is_empty()) else {
+            graph.clear_payload_links();
             return Some(Vec::new());
-        }
-        let min_points = scan_points(store, hnsw.full_scan_threshold).max(2);
-        let mut fields = Vec::new();
-        let mut indexes = Vec::new();
-        for (key, schema) in &config.payload_schema {
-            let kind = schema.data_type();
-            if !linkable(kind) {
-                continue;
-            }
-            if let Some(index) = self.field_index(key, kind) {
-                fields.push(LinkedField { key: key.clone(), kind, min_points });
-                indexes.push(index);
-            }
-        }
-        let mut groups: Vec<&[u32]> =
-            indexes.iter().flat_map(|i| i.value_groups()).filter(|g| g.len() >= min_points).collect();
+        };
+        let mut groups: Vec<&[u32]> = linkable
+            .iter()
+            .flat_map(|(field, index)| {
+                index.value_groups().into_iter().filter(|g| g.len() >= field.min_points)
+            })
+            .collect();
         // Value maps have no order; sorting makes the build a function of the data and the seed.
         groups.sort_unstable();
         let params = HnswParams {
-            m: payload_m,
+            m: hnsw.payload_m.unwrap_or(hnsw.m),
             ef_construct: hnsw.ef_construct,
             max_threads: hnsw.max_indexing_threads,
             seed,
         };
+        let fields = linkable.iter().map(|(field, _)| field.clone()).collect();
         graph.build_payload_links(store, &groups, &params, stop).then_some(fields)
     }
 
