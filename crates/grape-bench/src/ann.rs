@@ -234,6 +234,10 @@ pub fn run(args: &AnnArgs) -> Result<()> {
             e => grape::Filter::from_expression(e).map(Some).context("--also-filter"),
         })
         .collect::<Result<_>>()?;
+    if args.reuse && also.iter().any(Option::is_some) {
+        // The filtered ground truth is computed from the base vectors, which --reuse does not load.
+        anyhow::bail!("--reuse measures unfiltered search only: an --also-filter needs the base vectors");
+    }
     let payloads = match filter.is_some() || also.iter().any(Option::is_some) {
         true => Some(crate::dataset::load_payloads(&args.dataset, data.base.len())?),
         false => None,
