@@ -52,6 +52,15 @@ pub struct AnnArgs {
     /// "Filter expressions").
     #[arg(long)]
     pub(crate) filter: Option<String>,
+    /// More filters (expressions) measured on the same collection after the first, each against its own
+    /// exact filtered ground truth; repeatable. `none` measures unfiltered search (the dataset's ground
+    /// truth). Reported under `also`.
+    #[arg(long = "also-filter")]
+    also_filters: Vec<String>,
+    /// Write the ids of the points passing the filter here, one per line (for
+    /// `benches/hnswlib_baseline.py --filter-ids`).
+    #[arg(long)]
+    filter_ids_out: Option<PathBuf>,
     /// Payload indexes to declare before loading, as `key:type` (e.g. `bucket:integer`); repeatable.
     #[arg(long = "index")]
     indexes: Vec<String>,
@@ -140,6 +149,14 @@ struct Row {
     p99_ms: f64,
 }
 
+/// Rows of one `--also-filter`.
+#[derive(Serialize)]
+struct AlsoReport {
+    filter: Option<serde_json::Value>,
+    selectivity: Option<f64>,
+    rows: Vec<Row>,
+}
+
 #[derive(Serialize)]
 struct Report {
     dataset: String,
@@ -167,6 +184,8 @@ struct Report {
     vector_file_bytes: u64,
     quantized_file_bytes: u64,
     rows: Vec<Row>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    also: Vec<AlsoReport>,
     build_s: f64,
     upsert_pps: f64,
     rss_bytes: u64,
@@ -207,19 +226,53 @@ pub fn run(args: &AnnArgs) -> Result<()> {
     if let Some(f) = &filter {
         f.validate()?;
     }
-    let payloads = match &filter {
-        Some(_) => Some(crate::dataset::load_payloads(&args.dataset, data.base.len())?),
-        None => None,
+    let also: Vec<Option<grape::Filter>> = args
+        .also_filters
+        .iter()
+        .map(|e| match e.as_str() {
+            "none" => Ok(None),
+            e => grape::Filter::from_expression(e).map(Some).context("--also-filter"),
+        })
+        .collect::<Result<_>>()?;
+    if args.reuse && also.iter().any(Option::is_some) {
+        // The filtered ground truth is computed from the base vectors, which --reuse does not load.
+        anyhow::bail!("--reuse measures unfiltered search only: an --also-filter needs the base vectors");
+    }
+    let payloads = match filter.is_some() || also.iter().any(Option::is_some) {
+        true => Some(crate::dataset::load_payloads(&args.dataset, data.base.len())?),
+        false => None,
     };
-    let mut selectivity = None;
-    if let (Some(f), Some(p)) = (&filter, &payloads) {
-        let (truth, passing) = crate::dataset::filtered_truth(&data, p, f, args.k);
-        selectivity = Some(passing as f64 / data.base.len() as f64);
+    // Ground truth and selectivity of a filter; writes the passing ids to `ids_out`.
+    let truth_of = |f: &grape::Filter, ids_out: Option<PathBuf>| -> Result<(Vec<Vec<u32>>, f64)> {
+        let p = payloads.as_ref().context("payloads")?;
+        let (truth, ids) = crate::dataset::filtered_truth(&data, p, f, args.k);
+        if let Some(path) = ids_out {
+            let text: String = ids.iter().map(|i| format!("{i}\n")).collect();
+            std::fs::write(&path, text).with_context(|| format!("write {}", path.display()))?;
+        }
+        let passing = ids.len();
         eprintln!(
             "filter passes {passing} of {} points ({:.3}%)",
             data.base.len(),
             100.0 * passing as f64 / data.base.len() as f64
         );
+        Ok((truth, passing as f64 / data.base.len() as f64))
+    };
+    let mut also_runs = Vec::new();
+    for (i, (f, expr)) in also.into_iter().zip(&args.also_filters).enumerate() {
+        let ids_out = args.filter_ids_out.as_ref().map(|p| p.with_extension(format!("also{i}.txt")));
+        match &f {
+            Some(f) => {
+                let (truth, s) = truth_of(f, ids_out)?;
+                also_runs.push((expr.clone(), Some(f.clone()), truth, Some(s)));
+            }
+            None => also_runs.push((expr.clone(), None, data.truth.clone(), None)),
+        }
+    }
+    let mut selectivity = None;
+    if let Some(f) = &filter {
+        let (truth, s) = truth_of(f, args.filter_ids_out.clone())?;
+        selectivity = Some(s);
         data.truth = truth;
     }
     let tmp;
@@ -285,71 +338,13 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         100.0 * quantized_file_bytes as f64 / vector_file_bytes.max(1) as f64
     );
 
-    let mut rows = Vec::new();
-    let runs: Vec<(usize, bool)> =
-        args.ef.iter().map(|&ef| (ef, false)).chain(args.exact.then_some((0, true))).collect();
-    for &(ef, exact) in &runs {
-        let mut best: Option<Row> = None;
-        for _pass in 0..args.passes.max(1) {
-            let latencies = std::sync::Mutex::new(Vec::with_capacity(data.queries.len()));
-            let hits = AtomicUsize::new(0);
-            let next = AtomicUsize::new(0);
-            let started = Instant::now();
-            std::thread::scope(|s| {
-                for _ in 0..args.threads.max(1) {
-                    s.spawn(|| -> Result<()> {
-                        let mut local = Vec::new();
-                        loop {
-                            let qi = next.fetch_add(1, Ordering::Relaxed);
-                            let Some(q) = data.queries.get(qi) else { break };
-                            let mut req = SearchRequest::new(q.clone(), args.k);
-                            req.params = SearchParams {
-                                hnsw_ef: (!exact).then_some(ef),
-                                exact,
-                                quantization: search_quantization,
-                            };
-                            req.filter = filter.clone();
-                            let t = Instant::now();
-                            let found = c.search(&req)?;
-                            local.push(t.elapsed());
-                            let truth = &data.truth[qi][..args.k.min(data.truth[qi].len())];
-                            let n = found
-                                .iter()
-                                .filter(|h| matches!(h.id, PointId::Num(id) if truth.contains(&(id as u32))))
-                                .count();
-                            hits.fetch_add(n, Ordering::Relaxed);
-                        }
-                        latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.extend(local);
-                        Ok(())
-                    });
-                }
-            });
-            let elapsed = started.elapsed().as_secs_f64();
-            let mut lat = latencies.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
-            lat.sort();
-            let row = Row {
-                ef,
-                exact,
-                recall: hits.load(Ordering::Relaxed) as f64 / (data.queries.len() * args.k) as f64,
-                qps: data.queries.len() as f64 / elapsed,
-                p50_ms: percentile(&lat, 0.5),
-                p99_ms: percentile(&lat, 0.99),
-            };
-            if best.as_ref().is_none_or(|b| row.qps > b.qps) {
-                best = Some(row);
-            }
-        }
-        let Some(row) = best else { continue };
-        println!(
-            "{:<8} recall@{}={:.4} qps={:>8.0} p50={:.3}ms p99={:.3}ms",
-            if exact { "exact".to_string() } else { format!("ef={ef}") },
-            args.k,
-            row.recall,
-            row.qps,
-            row.p50_ms,
-            row.p99_ms
-        );
-        rows.push(row);
+    let rows = measure(&c, &data.queries, &data.truth, filter.as_ref(), args, search_quantization)?;
+    let mut also = Vec::new();
+    for (label, extra, truth, selectivity) in &also_runs {
+        println!("-- {label}");
+        let rows = measure(&c, &data.queries, truth, extra.as_ref(), args, search_quantization)?;
+        let filter = extra.as_ref().map(serde_json::to_value).transpose()?;
+        also.push(AlsoReport { filter, selectivity: *selectivity, rows });
     }
     let (rss, rss_anon, rss_file) = (status_bytes("VmRSS"), status_bytes("RssAnon"), status_bytes("RssFile"));
     db.close()?;
@@ -390,6 +385,7 @@ pub fn run(args: &AnnArgs) -> Result<()> {
         vector_file_bytes,
         quantized_file_bytes,
         rows,
+        also,
         build_s,
         upsert_pps,
         rss_bytes: rss,
@@ -459,4 +455,82 @@ pub(crate) fn tempdir() -> Result<PathBuf> {
     let dir = std::env::temp_dir().join(format!("grape-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Recall and QPS rows (one per ef, plus exact when asked) of `queries` with `filter`, against `truth`.
+fn measure(
+    c: &grape::Collection,
+    queries: &[Vec<f32>],
+    truth: &[Vec<u32>],
+    filter: Option<&grape::Filter>,
+    args: &AnnArgs,
+    search_quantization: Option<QuantizationSearchParams>,
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    let runs: Vec<(usize, bool)> =
+        args.ef.iter().map(|&ef| (ef, false)).chain(args.exact.then_some((0, true))).collect();
+    for &(ef, exact) in &runs {
+        let mut best: Option<Row> = None;
+        for _pass in 0..args.passes.max(1) {
+            let latencies = std::sync::Mutex::new(Vec::with_capacity(queries.len()));
+            let hits = AtomicUsize::new(0);
+            let next = AtomicUsize::new(0);
+            let started = Instant::now();
+            std::thread::scope(|s| {
+                for _ in 0..args.threads.max(1) {
+                    s.spawn(|| -> Result<()> {
+                        let mut local = Vec::new();
+                        loop {
+                            let qi = next.fetch_add(1, Ordering::Relaxed);
+                            let Some(q) = queries.get(qi) else { break };
+                            let mut req = SearchRequest::new(q.clone(), args.k);
+                            req.params = SearchParams {
+                                hnsw_ef: (!exact).then_some(ef),
+                                exact,
+                                quantization: search_quantization,
+                            };
+                            req.filter = filter.cloned();
+                            let t = Instant::now();
+                            let found = c.search(&req)?;
+                            local.push(t.elapsed());
+                            let truth = &truth[qi][..args.k.min(truth[qi].len())];
+                            let n = found
+                                .iter()
+                                .filter(|h| matches!(h.id, PointId::Num(id) if truth.contains(&(id as u32))))
+                                .count();
+                            hits.fetch_add(n, Ordering::Relaxed);
+                        }
+                        latencies.lock().map_err(|_| anyhow::anyhow!("poisoned"))?.extend(local);
+                        Ok(())
+                    });
+                }
+            });
+            let elapsed = started.elapsed().as_secs_f64();
+            let mut lat = latencies.into_inner().map_err(|_| anyhow::anyhow!("poisoned"))?;
+            lat.sort();
+            let row = Row {
+                ef,
+                exact,
+                recall: hits.load(Ordering::Relaxed) as f64 / (queries.len() * args.k) as f64,
+                qps: queries.len() as f64 / elapsed,
+                p50_ms: percentile(&lat, 0.5),
+                p99_ms: percentile(&lat, 0.99),
+            };
+            if best.as_ref().is_none_or(|b| row.qps > b.qps) {
+                best = Some(row);
+            }
+        }
+        let Some(row) = best else { continue };
+        println!(
+            "{:<8} recall@{}={:.4} qps={:>8.0} p50={:.3}ms p99={:.3}ms",
+            if exact { "exact".to_string() } else { format!("ef={ef}") },
+            args.k,
+            row.recall,
+            row.qps,
+            row.p50_ms,
+            row.p99_ms
+        );
+        rows.push(row);
+    }
+    Ok(rows)
 }

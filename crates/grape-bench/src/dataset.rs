@@ -89,14 +89,14 @@ pub fn load_payloads(dir: &Path, count: usize) -> Result<Vec<grape::Payload>> {
     Ok(payloads)
 }
 
-/// Exact top-`k` of every query among the points passing `filter` (brute force, nearest first), and how
-/// many points pass.
+/// Exact top-`k` of every query among the points passing `filter` (brute force, nearest first), and the
+/// passing points.
 pub fn filtered_truth(
     data: &Dataset,
     payloads: &[grape::Payload],
     filter: &grape::Filter,
     k: usize,
-) -> (Vec<Vec<u32>>, usize) {
+) -> (Vec<Vec<u32>>, Vec<u32>) {
     struct View<'a>(u64, &'a grape::Payload);
     impl grape::PointView for View<'_> {
         fn id(&self) -> grape::PointId {
@@ -130,5 +130,5 @@ pub fn filtered_truth(
             scored.into_iter().take(k).map(|(_, i)| i).collect()
         })
         .collect();
-    (truth, passing.len())
+    (truth, passing)
 }

@@ -4,6 +4,7 @@ use grape_index::hnsw::{HnswGraph, HnswParams};
 use grape_index::testing::{clustered, recall, DenseF32};
 use grape_index::{IndexError, ScoredOffset};
 use grape_types::Distance;
+use std::sync::atomic::AtomicBool;
 
 const DIM: usize = 64;
 
@@ -304,4 +305,135 @@ fn every_point_is_reachable_after_a_parallel_build() {
             .count();
         assert!(unreachable <= n / 100, "seed {seed}: {unreachable} points not found by a full search");
     }
+}
+
+/// Groups of a payload value over `n` points: sizes `sizes`, members spread by a fixed permutation
+/// (independent of the vectors, as a random payload value is).
+fn groups(n: usize, sizes: &[usize]) -> Vec<Vec<u32>> {
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    // A multiplicative permutation (n is not a multiple of the stride's factors).
+    order.sort_by_key(|&o| (u64::from(o) * 7919) % n as u64);
+    let mut out = Vec::new();
+    let mut at = 0;
+    for &size in sizes {
+        let mut g = order[at..at + size].to_vec();
+        g.sort_unstable();
+        out.push(g);
+        at += size;
+    }
+    out
+}
+
+/// A search restricted to one group follows the payload links: recall against the group's brute force
+/// is high even where the main graph has almost no links inside the group; without payload links the
+/// same restricted search loses most of it (so the links, not the entry points, carry the recall).
+#[test]
+fn payload_links_keep_recall_of_restricted_searches() {
+    let n = 8_000;
+    let (store, queries) = dataset(n, 50, Distance::Cosine, 11);
+    let sets = groups(n, &[80, 800, 4000]);
+    let bare = HnswGraph::build(&store, &|_| true, &params(2));
+    assert!(!bare.has_payload_links());
+    let mut graph = HnswGraph::build(&store, &|_| true, &params(2));
+    let slices: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+    assert!(graph.build_payload_links(&store, &slices, &params(2), &AtomicBool::new(false)));
+    assert!(graph.has_payload_links());
+    for set in &sets {
+        let mut member = vec![false; n];
+        set.iter().for_each(|&o| member[o as usize] = true);
+        let within = |o: u32| member[o as usize];
+        let entries: Vec<u32> = (0..16).map(|i| set[i * set.len() / 16]).collect();
+        let measure = |g: &HnswGraph| {
+            let total: f64 = queries
+                .iter()
+                .map(|q| {
+                    let found = g.search_within(&store.query(q), 10, 64, &within, &within, &entries);
+                    assert!(found.iter().all(|f| within(f.offset)));
+                    recall(&found, &store.brute_force(q, 10, &within))
+                })
+                .sum();
+            total / queries.len() as f64
+        };
+        let (with, without) = (measure(&graph), measure(&bare));
+        eprintln!("group of {}: recall@10 {with:.4} with payload links, {without:.4} without", set.len());
+        assert!(with >= 0.95, "group of {}: recall@10 = {with}", set.len());
+        if set.len() * 10 <= n {
+            assert!(without < 0.9, "group of {}: {without} without payload links", set.len());
+        }
+    }
+    // Unfiltered search does not change.
+    for q in &queries {
+        let s = store.query(q);
+        assert_eq!(graph.search(&s, 10, 64, &|_| true), bare.search(&s, 10, 64, &|_| true));
+    }
+}
+
+#[test]
+fn payload_links_are_saved_and_loaded() {
+    let n = 2_000;
+    let (store, queries) = dataset(n, 20, Distance::Euclid, 12);
+    let sets = groups(n, &[300, 600]);
+    let slices: Vec<&[u32]> = sets.iter().map(Vec::as_slice).collect();
+    let mut graph = HnswGraph::build(&store, &|_| true, &params(1));
+    assert!(graph.build_payload_links(&store, &slices, &params(1), &AtomicBool::new(false)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("hnsw-0.bin");
+    graph.save(&path).expect("save");
+    let loaded = HnswGraph::load(&path).expect("load");
+    assert_eq!(loaded.payload_link_count(), graph.payload_link_count());
+    assert!(loaded.payload_link_count() > 0);
+    let member = |o: u32| sets[0].binary_search(&o).is_ok();
+    for q in &queries {
+        let s = store.query(q);
+        let a = graph.search_within(&s, 10, 32, &member, &member, &sets[0][..4]);
+        assert_eq!(a, loaded.search_within(&s, 10, 32, &member, &member, &sets[0][..4]));
+    }
+    // Corruption in the payload links section is refused (the body checksum, and H8 if it matched).
+    let good = std::fs::read(&path).expect("read");
+    let mut bytes = good.clone();
+    let last = bytes.len() - 2;
+    bytes[last] ^= 0x40;
+    std::fs::write(dir.path().join("bad.bin"), &bytes).expect("write");
+    assert!(matches!(HnswGraph::load(&dir.path().join("bad.bin")), Err(IndexError::Corruption { .. })));
+    // A cancelled build leaves no payload links.
+    let mut other = HnswGraph::build(&store, &|_| true, &params(1));
+    assert!(!other.build_payload_links(&store, &slices, &params(1), &AtomicBool::new(true)));
+    assert!(!other.has_payload_links());
+}
+
+/// A version 1 file (written before payload links existed: no payload section) still loads, as a graph
+/// without payload links that searches exactly like the graph it was written from.
+#[test]
+fn version_1_files_still_load() {
+    let (store, queries) = dataset(1_000, 10, Distance::Dot, 13);
+    let graph = HnswGraph::build(&store, &|_| true, &params(1));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("g.bin");
+    graph.save(&path).expect("save");
+    let v2 = std::fs::read(&path).expect("read");
+    // Version 2 without payload links = the version 1 body followed by a zero link count.
+    let mut v1 = v2[..v2.len() - 8].to_vec();
+    assert_eq!(&v2[v2.len() - 8..], &[0u8; 8]);
+    v1[8..12].copy_from_slice(&1u32.to_le_bytes());
+    let body_len = (v1.len() - 64) as u64;
+    v1[12..20].copy_from_slice(&body_len.to_le_bytes());
+    let body_crc = crc32fast::hash(&v1[64..]);
+    v1[20..24].copy_from_slice(&body_crc.to_le_bytes());
+    let header_crc = crc32fast::hash(&v1[0..24]);
+    v1[24..28].copy_from_slice(&header_crc.to_le_bytes());
+    let old = dir.path().join("v1.bin");
+    std::fs::write(&old, &v1).expect("write");
+    let loaded = HnswGraph::load(&old).expect("load v1");
+    assert!(!loaded.has_payload_links());
+    for q in &queries {
+        let s = store.query(q);
+        assert_eq!(graph.search(&s, 10, 32, &|_| true), loaded.search(&s, 10, 32, &|_| true));
+    }
+    // A version it does not know is refused.
+    let mut v9 = v1.clone();
+    v9[8..12].copy_from_slice(&9u32.to_le_bytes());
+    let header_crc = crc32fast::hash(&v9[0..24]);
+    v9[24..28].copy_from_slice(&header_crc.to_le_bytes());
+    std::fs::write(&old, &v9).expect("write");
+    assert!(matches!(HnswGraph::load(&old), Err(IndexError::Corruption { .. })));
 }

@@ -56,6 +56,15 @@ impl PayloadFieldSchema {
         }
     }
 
+    /// Qdrant's `enable_hnsw` option (default true): whether payload-aware HNSW links are built from
+    /// this index.
+    pub fn enable_hnsw(&self) -> bool {
+        self.params()
+            .and_then(|p| p.options.get("enable_hnsw"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(true)
+    }
+
     /// Checks that Grape can build this index for `field`: every option belongs to the index type and
     /// has the right type (errors name the option).
     pub fn validate(&self, field: &str) -> Result<()> {
@@ -181,6 +190,15 @@ mod tests {
         assert!(serde_json::from_value::<PayloadFieldSchema>(json!("keywords")).is_err());
         assert!(PayloadFieldSchema::Type(PayloadSchemaType::Geo).validate("loc").is_ok());
         assert!(PayloadFieldSchema::Type(PayloadSchemaType::Text).validate("t").is_ok());
+    }
+
+    #[test]
+    fn enable_hnsw_defaults_to_true() {
+        let schema = |v: serde_json::Value| serde_json::from_value::<PayloadFieldSchema>(v).unwrap();
+        assert!(schema(json!("keyword")).enable_hnsw());
+        assert!(schema(json!({"type": "integer", "lookup": true})).enable_hnsw());
+        assert!(schema(json!({"type": "keyword", "enable_hnsw": true})).enable_hnsw());
+        assert!(!schema(json!({"type": "keyword", "enable_hnsw": false})).enable_hnsw());
     }
 
     #[test]

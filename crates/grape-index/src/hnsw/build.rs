@@ -199,6 +199,7 @@ impl HnswGraph {
         }
         let capacity = (offset as usize + 1).max(scorer.num_points());
         self.links.grow(capacity);
+        self.payload.grow(capacity);
         let level = random_level(self.params.seed, offset, self.params.m);
         self.links.add_node(offset, level);
         self.insert_node(offset, scorer);

@@ -1,6 +1,7 @@
-//! The HNSW graph file: a checked-file header (magic `GRPHNSW\0`, format version 1, body length, body
-//! CRC32, header CRC32) and a little-endian body of parameters, levels and neighbour lists. The layout and
-//! its invariants are in docs/format.md, "HNSW graph file"; the `H<n>` labels below refer to them.
+//! The HNSW graph file: a checked-file header (magic `GRPHNSW\0`, format version 2, body length, body
+//! CRC32, header CRC32) and a little-endian body of parameters, levels, neighbour lists and payload
+//! links. Version 1 files (no payload links section) are still read. The layout and its invariants are
+//! in docs/format.md, "HNSW graph file"; the `H<n>` labels below refer to them.
 
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
@@ -8,21 +9,29 @@ use std::path::Path;
 
 use super::graph::HnswGraph;
 use super::links::{GraphLinks, ABSENT, MAX_LEVEL};
+use super::payload_links::PayloadLinks;
 use super::HnswParams;
 use crate::error::{IndexError, Result};
 
 const MAGIC: &[u8; 8] = b"GRPHNSW\0";
-const VERSION: u32 = 1;
+/// Version written; version 1 (without the payload links section) is read too.
+const VERSION: u32 = 2;
 const HEADER_LEN: usize = 64;
 /// Fixed part of the body before the levels.
 const FIXED_LEN: usize = 56;
 const NO_ENTRY: u32 = u32::MAX;
 
-/// Body length for the given shape (H3).
+/// Body length of the version 1 part for the given shape (H3).
 fn body_len(m: usize, m0: usize, capacity: usize, upper_blocks: usize) -> u64 {
     let levels = capacity.div_ceil(4) * 4;
     (FIXED_LEN + levels) as u64
         + 4 * (capacity as u64 * (1 + m0) as u64 + upper_blocks as u64 * (1 + m) as u64)
+}
+
+/// Length of the payload links section of version 2 (H8): the link count, then, when links exist,
+/// `capacity + 1` row starts and the links.
+fn payload_section_len(capacity: usize, links: u64) -> u64 {
+    8 + if links == 0 { 0 } else { 4 * (capacity as u64 + 1 + links) }
 }
 
 fn encode_header(body_len: u64, body_crc: u32) -> [u8; HEADER_LEN] {
@@ -123,6 +132,20 @@ impl HnswGraph {
             }
         }
         debug_assert_eq!(w.len, body_len(m, m0, capacity, links.upper_blocks()));
+        let payload = &self.payload;
+        w.bytes(&(payload.links().len() as u64).to_le_bytes())?;
+        if !payload.is_empty() {
+            // Rows of offsets the links were built beyond (none today) are written as empty.
+            let end = *payload.starts().last().unwrap_or(&0);
+            let starts = payload.starts().iter().copied().chain(std::iter::repeat(end));
+            w.u32s(starts.take(capacity + 1), &mut buf)?;
+            w.u32s(payload.links().iter().copied(), &mut buf)?;
+        }
+        debug_assert_eq!(
+            w.len,
+            body_len(m, m0, capacity, links.upper_blocks())
+                + payload_section_len(capacity, payload.links().len() as u64)
+        );
         let header = encode_header(w.len, w.crc.finalize());
         let mut file = w.out.into_inner().map_err(|e| e.into_error())?;
         file.seek(SeekFrom::Start(0))?;
@@ -188,8 +211,9 @@ fn decode(bytes: &[u8]) -> Result<HnswGraph, String> {
     if &header[0..8] != MAGIC {
         return Err("wrong file type (magic)".into());
     }
-    if field(8..12) != u64::from(VERSION) {
-        return Err(format!("unsupported format version {} (expected {VERSION})", field(8..12)));
+    let version = field(8..12);
+    if version != 1 && version != u64::from(VERSION) {
+        return Err(format!("unsupported format version {version} (expected 1 or {VERSION})"));
     }
     // H2: body length and checksum.
     if body.len() as u64 != field(12..20) {
@@ -211,7 +235,19 @@ fn decode(bytes: &[u8]) -> Result<HnswGraph, String> {
         return Err("bad counts".into());
     }
     let (capacity, len, upper_blocks) = (capacity as usize, len as usize, upper_blocks as usize);
-    if body.len() as u64 != body_len(m, m0, capacity, upper_blocks) {
+    let main_len = body_len(m, m0, capacity, upper_blocks);
+    let payload_len = if version == 1 {
+        0
+    } else {
+        let at = usize::try_from(main_len).map_err(|_| "bad counts")?;
+        let count = body.get(at..at + 8).ok_or("body length does not match its counts")?;
+        let links = u64::from_le_bytes(count.try_into().map_err(|_| "bad counts")?);
+        if links > u64::from(u32::MAX) {
+            return Err("bad payload link count".into());
+        }
+        payload_section_len(capacity, links)
+    };
+    if body.len() as u64 != main_len + payload_len {
         return Err("body length does not match its counts".into());
     }
     // H4: levels.
@@ -267,7 +303,32 @@ fn decode(bytes: &[u8]) -> Result<HnswGraph, String> {
             check(owner, l, list)?;
         }
     }
+    // H8: payload links.
+    let payload = if version == 1 {
+        PayloadLinks::default()
+    } else {
+        let count = c.u64()? as usize;
+        if count == 0 {
+            PayloadLinks::default()
+        } else {
+            let starts = c.u32s(capacity + 1)?;
+            let links = c.u32s(count)?;
+            if starts[0] != 0 || starts[capacity] as usize != count || starts.windows(2).any(|w| w[0] > w[1])
+            {
+                return Err("payload link rows are not increasing from 0 to the link count".into());
+            }
+            for (owner, row) in starts.windows(2).enumerate() {
+                let row = &links[row[0] as usize..row[1] as usize];
+                let ok =
+                    |&n: &u32| (n as usize) < capacity && n as usize != owner && levels[n as usize] != ABSENT;
+                if !row.is_empty() && (levels[owner] == ABSENT || !row.iter().all(ok)) {
+                    return Err(format!("offset {owner}: a payload link is not a node"));
+                }
+            }
+            PayloadLinks::from_parts(starts, links)
+        }
+    };
     let params = HnswParams { m, ef_construct, max_threads: 0, seed };
     let links = GraphLinks::from_parts(m, m0, levels, level0, upper);
-    Ok(HnswGraph::from_parts(params, links, entry, len))
+    Ok(HnswGraph::from_parts(params, links, payload, entry, len))
 }

@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use parking_lot::Mutex;
 
 use super::links::{GraphLinks, ABSENT};
-use super::search::{greedy, search_layer, ScratchPool};
+use super::payload_links::PayloadLinks;
+use super::search::{greedy, search_layer, search_level0_within, ScratchPool};
 use super::HnswParams;
 use crate::scorer::{QueryScorer, ScoredOffset};
 
@@ -22,6 +23,9 @@ pub struct HnswGraph {
     /// Effective parameters (see [`HnswParams::effective`]).
     pub(super) params: HnswParams,
     pub(super) links: GraphLinks,
+    /// Payload links (a second level-0 list per node; empty unless built), read only by
+    /// [`HnswGraph::search_within`].
+    pub(super) payload: PayloadLinks,
     /// Entry point and top level, packed as `level << 32 | offset`, or `NO_ENTRY`.
     entry: AtomicU64,
     /// Held by an insertion that raises the top level, for its whole duration (as in hnswlib), so two
@@ -38,6 +42,7 @@ impl HnswGraph {
         let params = params.effective();
         HnswGraph {
             links: GraphLinks::new(params.m, 2 * params.m, capacity),
+            payload: PayloadLinks::default(),
             params,
             entry: AtomicU64::new(NO_ENTRY),
             entry_lock: Mutex::new(()),
@@ -50,12 +55,14 @@ impl HnswGraph {
     pub(super) fn from_parts(
         params: HnswParams,
         links: GraphLinks,
+        payload: PayloadLinks,
         entry: Option<(u32, usize)>,
         len: usize,
     ) -> Self {
         let graph = HnswGraph {
             params,
             links,
+            payload,
             entry: AtomicU64::new(NO_ENTRY),
             entry_lock: Mutex::new(()),
             len,
@@ -111,6 +118,59 @@ impl HnswGraph {
         found
     }
 
+    /// Top-k among the points `within` a traversal set, for which `accept` also holds, sorted best first:
+    /// the level-0 search expands only points within the set, following main and payload links, so
+    /// its cost is that of a search over a graph of the set alone (when payload links cover the set;
+    /// see [`HnswGraph::build_payload_links`]). It enters the set from the upper levels' greedy result
+    /// (whose neighbours within the set are reached first) and from `entries` (a few points of the
+    /// set, e.g. evenly spread; points outside it are ignored), so a set the greedy point is not
+    /// linked to is still searched. `ef` is raised to at least `k`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn search_within(
+        &self,
+        query: &dyn QueryScorer,
+        k: usize,
+        ef: usize,
+        within: &dyn Fn(u32) -> bool,
+        accept: &dyn Fn(u32) -> bool,
+        entries: &[u32],
+    ) -> Vec<ScoredOffset> {
+        let Some((entry, top)) = self.entry() else { return Vec::new() };
+        if k == 0 {
+            return Vec::new();
+        }
+        let mut scratch = self.scratch.get(self.links.capacity());
+        let mut current = ScoredOffset { offset: entry, score: query.score(entry) };
+        for level in (1..=top).rev() {
+            current = greedy(&self.links, &mut scratch, query, current, level);
+        }
+        let mut seeds = Vec::with_capacity(entries.len() + 1);
+        seeds.push(current);
+        let valid: Vec<u32> = entries
+            .iter()
+            .copied()
+            .filter(|&e| self.contains(e) && within(e) && e != current.offset)
+            .collect();
+        let mut scores = vec![0f32; valid.len()];
+        query.score_many(&valid, &mut scores);
+        seeds.extend(valid.iter().zip(&scores).map(|(&offset, &score)| ScoredOffset { offset, score }));
+        search_level0_within(
+            &self.links,
+            &self.payload,
+            &mut scratch,
+            query,
+            &seeds,
+            ef.max(k),
+            within,
+            accept,
+        );
+        let mut found = Vec::with_capacity(ef.max(k));
+        scratch.take_beam(&mut found);
+        self.scratch.put(scratch);
+        found.truncate(k);
+        found
+    }
+
     /// Number of points in the graph.
     pub fn num_points(&self) -> usize {
         self.len
@@ -123,7 +183,7 @@ impl HnswGraph {
 
     /// Memory used by the graph: adjacency, locks and pooled search memory.
     pub fn ram_bytes(&self) -> usize {
-        std::mem::size_of::<Self>() + self.links.ram_bytes() + self.scratch.bytes()
+        std::mem::size_of::<Self>() + self.links.ram_bytes() + self.payload.ram_bytes() + self.scratch.bytes()
     }
 }
 
@@ -134,6 +194,7 @@ impl fmt::Debug for HnswGraph {
             .field("num_points", &self.len)
             .field("capacity", &self.links.capacity())
             .field("entry", &self.entry())
+            .field("payload_links", &self.payload.links().len())
             .finish()
     }
 }

@@ -5,6 +5,8 @@
 //! - `build`: parallel build and incremental insert, with the paper's neighbour-selection heuristic.
 //! - `search`: layer traversals shared by search and build.
 //! - `links`: adjacency storage (flat level 0, sparse upper levels).
+//! - `payload_links`: a second level-0 list per node, built per payload value (filterable HNSW), and
+//!   the search restricted to a set of points that follows them.
 //! - `visited`: pooled generation-stamped visited sets.
 //! - `file`: the on-disk format (docs/format.md, "HNSW graph file").
 //!
@@ -26,6 +28,7 @@ mod build;
 mod file;
 mod graph;
 mod links;
+mod payload_links;
 mod search;
 mod visited;
 

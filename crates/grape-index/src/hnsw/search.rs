@@ -7,6 +7,7 @@ use std::collections::BinaryHeap;
 use parking_lot::Mutex;
 
 use super::links::GraphLinks;
+use super::payload_links::PayloadLinks;
 use super::visited::VisitedList;
 use crate::scorer::{QueryScorer, ScoredOffset};
 
@@ -70,6 +71,32 @@ impl Scratch {
                 batch.push(n);
             }
         });
+        self.scores.clear();
+        self.scores.resize(self.batch.len(), 0.0);
+        query.score_many(&self.batch, &mut self.scores);
+    }
+
+    /// Scores the level-0 neighbours of `offset`, main and payload links, that are `within` the
+    /// traversal set and not yet visited (marking them), into `batch`/`scores`.
+    #[inline]
+    fn expand_within<Q: QueryScorer + ?Sized>(
+        &mut self,
+        links: &GraphLinks,
+        payload: &PayloadLinks,
+        query: &Q,
+        offset: u32,
+        within: &dyn Fn(u32) -> bool,
+    ) {
+        self.batch.clear();
+        let visited = &mut self.visited;
+        let batch = &mut self.batch;
+        let mut take = |n: u32| {
+            if within(n) && !visited.check_and_mark(n) {
+                batch.push(n);
+            }
+        };
+        links.for_each_neighbour(offset, 0, &mut take);
+        payload.of(offset).iter().for_each(|&n| take(n));
         self.scores.clear();
         self.scores.resize(self.batch.len(), 0.0);
         query.score_many(&self.batch, &mut self.scores);
@@ -179,6 +206,66 @@ pub(super) fn search_layer<Q, F>(
             links.prefetch(next.offset());
         }
         scratch.expand(links, true, query, current.offset(), level);
+        for i in 0..scratch.batch.len() {
+            let (offset, score) = (scratch.batch[i], scratch.scores[i]);
+            if scratch.beam.len() < ef || score > lower.score() {
+                let point = Key::new(offset, score);
+                scratch.candidates.push(point);
+                if accept(offset) {
+                    scratch.beam.push(Reverse(point));
+                    if scratch.beam.len() > ef {
+                        scratch.beam.pop();
+                    }
+                    if scratch.beam.len() >= ef {
+                        lower = scratch.beam.peek().map_or(Key(0), |w| w.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Beam search of level 0 that expands only points `within` the traversal set, following main and
+/// payload links, from `seeds` (already scored; a seed outside the set is expanded too, which is how a
+/// search enters the set from a point of the main graph). Leaves in `scratch`'s beam up to `ef` best
+/// points for which `accept` holds (points within the set that `accept` refuses are traversed).
+#[allow(clippy::too_many_arguments)]
+pub(super) fn search_level0_within<Q: QueryScorer + ?Sized>(
+    links: &GraphLinks,
+    payload: &PayloadLinks,
+    scratch: &mut Scratch,
+    query: &Q,
+    seeds: &[ScoredOffset],
+    ef: usize,
+    within: &dyn Fn(u32) -> bool,
+    accept: &dyn Fn(u32) -> bool,
+) {
+    scratch.visited.clear();
+    scratch.candidates.clear();
+    scratch.beam.clear();
+    for s in seeds {
+        if scratch.visited.check_and_mark(s.offset) {
+            continue;
+        }
+        let key = Key::new(s.offset, s.score);
+        scratch.candidates.push(key);
+        if accept(s.offset) {
+            scratch.beam.push(Reverse(key));
+            if scratch.beam.len() > ef {
+                scratch.beam.pop();
+            }
+        }
+    }
+    let mut lower =
+        if scratch.beam.len() >= ef { scratch.beam.peek().map_or(Key(0), |w| w.0) } else { Key(0) };
+    while let Some(current) = scratch.candidates.pop() {
+        if scratch.beam.len() >= ef && current.score() < lower.score() {
+            break;
+        }
+        if let Some(next) = scratch.candidates.peek() {
+            links.prefetch(next.offset());
+        }
+        scratch.expand_within(links, payload, query, current.offset(), within);
         for i in 0..scratch.batch.len() {
             let (offset, score) = (scratch.batch[i], scratch.scores[i]);
             if scratch.beam.len() < ef || score > lower.score() {

@@ -6,6 +6,7 @@
 
 mod bitset;
 mod multi;
+mod payload_links;
 mod payloads;
 mod persist;
 mod quantized;
@@ -28,6 +29,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use bitset::BitSet;
 pub use multi::MultiVectors;
+pub use payload_links::{scan_points, LinkedField};
 pub use payloads::PayloadStore;
 pub use persist::{open_segment, write_segment, write_segment_with, SegmentFiles, VectorFileMeta};
 pub use quantized::{open_quantized, write_quantized};
@@ -65,6 +67,8 @@ pub struct SegmentData {
     /// Multivectors by name.
     pub multi: BTreeMap<String, MultiVectors>,
     pub graphs: BTreeMap<String, HnswGraph>,
+    /// Per vector with a graph, the payload fields whose values have payload links in it.
+    pub linked_fields: BTreeMap<String, Vec<LinkedField>>,
     /// Quantized codes of indexed vectors (sealed segments built by the optimizer only).
     pub quantized: BTreeMap<String, QuantizedVectors>,
     pub payloads: PayloadStore,
@@ -93,6 +97,7 @@ impl SegmentData {
             sparse: sparse.into_iter().map(|n| (n, SparseVectors::default())).collect(),
             multi: multi.into_iter().collect(),
             graphs: BTreeMap::new(),
+            linked_fields: BTreeMap::new(),
             quantized: BTreeMap::new(),
             payloads: PayloadStore::Mutable(Vec::new()),
             field_indexes: Mutex::new(BTreeMap::new()),
@@ -484,10 +489,10 @@ pub struct Candidates {
 /// A filter ready to be checked against many points: the payload keys it reads are worked out once.
 #[derive(Debug)]
 pub struct FilterCheck<'a> {
-    filter: &'a Filter,
+    pub(crate) filter: &'a Filter,
     keys: Vec<&'a str>,
     /// Declared payload indexes, which sealed segments use to find candidates.
-    schema: Option<&'a BTreeMap<String, PayloadFieldSchema>>,
+    pub(crate) schema: Option<&'a BTreeMap<String, PayloadFieldSchema>>,
     /// Tokenizers of the declared text indexes: text conditions on their keys match as the index does
     /// in every segment, indexed or not.
     text: TextRules,

@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::{
-    open_quantized, write_quantized, BitSet, DenseVectors, MultiVectors, PayloadStore, SegmentData,
-    SparseVectors,
+    open_quantized, write_quantized, BitSet, DenseVectors, LinkedField, MultiVectors, PayloadStore,
+    SegmentData, SparseVectors,
 };
 use crate::files::{self, create_dir_durable};
 
@@ -63,6 +63,9 @@ pub struct VectorFileMeta {
     pub absent: Vec<u64>,
     #[serde(default)]
     pub graph: Option<String>,
+    /// Payload fields whose values have payload links in the graph (absent: none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payload_links: Vec<LinkedField>,
     /// Quantized codes file (`quant-<i>.bin`), when the vector is quantized.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quantized: Option<String>,
@@ -132,6 +135,10 @@ pub fn write_segment_with<'q>(
                     .for_each(|(i, _)| absent.set(i as u32));
                 absent.words().to_vec()
             },
+            payload_links: match &graph {
+                Some(_) => data.linked_fields.get(name).cloned().unwrap_or_default(),
+                None => Vec::new(),
+            },
             graph,
             quantized,
         });
@@ -172,6 +179,7 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         PayloadStore::decode(files::read_checked(&dir.join("payload.bin"), PAYLOAD_MAGIC, VERSION)?)?;
     let mut vectors = BTreeMap::new();
     let mut graphs = BTreeMap::new();
+    let mut linked_fields = BTreeMap::new();
     let mut quantized = BTreeMap::new();
     for v in &meta.vectors {
         let mut store =
@@ -189,6 +197,9 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         vectors.insert(v.name.clone(), store);
         if let Some(g) = &v.graph {
             graphs.insert(v.name.clone(), HnswGraph::load(&dir.join(g))?);
+            if !v.payload_links.is_empty() {
+                linked_fields.insert(v.name.clone(), v.payload_links.clone());
+            }
         }
         if let Some(q) = &v.quantized {
             quantized.insert(v.name.clone(), open_quantized(&dir.join(q), v.dim, v.distance, ids.len())?);
@@ -240,6 +251,7 @@ pub fn open_segment(dir: &Path, on_disk: &dyn Fn(&str) -> bool, deleted: BitSet)
         sparse,
         multi,
         graphs,
+        linked_fields,
         quantized,
         payloads,
         field_indexes: Default::default(),

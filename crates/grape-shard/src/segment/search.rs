@@ -11,6 +11,18 @@ use grape_types::QuantizationSearchParams;
 
 use super::{DenseVectors, FilterCheck, SegmentData};
 
+/// Entry points a search restricted to a covering set takes from the set (besides the greedy descent's
+/// result): evenly spread, so every part of the set is reachable.
+const ENTRIES: usize = 16;
+
+/// Up to `n` elements of `set`, evenly spread.
+fn spread(set: &[u32], n: usize) -> Vec<u32> {
+    if set.len() <= n {
+        return set.to_vec();
+    }
+    (0..n).map(|i| set[i * set.len() / n]).collect()
+}
+
 /// How to search one segment.
 #[derive(Debug, Clone, Copy)]
 pub struct SegmentSearch<'a> {
@@ -68,8 +80,7 @@ impl SegmentData {
         let small = store.data_bytes() / 1024 < req.full_scan_threshold_kb;
         // A filter that few points pass makes graph traversal wander (the graph's links mostly lead to
         // rejected points), so such searches scan the passing points exactly, as Qdrant plans them.
-        let row_bytes = (store.data_bytes() / store.len().max(1)).max(1);
-        let scan_points = req.full_scan_threshold_kb.saturating_mul(1024) / row_bytes;
+        let scan_points = super::scan_points(store, req.full_scan_threshold_kb);
         // Payload indexes give a superset of the passing points; when it is small, score just those.
         let candidates = req.filter.and_then(|f| self.candidates(f));
         let check = if candidates.as_ref().is_some_and(|c| c.exact) { None } else { req.filter };
@@ -77,12 +88,33 @@ impl SegmentData {
             return self.exact_search_among(scorer, store, top, check, &c.offsets);
         }
         if let (Some(c), Some(graph)) = (&candidates, self.graphs.get(req.vector)) {
-            // Many candidates: traverse the graph, rejecting non-candidates by a bit test before any
-            // payload is read.
+            // Many candidates: non-candidates are rejected by a bit test before any payload is read.
             let mut allowed = super::BitSet::default();
             c.offsets.iter().for_each(|&o| allowed.set(o));
-            return graph
-                .search(scorer, top, ef, &|o| allowed.get(o) && store.has(o) && self.passes(o, check));
+            let accept = |o| allowed.get(o) && store.has(o) && self.passes(o, check);
+            // Covered by payload links: expand only the covering value's points. Not when the cover is
+            // more than half the graph: an expansion there scores most of its main neighbours plus its
+            // payload links (about twice an unfiltered expansion), while the whole-graph traversal
+            // needs at most about twice the expansions of an unfiltered search to fill its beam.
+            // (A cover holds every candidate, so many candidates rule it out before it is looked up.)
+            let half = graph.num_points() / 2;
+            let cover = req
+                .filter
+                .filter(|_| c.offsets.len() <= half)
+                .and_then(|f| f.schema.and_then(|schema| self.linked_cover(f.filter, schema, req.vector)))
+                .filter(|cover| cover.len() <= half);
+            if let Some(cover) = cover {
+                let entries = spread(&cover, ENTRIES);
+                if cover.len() == c.offsets.len() {
+                    // Nothing deleted in the set: the candidates are the set.
+                    return graph.search_within(scorer, top, ef, &|o| allowed.get(o), &accept, &entries);
+                }
+                let mut within = super::BitSet::default();
+                cover.iter().for_each(|&o| within.set(o));
+                return graph.search_within(scorer, top, ef, &|o| within.get(o), &accept, &entries);
+            }
+            // Otherwise traverse the whole graph, keeping the candidates that pass.
+            return graph.search(scorer, top, ef, &accept);
         }
         let selective =
             candidates.is_none() && req.filter.is_some_and(|f| self.estimate_passing(f) < scan_points);
