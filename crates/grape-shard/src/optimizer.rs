@@ -83,7 +83,7 @@ impl ShardEngine {
         let index_kb = opt.indexing_threshold.unwrap_or(10_000);
         let max_kb = opt.max_segment_size.unwrap_or(crate::engine::DEFAULT_MAX_SEGMENT_KB).max(1);
         let target = match opt.default_segment_number {
-            0 => std::thread::available_parallelism().map_or(2, |n| n.get()).max(2),
+            0 => cpu_count(),
             n => n,
         };
         let wants_index = |kb: usize| index_kb > 0 && kb >= index_kb;
@@ -399,6 +399,13 @@ impl ShardEngine {
         let origin: Vec<(usize, u32)> = all.iter().map(|&o| (0, o)).collect();
         self.open_and_swap(&[source], &dir, deleted, id, &origin, epoch)
     }
+}
+
+/// The machine's parallelism, at least 2, read once: `available_parallelism` reads cgroup files on each
+/// call, and every shard plans an optimization each time its worker wakes.
+fn cpu_count() -> usize {
+    static CPUS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CPUS.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()).max(2))
 }
 
 /// Quantized codes of every vector whose effective config asks for them.
