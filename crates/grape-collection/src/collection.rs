@@ -300,7 +300,7 @@ impl Collection {
         let (kept, removed): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| keep.contains(&h.id));
         let layout = layout_of(&next, &kept)?;
         for s in layout.shards.iter().filter_map(|s| s.local()) {
-            s.engine().set_config(next.clone());
+            s.set_config(next.clone());
         }
         *self.inner.layout.write() = Arc::new(layout);
         *config = next;
@@ -687,7 +687,7 @@ impl Collection {
         let mut config = self.inner.config.write();
         let next = update.apply_to(&config)?;
         for s in self.local_shards() {
-            s.engine().set_config(next.clone());
+            s.set_config(next.clone());
         }
         *config = next.clone();
         Ok(next)
@@ -706,12 +706,13 @@ impl Collection {
                 )));
             }
             for s in self.local_shards() {
-                s.engine().set_config(next.clone());
+                s.set_config(next.clone());
             }
             *config = next;
         }
         for s in self.local_shards() {
             s.engine().sync_payload_indexes();
+            s.wake();
         }
         Ok(())
     }

@@ -2,14 +2,16 @@
 //!
 //! Write path: encode the operation, append it to the WAL (durable per the sync policy), then apply it to
 //! the engine under the same lock, so WAL order is application order. A background worker flushes on an
-//! interval (or when the appendable segment is full), truncates the WAL, and runs the optimizer.
+//! interval (or when the appendable segment is full), truncates the WAL, and runs the optimizer. It sleeps
+//! until a write or a change wakes it, or until time makes work due (writes settled for the optimizer,
+//! the flush interval over with something unflushed): an idle shard uses no CPU.
 //!
 //! A *replica* (cluster mode, [`LocalShard::open_replica`]) has no WAL: the shard's Raft log is its
 //! operation log, the replica only applies committed entries ([`LocalShard::apply`]) under their log
 //! index, and recovery replays the Raft log from [`ShardEngine::persisted_op`] on.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -63,6 +65,8 @@ pub struct LocalShard {
     worker: Mutex<Option<Worker>>,
     status: Arc<Mutex<OptimizerStatus>>,
     optimizing: Arc<AtomicBool>,
+    /// Times the background worker woke up (for a write, a change, or a deadline).
+    wakeups: Arc<AtomicU64>,
 }
 
 impl LocalShard {
@@ -104,6 +108,7 @@ impl LocalShard {
             worker: Mutex::new(None),
             status: Arc::new(Mutex::new(OptimizerStatus::Ok)),
             optimizing: Arc::new(AtomicBool::new(false)),
+            wakeups: Arc::new(AtomicU64::new(0)),
         };
         if options.background {
             shard.start_worker();
@@ -145,7 +150,15 @@ impl LocalShard {
         Ok(())
     }
 
-    fn wake(&self) {
+    /// Changes the shard's parameters and lets its worker plan with them.
+    pub fn set_config(&self, config: CollectionConfig) {
+        self.engine.set_config(config);
+        self.wake();
+    }
+
+    /// Asks the background worker to look for work now (after a change that did not come through
+    /// [`LocalShard::update`] or [`LocalShard::apply`], e.g. payload indexes synced with a configuration).
+    pub fn wake(&self) {
         if let Some(w) = self.worker.lock().as_ref() {
             let _ = w.tx.try_send(Command::Wake);
         }
@@ -172,6 +185,11 @@ impl LocalShard {
 
     pub fn optimizer_status(&self) -> OptimizerStatus {
         self.status.lock().clone()
+    }
+
+    /// How often the background worker has woken up since the shard was opened.
+    pub fn worker_wakeups(&self) -> u64 {
+        self.wakeups.load(Ordering::Relaxed)
     }
 
     pub fn is_optimizing(&self) -> bool {
@@ -210,11 +228,15 @@ impl LocalShard {
         let wal = self.wal.clone();
         let status = Arc::clone(&self.status);
         let optimizing = Arc::clone(&self.optimizing);
+        let wakeups = Arc::clone(&self.wakeups);
         let stop2 = Arc::clone(&stop);
         let name = format!("grape-shard-{}", engine.dir().display());
         let handle = std::thread::Builder::new()
             .name(name.chars().rev().take(15).collect::<String>().chars().rev().collect())
-            .spawn(move || worker_loop(&engine, wal.as_deref(), &rx, &stop2, &status, &optimizing));
+            .spawn(move || {
+                let state = WorkerState { status: &status, optimizing: &optimizing, wakeups: &wakeups };
+                worker_loop(&engine, wal.as_deref(), &rx, &stop2, &state)
+            });
         match handle {
             Ok(handle) => *self.worker.lock() = Some(Worker { tx, stop, handle }),
             Err(e) => *self.status.lock() = OptimizerStatus::Error(format!("cannot start worker: {e}")),
@@ -230,23 +252,54 @@ fn flush(engine: &ShardEngine, wal: Option<&Wal>) -> Result<OpNum> {
     Ok(persisted)
 }
 
+/// How long a worker whose last step failed waits before it tries again.
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+/// How long the worker may sleep before time alone gives it work: until writes have settled for the
+/// optimizer's debounce, else until the flush interval ends when something is unflushed. `None`: nothing
+/// is due until a write, a configuration change or close wakes it, so an idle shard costs no CPU.
+fn next_wake(engine: &ShardEngine, since_flush: Duration, failed: bool) -> Option<Duration> {
+    if failed {
+        return Some(RETRY_AFTER);
+    }
+    let unsettled = crate::optimizer::INDEX_DEBOUNCE_SECS - engine.idle_secs();
+    if unsettled > 0.0 {
+        return Some(Duration::from_secs_f64(unsettled) + Duration::from_millis(10));
+    }
+    let interval = Duration::from_secs(engine.config().optimizer_config.flush_interval_sec);
+    engine.needs_flush().then(|| interval.saturating_sub(since_flush))
+}
+
+/// What the worker reports to its shard.
+struct WorkerState<'a> {
+    status: &'a Mutex<OptimizerStatus>,
+    optimizing: &'a AtomicBool,
+    wakeups: &'a AtomicU64,
+}
+
 fn worker_loop(
     engine: &ShardEngine,
     wal: Option<&Wal>,
     rx: &Receiver<Command>,
     stop: &AtomicBool,
-    status: &Mutex<OptimizerStatus>,
-    optimizing: &AtomicBool,
+    state: &WorkerState,
 ) {
+    let WorkerState { status, optimizing, wakeups } = state;
     let mut last_flush = Instant::now();
+    let mut failed = false;
     loop {
-        match rx.recv_timeout(Duration::from_millis(250)) {
+        let command = match next_wake(engine, last_flush.elapsed(), failed) {
+            Some(wait) => rx.recv_timeout(wait),
+            None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+        };
+        match command {
             Ok(Command::Stop) | Err(RecvTimeoutError::Disconnected) => return,
             Ok(Command::Wake) | Err(RecvTimeoutError::Timeout) => {}
         }
         if stop.load(Ordering::Acquire) {
             return;
         }
+        wakeups.fetch_add(1, Ordering::Relaxed);
         let interval = Duration::from_secs(engine.config().optimizer_config.flush_interval_sec);
         let step = (|| -> Result<()> {
             if engine.take_seal_request() || last_flush.elapsed() >= interval {
@@ -265,6 +318,7 @@ fn worker_loop(
             optimizing.store(false, Ordering::Release);
             r
         })();
+        failed = step.is_err();
         match step {
             Ok(()) => *status.lock() = OptimizerStatus::Ok,
             Err(e) if stop.load(Ordering::Acquire) => tracing::debug!("optimizer stopped: {e}"),

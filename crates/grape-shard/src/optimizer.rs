@@ -24,7 +24,7 @@ use crate::tracker::{optimizer_name, OptimizationStatus};
 static OPTIMIZATION_SLOT: Mutex<()> = Mutex::new(());
 
 /// Seconds without writes before the optimizer starts index builds (unless forced or the backlog is large).
-const INDEX_DEBOUNCE_SECS: f64 = 1.0;
+pub(crate) const INDEX_DEBOUNCE_SECS: f64 = 1.0;
 
 /// What one optimization will do.
 #[derive(Debug, Clone, PartialEq)]

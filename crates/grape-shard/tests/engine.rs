@@ -184,3 +184,35 @@ fn filter_operations() {
     let shard = LocalShard::open(dir.path(), config(), options).unwrap();
     assert_eq!(dump(shard.engine()), state);
 }
+
+/// The background worker sleeps while nothing is due (no polling: an idle shard costs no CPU), yet a
+/// write is flushed when the flush interval ends without any further write to wake the worker.
+#[test]
+fn idle_worker_sleeps_and_the_flush_interval_still_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = CreateCollection::new(VectorsConfig::Single(VectorParams::new(2, Distance::Dot)));
+    c.optimizers_config = Some(OptimizersConfigDiff { flush_interval_sec: Some(1), ..Default::default() });
+    let options = ShardOptions { wal_sync: SyncPolicy::Always, background: true };
+    let shard = LocalShard::open(dir.path(), c.into_config().unwrap(), options).unwrap();
+    shard.update(&Operation::Upsert((0..5).map(|i| write(i, i as f32, "a")).collect())).unwrap();
+    let engine = shard.engine();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while engine.persisted_op() < engine.last_applied() {
+        assert!(std::time::Instant::now() < deadline, "the write was never flushed by the worker");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(!engine.needs_flush());
+    // Let the step that flushed finish, then watch the worker sleep.
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let before = shard.worker_wakeups();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    assert_eq!(shard.worker_wakeups(), before, "an idle worker woke up with nothing to do");
+    // A write wakes it again.
+    shard.update(&Operation::Delete(vec![PointId::Num(0)])).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while shard.worker_wakeups() == before {
+        assert!(std::time::Instant::now() < deadline, "a write did not wake the worker");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    shard.close().unwrap();
+}

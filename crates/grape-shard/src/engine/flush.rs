@@ -22,12 +22,25 @@ impl ShardEngine {
         self.flush_locked()
     }
 
+    /// Whether [`ShardEngine::flush`] has anything to write: applied operations, a changed segment
+    /// layout or points in the appendable segment that the manifest does not hold yet.
+    pub fn needs_flush(&self) -> bool {
+        let guard = self.segments.read();
+        self.flush_needed(&guard.0, &guard.1)
+    }
+
+    fn flush_needed(&self, set: &SegmentSet, state: &super::WriterState) -> bool {
+        state.last_applied != self.persisted_op()
+            || state.layout_changed
+            || !set.appendable.data.read().is_empty()
+    }
+
     pub(crate) fn flush_locked(&self) -> Result<OpNum> {
         let (persisted, frozen, entries) = {
             let mut guard = self.segments.write();
             let (set, state) = &mut *guard;
             let frozen_nonempty = !set.appendable.data.read().is_empty();
-            if state.last_applied == self.persisted_op() && !state.layout_changed && !frozen_nonempty {
+            if !self.flush_needed(set, state) {
                 return Ok(state.last_applied);
             }
             let frozen = if frozen_nonempty {
