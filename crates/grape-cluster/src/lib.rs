@@ -17,6 +17,7 @@
 
 mod handle;
 mod log_store;
+mod log_writer;
 pub mod meta;
 mod node;
 mod reads;

@@ -185,7 +185,7 @@ impl NodeInner {
             if !matches!(removed, Ok(Ok(()))) {
                 tracing::warn!(group, "removing a dropped replica failed: {removed:?}");
             }
-            if let Err(e) = self.raft_db.remove_group(group) {
+            if let Err(e) = self.raft_db.remove_group(group).await {
                 tracing::warn!(group, "removing a dropped replica's log failed: {e}");
             }
         }
