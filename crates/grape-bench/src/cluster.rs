@@ -135,8 +135,20 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     let leader = shard_leader(&cluster, Duration::from_secs(10)).await?;
     let li = cluster.nodes.iter().position(|n| n.handle().id() == leader).context("leader not found")?;
     let (dbl, d) = (cluster.nodes[li].db(), data.clone());
+    let log_commits =
+        |c: &TestCluster| c.running().map(|n| n.handle().raft_log_commits()).collect::<Vec<u64>>();
+    let commits_before = log_commits(&cluster);
     let cluster_pps = blocking(move || upsert_all(&dbl, &d, batch, writers)).await?;
     eprintln!("3 replicas, quorum: {cluster_pps:.0} points/s ({:.2} of single)", cluster_pps / single_pps);
+    // Raft log transactions (one fsync each) per node per client batch: below 1 when group commit
+    // shares transactions between writes.
+    let batches = data.len().div_ceil(batch) as f64;
+    let commits_per_batch: Vec<f64> = log_commits(&cluster)
+        .iter()
+        .zip(&commits_before)
+        .map(|(after, before)| (after - before) as f64 / batches)
+        .collect();
+    eprintln!("Raft log transactions per node per batch: {commits_per_batch:.2?}");
 
     // 3. Replication lag: from a write's acknowledgement to its application on every follower.
     let collection = cluster.nodes[li].db().collection("bench")?;
@@ -241,6 +253,7 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
         "single_node_points_per_s": single_pps,
         "rf3_quorum_points_per_s": cluster_pps,
         "rf3_over_single": cluster_pps / single_pps,
+        "raft_log_commits_per_node_per_batch": commits_per_batch,
         "replication_lag_ms": { "p50": lag_p50, "p99": lag_p99, "samples": lags.len() },
         "leader_election_ms": elections,
         "many_shards": many, "many_shards_created_and_led_s": create_s,

@@ -202,6 +202,15 @@ impl NodeHandle {
         g.raft.current_leader().await
     }
 
+    /// The term of a shard's group as this node knows it (tests, tools).
+    pub fn shard_term(&self, collection: &str, shard: u32) -> Option<u64> {
+        let view = self.inner.meta_view.borrow().clone();
+        let group = shard_group(view.state.collections.get(collection)?.id, shard);
+        let g = self.inner.groups.lock().get(&group).cloned()?;
+        let term = g.raft.metrics().borrow().current_term;
+        Some(term)
+    }
+
     /// Log index applied by this node's replica of a shard (0 before any); `None` when the node holds
     /// no replica of it (tests, tools).
     pub fn shard_applied(&self, collection: &str, shard: u32) -> Option<u64> {

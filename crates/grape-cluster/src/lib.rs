@@ -15,6 +15,7 @@
 //! Raft logs and state of all groups live in one redb file per node (`<data>/cluster/raft.redb`);
 //! replicas under `<data>/cluster/collections/<collection id>/<shard>/`.
 
+mod beats;
 mod handle;
 mod log_store;
 mod log_writer;

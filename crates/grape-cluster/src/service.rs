@@ -5,6 +5,7 @@ use std::sync::Weak;
 use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
+use crate::beats::{Beat, BEAT};
 use crate::node::NodeInner;
 use crate::pb::internal_server::{Internal, InternalServer};
 use crate::pb::Envelope;
@@ -76,6 +77,10 @@ impl Internal for Service {
                         encode(&g.raft.install_snapshot(r).await)?
                     }
                 }
+            }
+            (BEAT, _) => {
+                let beat: Beat = decode(&env.payload)?;
+                encode(&RemoteResult::Ok(node.beat_received(beat)))?
             }
             ("meta_write", _) => {
                 let cmd: MetaCommand = decode(&env.payload)?;
