@@ -34,6 +34,9 @@ pub struct ClusterArgs {
     /// Shards of the many-shard collection.
     #[arg(long, default_value_t = 1000)]
     many_shards: u32,
+    /// Replication factor of the many-shard collection.
+    #[arg(long, default_value_t = 1)]
+    many_rf: u32,
     /// Seconds of idle CPU measurement.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
@@ -81,14 +84,37 @@ fn upsert_all(db: &Database, data: &[PointStruct], batch: usize, writers: usize)
     Ok(data.len() as f64 / started.elapsed().as_secs_f64())
 }
 
-/// CPU seconds (user + system) this process used so far, from /proc/self/stat.
-fn cpu_seconds() -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat")?;
-    let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed /proc/self/stat")?;
+/// The command name and CPU seconds (user + system) of a /proc stat file.
+fn stat_cpu(path: &std::path::Path) -> anyhow::Result<(String, f64)> {
+    let stat = std::fs::read_to_string(path)?;
+    let (head, after) = stat.rsplit_once(')').context("malformed /proc stat")?;
+    let name = head.split_once('(').map_or("", |(_, n)| n).to_string();
     let fields: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok(ticks / 100.0) // USER_HZ is 100 on Linux
+    Ok((name, ticks / 100.0)) // USER_HZ is 100 on Linux
+}
+
+/// CPU seconds this process used so far, from /proc/self/stat.
+fn cpu_seconds() -> anyhow::Result<f64> {
+    Ok(stat_cpu(std::path::Path::new("/proc/self/stat"))?.1)
+}
+
+/// CPU seconds used so far by the async runtime's threads (Raft groups, transport: their names start
+/// with "tokio") and by all other threads (shard background workers, the Raft log writers).
+fn cpu_seconds_split() -> anyhow::Result<(f64, f64)> {
+    let (mut runtime, mut other) = (0.0, 0.0);
+    for task in std::fs::read_dir("/proc/self/task")? {
+        // A thread may end between the listing and the read.
+        if let Ok((name, cpu)) = stat_cpu(&task?.path().join("stat")) {
+            if name.starts_with("tokio") {
+                runtime += cpu;
+            } else {
+                other += cpu;
+            }
+        }
+    }
+    Ok((runtime, other))
 }
 
 /// The leader of shard 0 of `bench`, once one is elected (a fresh group elects within a few election
@@ -140,15 +166,15 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     let commits_before = log_commits(&cluster);
     let cluster_pps = blocking(move || upsert_all(&dbl, &d, batch, writers)).await?;
     eprintln!("3 replicas, quorum: {cluster_pps:.0} points/s ({:.2} of single)", cluster_pps / single_pps);
-    // Raft log transactions (one fsync each) per node per client batch: below 1 when group commit
-    // shares transactions between writes.
+    // Durable Raft log transactions (fsyncs) per node per client batch: below 1 when group commit
+    // shares them between writes.
     let batches = data.len().div_ceil(batch) as f64;
     let commits_per_batch: Vec<f64> = log_commits(&cluster)
         .iter()
         .zip(&commits_before)
         .map(|(after, before)| (after - before) as f64 / batches)
         .collect();
-    eprintln!("Raft log transactions per node per batch: {commits_per_batch:.2?}");
+    eprintln!("Raft log fsyncs per node per batch: {commits_per_batch:.2?}");
 
     // 3. Replication lag: from a write's acknowledgement to its application on every follower.
     let collection = cluster.nodes[li].db().collection("bench")?;
@@ -222,9 +248,9 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
 
     // 6. A collection of many shards, then idle CPU.
     let db0 = cluster.nodes[0].db();
-    let many = args.many_shards;
+    let (many, many_rf) = (args.many_shards, args.many_rf);
     let started = Instant::now();
-    blocking(move || db0.create_collection("many", request(16, many, 1))).await?;
+    blocking(move || db0.create_collection("many", request(16, many, many_rf))).await?;
     cluster
         .wait_until("attached everywhere", |c| c.running().all(|n| n.db().collection("many").is_ok()))
         .await;
@@ -241,23 +267,31 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
         }
     }
     let create_s = started.elapsed().as_secs_f64();
-    eprintln!("{many} shards on 3 nodes: every shard led after {create_s:.2} s");
+    eprintln!("{many} shards x {many_rf} replicas on 3 nodes: every shard led after {create_s:.2} s");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (c0, t0) = (cpu_seconds()?, Instant::now());
+    let (c0, (r0, o0), t0) = (cpu_seconds()?, cpu_seconds_split()?, Instant::now());
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
-    let idle_many = (cpu_seconds()? - c0) / t0.elapsed().as_secs_f64() * 100.0;
-    eprintln!("idle CPU, 3 nodes with {many} + 1 shards: {idle_many:.1}% of one core");
+    let (c1, (r1, o1), secs) = (cpu_seconds()?, cpu_seconds_split()?, t0.elapsed().as_secs_f64());
+    let idle_many = (c1 - c0) / secs * 100.0;
+    let (idle_runtime, idle_other) = ((r1 - r0) / secs * 100.0, (o1 - o0) / secs * 100.0);
+    eprintln!(
+        "idle CPU, 3 nodes with {many} x {many_rf} + 1 x 3 replicas: {idle_many:.1}% of one core \
+         (async runtime threads {idle_runtime:.1}%, other threads {idle_other:.1}%)"
+    );
 
     let figures = serde_json::json!({
         "points": args.points, "dim": args.dim, "batch": args.batch, "writers": args.writers,
         "single_node_points_per_s": single_pps,
         "rf3_quorum_points_per_s": cluster_pps,
         "rf3_over_single": cluster_pps / single_pps,
-        "raft_log_commits_per_node_per_batch": commits_per_batch,
+        "raft_log_fsyncs_per_node_per_batch": commits_per_batch,
         "replication_lag_ms": { "p50": lag_p50, "p99": lag_p99, "samples": lags.len() },
         "leader_election_ms": elections,
-        "many_shards": many, "many_shards_created_and_led_s": create_s,
-        "idle_cpu_percent_one_core": { "one_replicated_shard": idle_small, "many_shards": idle_many },
+        "many_shards": many, "many_shards_replication_factor": many_rf, "many_shards_created_and_led_s": create_s,
+        "idle_cpu_percent_one_core": {
+            "one_replicated_shard": idle_small, "many_shards": idle_many,
+            "many_shards_async_runtime_threads": idle_runtime, "many_shards_other_threads": idle_other,
+        },
     });
     println!("{}", serde_json::to_string_pretty(&figures)?);
     if let Some(out) = &args.out {

@@ -10,7 +10,8 @@
 //!   a newer term. Groups with a follower behind the leader's log for two ticks (a follower that was
 //!   down) get one as well, which restarts their replication;
 //! - starts an election (`trigger().elect()`) in every group held here as a voter whose deadline passed:
-//!   no beat from a leader for a randomized election timeout, as openraft's own timer would.
+//!   neither a beat nor an accepted AppendEntries from a leader for a randomized election timeout, as
+//!   openraft's own timer would.
 //!
 //! Raft's safety does not depend on any of this timing (openraft still decides every vote, and a voter
 //! refuses to vote within the leader lease of its last append from a leader); it decides only when
@@ -149,6 +150,12 @@ impl NodeInner {
                 let _ = g.raft.trigger().heartbeat().await;
             }
         }
+    }
+
+    /// A shard group held here accepted an AppendEntries of its leader: no election for a while.
+    pub(crate) fn leader_heard(&self, group: GroupId) {
+        let deadline = self.election_deadline(Instant::now());
+        self.beats.deadlines.lock().insert(group, deadline);
     }
 
     /// Handles a peer's beat: keeps the listed groups from electing, and answers the groups whose

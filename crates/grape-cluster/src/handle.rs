@@ -226,8 +226,8 @@ impl NodeHandle {
         self.inner.meta_view.borrow().state.collections.get(collection).map(|c| c.replicas.clone())
     }
 
-    /// Transactions (one fsync each) this node's Raft log writer committed so far: appends of all
-    /// groups that arrive while one is syncing share the next (tools, benchmarks).
+    /// Durable transactions (one fsync each) this node's Raft log writer committed so far: appends of
+    /// all groups that arrive while one is syncing share the next (tools, benchmarks).
     pub fn raft_log_commits(&self) -> u64 {
         self.inner.raft_db.log_commits()
     }

@@ -109,7 +109,7 @@ impl RaftDb {
         self.state_put(group, key, value)
     }
 
-    /// Transactions committed by the log writer so far.
+    /// Durable transactions (fsyncs) committed by the log writer so far.
     pub fn log_commits(&self) -> u64 {
         self.writer.commits()
     }

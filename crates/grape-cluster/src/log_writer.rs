@@ -68,7 +68,8 @@ pub(crate) struct LogWriter {
     tx: crossbeam_channel::Sender<Job>,
     pending: Arc<Pending>,
     seq: Arc<AtomicU64>,
-    /// Transactions committed so far (several appends share one when they arrive during a sync).
+    /// Durable transactions (fsyncs) committed so far (several appends share one when they arrive
+    /// during a sync).
     commits: Arc<AtomicU64>,
 }
 
@@ -126,7 +127,7 @@ impl LogWriter {
         self.tx.send(Job::Change { change, done: None }).map_err(|_| stopped())
     }
 
-    /// How many transactions the writer committed.
+    /// How many durable transactions (fsyncs) the writer committed.
     pub(crate) fn commits(&self) -> u64 {
         self.commits.load(Ordering::Relaxed)
     }
@@ -167,7 +168,9 @@ fn run(db: &redb::Database, rx: &crossbeam_channel::Receiver<Job>, pending: &Pen
         }
         let durable = batch.iter().any(|j| !matches!(j, Job::Change { done: None, .. }));
         let result = write(db, &batch, durable);
-        commits.fetch_add(1, Ordering::Relaxed);
+        if durable {
+            commits.fetch_add(1, Ordering::Relaxed);
+        }
         for job in batch {
             match job {
                 Job::Append { group, seq, entries, flushed } => {

@@ -2,7 +2,7 @@
 
 use std::sync::Weak;
 
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
 use crate::beats::{Beat, BEAT};
@@ -66,7 +66,12 @@ impl Internal for Service {
                 match env.kind.as_str() {
                     APPEND => {
                         let r: AppendEntriesRequest<ShardTc> = decode(&env.payload)?;
-                        encode(&g.raft.append_entries(r).await)?
+                        let answer = g.raft.append_entries(r).await;
+                        if answer.as_ref().is_ok_and(|a| !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+                            // Accepted from the group's current leader: as good as a beat.
+                            node.leader_heard(group);
+                        }
+                        encode(&answer)?
                     }
                     VOTE => {
                         let r: VoteRequest<NodeId> = decode(&env.payload)?;

@@ -1,5 +1,6 @@
 //! Shard groups run without openraft's heartbeats: one beat per pair of nodes keeps the followers of
-//! every group led on a living node from electing, and a dead leader's groups elect a new one.
+//! every group led on a living node from electing, a dead leader's groups elect a new one, and a
+//! restarted node rejoins its groups as a follower.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -81,4 +82,13 @@ async fn idle_followers_keep_their_leader_and_elect_when_it_dies() {
             assert_eq!(old, new, "shard {s}: its leader lives, yet it changed");
         }
     }
+
+    // The dead node comes back: it learns the leaders from their beats and takes no group over.
+    cluster.restart(victim).await;
+    cluster.wait_until("restarted node attached", |c| c.nodes[victim].db().collection("c").is_ok()).await;
+    let rejoined = wait_agreed(&cluster, Duration::from_secs(10)).await;
+    assert_eq!(rejoined, after, "the restarted node disturbed a group");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let settled = views(&cluster).await;
+    assert_eq!(agreed(&settled).as_ref(), Some(&after), "a group changed after the restart: {settled:?}");
 }
