@@ -100,21 +100,36 @@ fn cpu_seconds() -> anyhow::Result<f64> {
     Ok(stat_cpu(std::path::Path::new("/proc/self/stat"))?.1)
 }
 
-/// CPU seconds used so far by the async runtime's threads (Raft groups, transport: their names start
-/// with "tokio") and by all other threads (shard background workers, the Raft log writers).
-fn cpu_seconds_split() -> anyhow::Result<(f64, f64)> {
-    let (mut runtime, mut other) = (0.0, 0.0);
+/// CPU seconds used so far by each live thread of this process: (name, seconds) by thread id.
+fn thread_cpu() -> anyhow::Result<std::collections::HashMap<String, (String, f64)>> {
+    let mut out = std::collections::HashMap::new();
     for task in std::fs::read_dir("/proc/self/task")? {
+        let task = task?;
         // A thread may end between the listing and the read.
-        if let Ok((name, cpu)) = stat_cpu(&task?.path().join("stat")) {
-            if name.starts_with("tokio") {
-                runtime += cpu;
-            } else {
-                other += cpu;
-            }
+        if let Ok(stat) = stat_cpu(&task.path().join("stat")) {
+            out.insert(task.file_name().to_string_lossy().into_owned(), stat);
         }
     }
-    Ok((runtime, other))
+    Ok(out)
+}
+
+/// CPU seconds used between two [`thread_cpu`] readings by the async runtime's threads (Raft groups,
+/// transport, blocking pool: names starting with "tokio") and by the other threads (shard background
+/// workers, Raft log writers), counting threads alive at both readings.
+fn cpu_split(
+    before: &std::collections::HashMap<String, (String, f64)>,
+    after: &std::collections::HashMap<String, (String, f64)>,
+) -> (f64, f64) {
+    let (mut runtime, mut other) = (0.0, 0.0);
+    for (tid, (name, cpu)) in after {
+        let Some((_, was)) = before.get(tid) else { continue };
+        if name.starts_with("tokio") {
+            runtime += cpu - was;
+        } else {
+            other += cpu - was;
+        }
+    }
+    (runtime, other)
 }
 
 /// The leader of shard 0 of `bench`, once one is elected (a fresh group elects within a few election
@@ -269,11 +284,12 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     let create_s = started.elapsed().as_secs_f64();
     eprintln!("{many} shards x {many_rf} replicas on 3 nodes: every shard led after {create_s:.2} s");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (c0, (r0, o0), t0) = (cpu_seconds()?, cpu_seconds_split()?, Instant::now());
+    let (c0, threads0, t0) = (cpu_seconds()?, thread_cpu()?, Instant::now());
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
-    let (c1, (r1, o1), secs) = (cpu_seconds()?, cpu_seconds_split()?, t0.elapsed().as_secs_f64());
+    let (c1, threads1, secs) = (cpu_seconds()?, thread_cpu()?, t0.elapsed().as_secs_f64());
     let idle_many = (c1 - c0) / secs * 100.0;
-    let (idle_runtime, idle_other) = ((r1 - r0) / secs * 100.0, (o1 - o0) / secs * 100.0);
+    let (runtime, other) = cpu_split(&threads0, &threads1);
+    let (idle_runtime, idle_other) = (runtime / secs * 100.0, other / secs * 100.0);
     eprintln!(
         "idle CPU, 3 nodes with {many} x {many_rf} + 1 x 3 replicas: {idle_many:.1}% of one core \
          (async runtime threads {idle_runtime:.1}%, other threads {idle_other:.1}%)"
