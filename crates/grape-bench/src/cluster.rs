@@ -84,31 +84,32 @@ fn upsert_all(db: &Database, data: &[PointStruct], batch: usize, writers: usize)
     Ok(data.len() as f64 / started.elapsed().as_secs_f64())
 }
 
-/// The command name and CPU seconds (user + system) of a /proc stat file.
-fn stat_cpu(path: &std::path::Path) -> anyhow::Result<(String, f64)> {
-    let stat = std::fs::read_to_string(path)?;
-    let (head, after) = stat.rsplit_once(')').context("malformed /proc stat")?;
-    let name = head.split_once('(').map_or("", |(_, n)| n).to_string();
+/// CPU seconds (user + system) this process used so far, from /proc/self/stat.
+fn cpu_seconds() -> anyhow::Result<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat")?;
+    let after = stat.rsplit_once(')').map(|(_, rest)| rest).context("malformed /proc/self/stat")?;
     let fields: Vec<&str> = after.split_whitespace().collect();
     // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
     let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
-    Ok((name, ticks / 100.0)) // USER_HZ is 100 on Linux
+    Ok(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
-/// CPU seconds this process used so far, from /proc/self/stat.
-fn cpu_seconds() -> anyhow::Result<f64> {
-    Ok(stat_cpu(std::path::Path::new("/proc/self/stat"))?.1)
-}
-
-/// CPU seconds used so far by each live thread of this process: (name, seconds) by thread id.
+/// CPU seconds used so far by each live thread of this process: (name, seconds) by thread id. From
+/// `schedstat` (nanoseconds): a thread's `stat` counts whole clock ticks, and a thousand threads that
+/// each run a few milliseconds per second would all round to zero.
 fn thread_cpu() -> anyhow::Result<std::collections::HashMap<String, (String, f64)>> {
     let mut out = std::collections::HashMap::new();
     for task in std::fs::read_dir("/proc/self/task")? {
         let task = task?;
-        // A thread may end between the listing and the read.
-        if let Ok(stat) = stat_cpu(&task.path().join("stat")) {
-            out.insert(task.file_name().to_string_lossy().into_owned(), stat);
-        }
+        // A thread may end between the listing and the reads.
+        let (Ok(name), Ok(sched)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("schedstat")),
+        ) else {
+            continue;
+        };
+        let Some(Ok(ns)) = sched.split_whitespace().next().map(str::parse::<f64>) else { continue };
+        out.insert(task.file_name().to_string_lossy().into_owned(), (name.trim().to_string(), ns / 1e9));
     }
     Ok(out)
 }
