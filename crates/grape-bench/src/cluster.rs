@@ -34,6 +34,9 @@ pub struct ClusterArgs {
     /// Shards of the many-shard collection.
     #[arg(long, default_value_t = 1000)]
     many_shards: u32,
+    /// Replication factor of the many-shard collection.
+    #[arg(long, default_value_t = 1)]
+    many_rf: u32,
     /// Seconds of idle CPU measurement.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
@@ -91,6 +94,45 @@ fn cpu_seconds() -> anyhow::Result<f64> {
     Ok(ticks / 100.0) // USER_HZ is 100 on Linux
 }
 
+/// CPU seconds used so far by each live thread of this process: (name, seconds) by thread id. From
+/// `schedstat` (nanoseconds): a thread's `stat` counts whole clock ticks, and a thousand threads that
+/// each run a few milliseconds per second would all round to zero.
+fn thread_cpu() -> anyhow::Result<std::collections::HashMap<String, (String, f64)>> {
+    let mut out = std::collections::HashMap::new();
+    for task in std::fs::read_dir("/proc/self/task")? {
+        let task = task?;
+        // A thread may end between the listing and the reads.
+        let (Ok(name), Ok(sched)) = (
+            std::fs::read_to_string(task.path().join("comm")),
+            std::fs::read_to_string(task.path().join("schedstat")),
+        ) else {
+            continue;
+        };
+        let Some(Ok(ns)) = sched.split_whitespace().next().map(str::parse::<f64>) else { continue };
+        out.insert(task.file_name().to_string_lossy().into_owned(), (name.trim().to_string(), ns / 1e9));
+    }
+    Ok(out)
+}
+
+/// CPU seconds used between two [`thread_cpu`] readings by the async runtime's threads (Raft groups,
+/// transport, blocking pool: names starting with "tokio") and by the other threads (shard background
+/// workers, Raft log writers), counting threads alive at both readings.
+fn cpu_split(
+    before: &std::collections::HashMap<String, (String, f64)>,
+    after: &std::collections::HashMap<String, (String, f64)>,
+) -> (f64, f64) {
+    let (mut runtime, mut other) = (0.0, 0.0);
+    for (tid, (name, cpu)) in after {
+        let Some((_, was)) = before.get(tid) else { continue };
+        if name.starts_with("tokio") {
+            runtime += cpu - was;
+        } else {
+            other += cpu - was;
+        }
+    }
+    (runtime, other)
+}
+
 /// The leader of shard 0 of `bench`, once one is elected (a fresh group elects within a few election
 /// timeouts).
 async fn shard_leader(cluster: &TestCluster, within: Duration) -> anyhow::Result<u64> {
@@ -135,8 +177,20 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     let leader = shard_leader(&cluster, Duration::from_secs(10)).await?;
     let li = cluster.nodes.iter().position(|n| n.handle().id() == leader).context("leader not found")?;
     let (dbl, d) = (cluster.nodes[li].db(), data.clone());
+    let log_commits =
+        |c: &TestCluster| c.running().map(|n| n.handle().raft_log_commits()).collect::<Vec<u64>>();
+    let commits_before = log_commits(&cluster);
     let cluster_pps = blocking(move || upsert_all(&dbl, &d, batch, writers)).await?;
     eprintln!("3 replicas, quorum: {cluster_pps:.0} points/s ({:.2} of single)", cluster_pps / single_pps);
+    // Durable Raft log transactions (fsyncs) per node per client batch: below 1 when group commit
+    // shares them between writes.
+    let batches = data.len().div_ceil(batch) as f64;
+    let commits_per_batch: Vec<f64> = log_commits(&cluster)
+        .iter()
+        .zip(&commits_before)
+        .map(|(after, before)| (after - before) as f64 / batches)
+        .collect();
+    eprintln!("Raft log fsyncs per node per batch: {commits_per_batch:.2?}");
 
     // 3. Replication lag: from a write's acknowledgement to its application on every follower.
     let collection = cluster.nodes[li].db().collection("bench")?;
@@ -210,9 +264,9 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
 
     // 6. A collection of many shards, then idle CPU.
     let db0 = cluster.nodes[0].db();
-    let many = args.many_shards;
+    let (many, many_rf) = (args.many_shards, args.many_rf);
     let started = Instant::now();
-    blocking(move || db0.create_collection("many", request(16, many, 1))).await?;
+    blocking(move || db0.create_collection("many", request(16, many, many_rf))).await?;
     cluster
         .wait_until("attached everywhere", |c| c.running().all(|n| n.db().collection("many").is_ok()))
         .await;
@@ -229,22 +283,32 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
         }
     }
     let create_s = started.elapsed().as_secs_f64();
-    eprintln!("{many} shards on 3 nodes: every shard led after {create_s:.2} s");
+    eprintln!("{many} shards x {many_rf} replicas on 3 nodes: every shard led after {create_s:.2} s");
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (c0, t0) = (cpu_seconds()?, Instant::now());
+    let (c0, threads0, t0) = (cpu_seconds()?, thread_cpu()?, Instant::now());
     tokio::time::sleep(Duration::from_secs(args.idle_secs)).await;
-    let idle_many = (cpu_seconds()? - c0) / t0.elapsed().as_secs_f64() * 100.0;
-    eprintln!("idle CPU, 3 nodes with {many} + 1 shards: {idle_many:.1}% of one core");
+    let (c1, threads1, secs) = (cpu_seconds()?, thread_cpu()?, t0.elapsed().as_secs_f64());
+    let idle_many = (c1 - c0) / secs * 100.0;
+    let (runtime, other) = cpu_split(&threads0, &threads1);
+    let (idle_runtime, idle_other) = (runtime / secs * 100.0, other / secs * 100.0);
+    eprintln!(
+        "idle CPU, 3 nodes with {many} x {many_rf} + 1 x 3 replicas: {idle_many:.1}% of one core \
+         (async runtime threads {idle_runtime:.1}%, other threads {idle_other:.1}%)"
+    );
 
     let figures = serde_json::json!({
         "points": args.points, "dim": args.dim, "batch": args.batch, "writers": args.writers,
         "single_node_points_per_s": single_pps,
         "rf3_quorum_points_per_s": cluster_pps,
         "rf3_over_single": cluster_pps / single_pps,
+        "raft_log_fsyncs_per_node_per_batch": commits_per_batch,
         "replication_lag_ms": { "p50": lag_p50, "p99": lag_p99, "samples": lags.len() },
         "leader_election_ms": elections,
-        "many_shards": many, "many_shards_created_and_led_s": create_s,
-        "idle_cpu_percent_one_core": { "one_replicated_shard": idle_small, "many_shards": idle_many },
+        "many_shards": many, "many_shards_replication_factor": many_rf, "many_shards_created_and_led_s": create_s,
+        "idle_cpu_percent_one_core": {
+            "one_replicated_shard": idle_small, "many_shards": idle_many,
+            "many_shards_async_runtime_threads": idle_runtime, "many_shards_other_threads": idle_other,
+        },
     });
     println!("{}", serde_json::to_string_pretty(&figures)?);
     if let Some(out) = &args.out {

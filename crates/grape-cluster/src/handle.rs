@@ -202,6 +202,15 @@ impl NodeHandle {
         g.raft.current_leader().await
     }
 
+    /// The term of a shard's group as this node knows it (tests, tools).
+    pub fn shard_term(&self, collection: &str, shard: u32) -> Option<u64> {
+        let view = self.inner.meta_view.borrow().clone();
+        let group = shard_group(view.state.collections.get(collection)?.id, shard);
+        let g = self.inner.groups.lock().get(&group).cloned()?;
+        let term = g.raft.metrics().borrow().current_term;
+        Some(term)
+    }
+
     /// Log index applied by this node's replica of a shard (0 before any); `None` when the node holds
     /// no replica of it (tests, tools).
     pub fn shard_applied(&self, collection: &str, shard: u32) -> Option<u64> {
@@ -215,6 +224,12 @@ impl NodeHandle {
     /// The nodes holding each shard of a collection.
     pub fn placement(&self, collection: &str) -> Option<Vec<Vec<NodeId>>> {
         self.inner.meta_view.borrow().state.collections.get(collection).map(|c| c.replicas.clone())
+    }
+
+    /// Durable transactions (one fsync each) this node's Raft log writer committed so far: appends of
+    /// all groups that arrive while one is syncing share the next (tools, benchmarks).
+    pub fn raft_log_commits(&self) -> u64 {
+        self.inner.raft_db.log_commits()
     }
 
     pub fn metadata_leader(&self) -> Option<NodeId> {

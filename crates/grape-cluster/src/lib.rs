@@ -15,8 +15,10 @@
 //! Raft logs and state of all groups live in one redb file per node (`<data>/cluster/raft.redb`);
 //! replicas under `<data>/cluster/collections/<collection id>/<shard>/`.
 
+mod beats;
 mod handle;
 mod log_store;
+mod log_writer;
 pub mod meta;
 mod node;
 mod reads;

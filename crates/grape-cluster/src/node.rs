@@ -19,6 +19,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::beats::Beats;
 use crate::handle::NodeHandle;
 use crate::log_store::{LogStore, RaftDb};
 use crate::meta::{MetaStateMachine, MetaView};
@@ -98,7 +99,9 @@ pub(crate) struct NodeInner {
     pub(crate) peers: Arc<Peers>,
     pub(crate) database: OnceLock<Database>,
     pub(crate) runtime: Handle,
-    pub(crate) raft_config: Arc<openraft::Config>,
+    /// Shard groups: openraft's heartbeats and elections off, driven by the node's beats.
+    pub(crate) shard_raft_config: Arc<openraft::Config>,
+    pub(crate) beats: Beats,
     pub(crate) reconcile_lock: tokio::sync::Mutex<()>,
 }
 
@@ -148,13 +151,13 @@ impl ClusterNode {
             .validate()
             .map_err(|e| Error::bad_input(format!("raft config: {e}")))?,
         );
+        let shard_raft_config = Arc::new(shard_config(&raft_config));
         let peers = Arc::new(Peers::default());
         let (sm, meta_view) = MetaStateMachine::open(raft_db.clone()).map_err(Error::Internal)?;
         let network = Network::<MetaTc> { peers: Arc::clone(&peers), group: META_GROUP, _c: PhantomData };
-        let meta =
-            Raft::new(id, Arc::clone(&raft_config), network, LogStore::new(raft_db.clone(), META_GROUP), sm)
-                .await
-                .map_err(unavailable)?;
+        let meta = Raft::new(id, raft_config, network, LogStore::new(raft_db.clone(), META_GROUP), sm)
+            .await
+            .map_err(unavailable)?;
         let (reconciled, _) = watch::channel(0);
         let inner = Arc::new(NodeInner {
             id,
@@ -171,7 +174,8 @@ impl ClusterNode {
             peers,
             database: OnceLock::new(),
             runtime: Handle::current(),
-            raft_config,
+            shard_raft_config,
+            beats: Beats::default(),
             reconcile_lock: tokio::sync::Mutex::new(()),
         });
         let catalog =
@@ -207,6 +211,7 @@ impl ClusterNode {
         inner.reconcile().await;
         let weak = Arc::downgrade(&inner);
         tasks.push(tokio::spawn(crate::reconcile::reconcile_loop(weak, inner.meta_view.clone())));
+        tasks.push(tokio::spawn(crate::beats::beat_loop(Arc::downgrade(&inner))));
         tracing::info!(peer_id = id, p2p = %opts.p2p_uri, "cluster node started");
         Ok(ClusterNode { inner, tasks, stop })
     }
@@ -259,6 +264,25 @@ impl ClusterNode {
         Ok(())
     }
 }
+
+/// Shard groups run without openraft's heartbeats and election timers: the node's beats (module
+/// `beats`) keep their followers from electing while the leader's node lives and start elections when
+/// it does not. openraft's tick then only lets a leader removed from its group step down, and
+/// `heartbeat_interval` is also the timeout of an AppendEntries RPC and of a read barrier, hence a
+/// second. This breaks `Config::validate`'s rule "election timeout > heartbeat interval", which guards
+/// openraft's own election timer, unused here; the election timeout still sets the leader lease (a
+/// voter refuses votes that long after its last append from a leader).
+fn shard_config(base: &openraft::Config) -> openraft::Config {
+    openraft::Config {
+        heartbeat_interval: SHARD_TICK_MS,
+        enable_heartbeat: false,
+        enable_elect: false,
+        ..base.clone()
+    }
+}
+
+/// openraft's tick period of a shard group is 1.5 times this (see [`shard_config`]).
+const SHARD_TICK_MS: u64 = 1_000;
 
 /// Opens the node's Raft database. A node stopped in this same process (tests) may hold it for a
 /// moment while its tasks wind down, so "already open" is retried briefly.

@@ -185,7 +185,7 @@ impl NodeInner {
             if !matches!(removed, Ok(Ok(()))) {
                 tracing::warn!(group, "removing a dropped replica failed: {removed:?}");
             }
-            if let Err(e) = self.raft_db.remove_group(group) {
+            if let Err(e) = self.raft_db.remove_group(group).await {
                 tracing::warn!(group, "removing a dropped replica's log failed: {e}");
             }
         }
@@ -342,7 +342,7 @@ impl NodeInner {
         let network = Network::<ShardTc> { peers: Arc::clone(&self.peers), group, _c: PhantomData };
         let raft = Raft::new(
             self.id,
-            Arc::clone(&self.raft_config),
+            Arc::clone(&self.shard_raft_config),
             network,
             LogStore::new(self.raft_db.clone(), group),
             sm,

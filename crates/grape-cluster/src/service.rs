@@ -2,9 +2,10 @@
 
 use std::sync::Weak;
 
-use openraft::raft::{AppendEntriesRequest, InstallSnapshotRequest, VoteRequest};
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, VoteRequest};
 use tonic::{Request, Response, Status};
 
+use crate::beats::{Beat, BEAT};
 use crate::node::NodeInner;
 use crate::pb::internal_server::{Internal, InternalServer};
 use crate::pb::Envelope;
@@ -65,7 +66,12 @@ impl Internal for Service {
                 match env.kind.as_str() {
                     APPEND => {
                         let r: AppendEntriesRequest<ShardTc> = decode(&env.payload)?;
-                        encode(&g.raft.append_entries(r).await)?
+                        let answer = g.raft.append_entries(r).await;
+                        if answer.as_ref().is_ok_and(|a| !matches!(a, AppendEntriesResponse::HigherVote(_))) {
+                            // Accepted from the group's current leader: as good as a beat.
+                            node.leader_heard(group);
+                        }
+                        encode(&answer)?
                     }
                     VOTE => {
                         let r: VoteRequest<NodeId> = decode(&env.payload)?;
@@ -76,6 +82,10 @@ impl Internal for Service {
                         encode(&g.raft.install_snapshot(r).await)?
                     }
                 }
+            }
+            (BEAT, _) => {
+                let beat: Beat = decode(&env.payload)?;
+                encode(&RemoteResult::Ok(node.beat_received(beat)))?
             }
             ("meta_write", _) => {
                 let cmd: MetaCommand = decode(&env.payload)?;
