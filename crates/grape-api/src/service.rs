@@ -8,8 +8,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use grape::{
-    Collection, CountRequest, CreateShardKey, Database, Error, Filter, Payload, PointId, PointStruct, Result,
-    ScoredPoint, ScrollRequest, ShardKey, ShardKeySelector, UpdateResult, WithPayload, WithVector,
+    Collection, CountRequest, CreateShardKey, Database, Error, Filter, Payload, PointId, PointStruct,
+    ReadConsistency, Result, ScoredPoint, ScrollRequest, ShardKey, ShardKeySelector, UpdateResult,
+    WithPayload, WithVector, WriteAck,
 };
 
 use crate::error::ApiError;
@@ -125,8 +126,24 @@ impl Service {
         F: FnOnce(&Database, &Collection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        self.with_shards_at(name, shard_key, ReadConsistency::default(), f).await
+    }
+
+    /// [`Service::with_shards`] for reads that must be as up to date as `read` asks (Qdrant's read
+    /// consistency; see `grape::consistency`).
+    pub async fn with_shards_at<T, F>(
+        &self,
+        name: String,
+        shard_key: Option<ShardKeySelector>,
+        read: ReadConsistency,
+        f: F,
+    ) -> Result<T, ApiError>
+    where
+        F: FnOnce(&Database, &Collection) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
         self.run(move |db| {
-            let collection = db.collection(&name)?.select(shard_key.as_ref())?;
+            let collection = db.collection(&name)?.select(shard_key.as_ref())?.with_consistency(read, None);
             f(db, &collection)
         })
         .await
@@ -141,13 +158,18 @@ impl Service {
         ops: Vec<UpdateOperation>,
         shard_key: Option<ShardKeySelector>,
         wait: bool,
+        ack: Option<WriteAck>,
     ) -> Result<UpdateResult, ApiError> {
         let result = self
             .with_shards(collection, shard_key, move |_, c| {
+                let c = c.with_consistency(ReadConsistency::default(), ack);
                 let mut last = UpdateResult { operation_id: None, status: grape::UpdateStatus::Completed };
                 for op in ops {
-                    let r = apply_update(c, op)?;
+                    let r = apply_update(&c, op)?;
                     last.operation_id = r.operation_id.max(last.operation_id);
+                    if r.status == grape::UpdateStatus::Acknowledged {
+                        last.status = r.status;
+                    }
                 }
                 Ok(last)
             })
@@ -162,10 +184,11 @@ impl Service {
         collection: String,
         ops: Vec<(UpdateOperation, Option<ShardKeySelector>)>,
         wait: bool,
+        ack: Option<WriteAck>,
     ) -> Result<Vec<UpdateResult>, ApiError> {
         let mut results = Vec::with_capacity(ops.len());
         for (op, shard_key) in ops {
-            results.push(self.update(collection.clone(), vec![op], shard_key, wait).await?);
+            results.push(self.update(collection.clone(), vec![op], shard_key, wait, ack).await?);
         }
         Ok(results)
     }
@@ -244,9 +267,11 @@ impl Service {
         &self,
         collection: String,
         queries: Vec<PointsQuery>,
+        consistency: ReadConsistency,
     ) -> Result<Vec<Vec<ScoredPoint>>, ApiError> {
-        self.with_collection(collection, move |db, c| {
-            queries.into_iter().map(|q| run_query(db, c, q)).collect()
+        self.run(move |db| {
+            let c = db.collection(&collection)?.with_consistency(consistency, None);
+            queries.into_iter().map(|q| run_query(db, &c, q)).collect()
         })
         .await
     }

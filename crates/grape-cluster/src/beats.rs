@@ -13,6 +13,9 @@
 //!   neither a beat nor an accepted AppendEntries from a leader for a randomized election timeout, as
 //!   openraft's own timer would.
 //!
+//! openraft's own tick is off for shard groups; a leader no longer a voter of its group (a membership
+//! change removed it) gets it back, which makes it step down.
+//!
 //! Raft's safety does not depend on any of this timing (openraft still decides every vote, and a voter
 //! refuses to vote within the leader lease of its last append from a leader); it decides only when
 //! elections start. A group's Raft core is woken only by writes, elections, and the rare explicit
@@ -49,6 +52,12 @@ pub(crate) struct Beats {
     deadlines: Mutex<HashMap<GroupId, Instant>>,
     /// Groups led here: each follower's matched index at the previous tick, when behind the log.
     behind: Mutex<HashMap<(GroupId, NodeId), u64>>,
+}
+
+/// Whether `id` votes in `membership` (without `voter_ids`, which collects every voter into a new set:
+/// most of an idle node's CPU with a thousand groups).
+fn is_voter(membership: &openraft::Membership<NodeId, crate::types::PeerNode>, id: NodeId) -> bool {
+    membership.get_joint_config().iter().any(|c| c.contains(&id))
 }
 
 pub(crate) async fn beat_loop(node: Weak<NodeInner>) {
@@ -88,6 +97,11 @@ impl NodeInner {
                 let membership = m.membership_config.membership();
                 if m.state == ServerState::Leader {
                     deadlines.remove(group);
+                    if !is_voter(membership, self.id) {
+                        // Removed from its group: openraft's tick lets it step down once the change
+                        // is applied.
+                        g.raft.runtime_config().tick(true);
+                    }
                     for (&id, _) in membership.nodes().filter(|(id, _)| **id != self.id) {
                         beats.entry(id).or_default().push((*group, m.current_term));
                     }
@@ -101,8 +115,9 @@ impl NodeInner {
                             still_behind.insert((*group, id), matched);
                         }
                     }
-                } else if membership.voter_ids().any(|v| v == self.id) {
-                    let alone = membership.voter_ids().count() == 1;
+                } else if is_voter(membership, self.id) {
+                    // The only voter (every configuration of a joint membership is just this node).
+                    let alone = membership.get_joint_config().iter().all(|c| c.iter().all(|&v| v == self.id));
                     let deadline = deadlines.entry(*group).or_insert_with(|| {
                         if alone {
                             now

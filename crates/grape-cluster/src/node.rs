@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use grape::{CatalogHandle, Database, DatabaseConfig, Error, Result};
-use openraft::error::{ClientWriteError, RaftError};
+use grape::{CatalogHandle, Database, DatabaseConfig, Error, Result, WriteAck};
+use openraft::error::{CheckIsLeaderError, ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::{ChangeMembers, Raft};
 use parking_lot::Mutex;
@@ -27,7 +27,8 @@ use crate::reads::ShardRead;
 use crate::replica::Replica;
 use crate::transport::{Network, Peers, RemoteFailure, RemoteResult};
 use crate::types::{
-    GroupId, MetaCommand, MetaRefusal, MetaTc, NodeId, PeerNode, ShardCommand, ShardTc, META_GROUP,
+    GroupId, MetaCommand, MetaRefusal, MetaTc, NodeId, PeerNode, ShardCommand, ShardTc, ShardWrite,
+    META_GROUP,
 };
 
 /// At most this many voters in the metadata group; later nodes stay learners.
@@ -114,6 +115,10 @@ pub struct ClusterNode {
 
 pub(crate) fn unavailable(e: impl std::fmt::Display) -> Error {
     Error::Unavailable(e.to_string())
+}
+
+fn unavailable_remote(e: impl std::fmt::Display) -> RemoteFailure {
+    RemoteFailure::Unavailable(e.to_string())
 }
 
 impl ClusterNode {
@@ -267,14 +272,16 @@ impl ClusterNode {
 
 /// Shard groups run without openraft's heartbeats and election timers: the node's beats (module
 /// `beats`) keep their followers from electing while the leader's node lives and start elections when
-/// it does not. openraft's tick then only lets a leader removed from its group step down, and
-/// `heartbeat_interval` is also the timeout of an AppendEntries RPC and of a read barrier, hence a
-/// second. This breaks `Config::validate`'s rule "election timeout > heartbeat interval", which guards
+/// it does not. openraft's tick would then only let a leader removed from its group step down, so it
+/// is off (an idle group's Raft core is never woken) and the beats switch it on for a leader that is
+/// no longer a voter of its group. `heartbeat_interval` is also the timeout of an AppendEntries RPC
+/// and of a read barrier, hence a second. This breaks `Config::validate`'s rule "election timeout > heartbeat interval", which guards
 /// openraft's own election timer, unused here; the election timeout still sets the leader lease (a
 /// voter refuses votes that long after its last append from a leader).
 fn shard_config(base: &openraft::Config) -> openraft::Config {
     openraft::Config {
         heartbeat_interval: SHARD_TICK_MS,
+        enable_tick: false,
         enable_heartbeat: false,
         enable_elect: false,
         ..base.clone()
@@ -519,40 +526,161 @@ impl NodeInner {
         self.groups.lock().get(&group).cloned()
     }
 
-    /// Proposes a write to a shard's group here (this node must lead it); returns its log index.
-    pub(crate) async fn shard_write_here(&self, group: GroupId, op: Vec<u8>) -> RemoteResult<u64> {
+    /// Proposes a write to a shard's group here (this node must lead it). Answers once `ack` is met:
+    /// with the entry's log index when committed (and, for `All`, durable on every replica), or with
+    /// `None` as soon as the leader took it (`Async`).
+    pub(crate) async fn shard_write_here(
+        &self,
+        group: GroupId,
+        write: ShardWrite,
+    ) -> RemoteResult<Option<u64>> {
         let g = self.group(group).ok_or(RemoteFailure::UnknownGroup(group))?;
-        let resp = propose(self.opts.write_timeout, g.raft.client_write(ShardCommand { op })).await?;
-        match resp.data.error {
-            None => Ok(resp.log_id.index),
-            Some(e) => Err(RemoteFailure::Failed("apply".into(), e)),
+        let command = ShardCommand { op: write.op };
+        if write.ack == WriteAck::Async {
+            let leader = g.raft.metrics().borrow().current_leader;
+            if leader != Some(self.id) {
+                return Err(RemoteFailure::NotLeader(leader));
+            }
+            let answer = g.raft.client_write_ff(command).await.map_err(unavailable_remote)?;
+            tokio::spawn(async move {
+                match answer.await {
+                    Ok(Ok(r)) if r.data.error.is_none() => {}
+                    Ok(Ok(r)) => tracing::warn!(group, "an asynchronous write failed: {:?}", r.data.error),
+                    Ok(Err(e)) => tracing::warn!(group, "an asynchronous write was not committed: {e}"),
+                    Err(e) => tracing::warn!(group, "an asynchronous write was dropped: {e}"),
+                }
+            });
+            return Ok(None);
         }
+        let resp = propose(self.opts.write_timeout, g.raft.client_write(command)).await?;
+        if let Some(e) = resp.data.error {
+            return Err(RemoteFailure::Failed("apply".into(), e));
+        }
+        let index = resp.log_id.index;
+        if write.ack == WriteAck::All {
+            let every = |m: &openraft::RaftMetrics<NodeId, PeerNode>| {
+                m.replication.as_ref().is_some_and(|r| {
+                    m.membership_config
+                        .membership()
+                        .nodes()
+                        .filter(|(id, _)| **id != self.id)
+                        .all(|(id, _)| r.get(id).copied().flatten().is_some_and(|l| l.index >= index))
+                })
+            };
+            // Half the write timeout: the answer must reach a forwarding node before its call ends.
+            g.raft
+                .wait(Some(self.opts.write_timeout / 2))
+                .metrics(every, "every replica has the write")
+                .await
+                .map_err(|e| {
+                    RemoteFailure::Incomplete(format!(
+                        "the write is committed, but not every replica acknowledged it in time: {e}"
+                    ))
+                })?;
+        }
+        Ok(Some(index))
     }
 
-    /// Writes to a shard through its group's leader, wherever it is.
-    pub(crate) async fn shard_write(&self, group: GroupId, replicas: &[NodeId], op: Vec<u8>) -> Result<u64> {
+    /// Writes to a shard through its group's leader, wherever it is; the leader answers per `ack`.
+    pub(crate) async fn shard_write(
+        &self,
+        group: GroupId,
+        replicas: &[NodeId],
+        op: Vec<u8>,
+        ack: WriteAck,
+    ) -> Result<Option<u64>> {
         let deadline = Instant::now() + self.opts.write_timeout;
         let mut hint: Option<NodeId> = None;
         let mut turn = 0usize;
+        let write = ShardWrite { op, ack };
         loop {
-            let local_leader = match self.group(group) {
-                Some(g) => g.raft.metrics().borrow().current_leader,
-                None => None,
-            };
-            let target = hint.or(local_leader).unwrap_or_else(|| replicas[turn % replicas.len()]);
+            let target =
+                hint.or_else(|| self.local_leader(group)).unwrap_or_else(|| replicas[turn % replicas.len()]);
             turn += 1;
             let attempt = if target == self.id {
-                self.shard_write_here(group, op.clone()).await
+                self.shard_write_here(group, write.clone()).await
             } else {
                 let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
-                self.remote(target, "shard_write", group, &op, left).await
+                self.remote(target, "shard_write", group, &write, left).await
             };
             hint = None;
             match attempt {
                 Ok(index) => return Ok(index),
                 Err(RemoteFailure::Failed(_, msg)) => return Err(Error::BadInput(msg)),
+                Err(RemoteFailure::Incomplete(msg)) => return Err(Error::Unavailable(msg)),
                 Err(e) if Instant::now() >= deadline => {
                     return Err(Error::Unavailable(format!("no quorum: write not acknowledged: {e}")))
+                }
+                Err(RemoteFailure::NotLeader(Some(l))) if l != target => hint = Some(l),
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    }
+
+    /// The leader of a group held here, as this node knows it.
+    fn local_leader(&self, group: GroupId) -> Option<NodeId> {
+        self.group(group).and_then(|g| g.raft.metrics().borrow().current_leader)
+    }
+
+    /// Runs a read on the replica of the group here after a read barrier: this node must lead the group;
+    /// it confirms that with a quorum and applies everything committed before the read began.
+    pub(crate) async fn shard_read_leader(
+        &self,
+        group: GroupId,
+        read: ShardRead,
+    ) -> RemoteResult<serde_json::Value> {
+        let g = self.group(group).ok_or(RemoteFailure::UnknownGroup(group))?;
+        match tokio::time::timeout(self.opts.write_timeout, g.raft.ensure_linearizable()).await {
+            Err(_) => {
+                return Err(RemoteFailure::Unavailable(
+                    "no quorum: read barrier not confirmed in time".into(),
+                ))
+            }
+            Ok(Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f)))) => {
+                return Err(RemoteFailure::NotLeader(f.leader_id))
+            }
+            Ok(Err(e)) => return Err(RemoteFailure::Unavailable(format!("no quorum: {e}"))),
+            Ok(Ok(_)) => {}
+        }
+        let shard = g.replica.shard();
+        match tokio::task::spawn_blocking(move || read.run(&shard)).await.map_err(unavailable_remote)? {
+            Ok(v) => Ok(v),
+            Err(e) => Err(RemoteFailure::Failed(crate::reads::error_kind(&e).into(), e.to_string())),
+        }
+    }
+
+    /// A linearizable read: on the group's leader, wherever it is, after its read barrier.
+    pub(crate) async fn shard_read_linearizable(
+        &self,
+        group: GroupId,
+        replicas: &[NodeId],
+        read: ShardRead,
+    ) -> Result<serde_json::Value> {
+        let deadline = Instant::now() + self.opts.write_timeout;
+        let mut hint: Option<NodeId> = None;
+        let mut turn = 0usize;
+        loop {
+            let target =
+                hint.or_else(|| self.local_leader(group)).unwrap_or_else(|| replicas[turn % replicas.len()]);
+            turn += 1;
+            let attempt = if target == self.id {
+                self.shard_read_leader(group, read.clone()).await
+            } else {
+                let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_millis(100));
+                let body = serde_json::to_vec(&read).map_err(|e| Error::Internal(e.to_string()))?;
+                let r: RemoteResult<Vec<u8>> =
+                    self.remote(target, "shard_read_leader", group, &body, left).await;
+                r.and_then(|json| {
+                    serde_json::from_slice(&json)
+                        .map_err(|e| RemoteFailure::Failed("internal".into(), e.to_string()))
+                })
+            };
+            hint = None;
+            match attempt {
+                Ok(v) => return Ok(v),
+                Err(RemoteFailure::Failed(kind, msg)) => return Err(crate::reads::error_from(&kind, msg)),
+                Err(e) if Instant::now() >= deadline => {
+                    return Err(Error::Unavailable(format!("no quorum: linearizable read not served: {e}")))
                 }
                 Err(RemoteFailure::NotLeader(Some(l))) if l != target => hint = Some(l),
                 Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,

@@ -115,6 +115,7 @@ impl NodeInner {
                                 shard: s as u32,
                                 replicas: replicas.clone(),
                                 local,
+                                linearizable: false,
                             }) as Arc<dyn ShardAccess>
                         })
                         .collect();

@@ -11,7 +11,7 @@ use crate::pb::internal_server::{Internal, InternalServer};
 use crate::pb::Envelope;
 use crate::reads::{error_kind, ShardRead};
 use crate::transport::{decode, encode, RemoteFailure, RemoteResult, APPEND, SNAPSHOT, VOTE};
-use crate::types::{MetaCommand, MetaTc, NodeId, PeerNode, ShardTc, META_GROUP};
+use crate::types::{MetaCommand, MetaTc, NodeId, PeerNode, ShardTc, ShardWrite, META_GROUP};
 
 struct Service {
     /// Weak: a stopped node answers nothing, even on connections still open.
@@ -96,18 +96,29 @@ impl Internal for Service {
                 encode(&node.handle_join(id, peer).await)?
             }
             ("shard_write", _) => {
-                let op: Vec<u8> = decode(&env.payload)?;
-                encode(&node.shard_write_here(group, op).await)?
+                let write: ShardWrite = decode(&env.payload)?;
+                encode(&node.shard_write_here(group, write).await)?
             }
             ("group_members", _) => encode(&node.committed_members(group))?,
             ("shard_read", _) => {
                 let body: Vec<u8> = decode(&env.payload)?;
                 encode(&read_here(node, group, &body).await)?
             }
+            ("shard_read_leader", _) => {
+                let body: Vec<u8> = decode(&env.payload)?;
+                encode(&read_at_leader(node, group, &body).await)?
+            }
             (kind, _) => return Err(Status::invalid_argument(format!("unknown message kind {kind:?}"))),
         };
         Ok(Response::new(Envelope { kind: env.kind, group, payload }))
     }
+}
+
+async fn read_at_leader(node: &NodeInner, group: u64, body: &[u8]) -> RemoteResult<Vec<u8>> {
+    let read: ShardRead =
+        serde_json::from_slice(body).map_err(|e| RemoteFailure::Failed("bad_input".into(), e.to_string()))?;
+    let answer = node.shard_read_leader(group, read).await?;
+    serde_json::to_vec(&answer).map_err(|e| RemoteFailure::Failed("internal".into(), e.to_string()))
 }
 
 async fn read_here(node: &NodeInner, group: u64, body: &[u8]) -> RemoteResult<Vec<u8>> {

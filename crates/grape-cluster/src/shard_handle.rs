@@ -71,6 +71,8 @@ pub(crate) struct ClusterShard {
     pub(crate) shard: u32,
     pub(crate) replicas: Vec<NodeId>,
     pub(crate) local: Option<Arc<Replica>>,
+    /// Reads go to the group's leader, after a read barrier ([`ShardAccess::linearizable`]).
+    pub(crate) linearizable: bool,
 }
 
 impl ClusterShard {
@@ -79,26 +81,31 @@ impl ClusterShard {
     }
 
     /// A read: on the replica held here, directly (no request is built or encoded); else the request
-    /// made by `remote` goes to a replica holder.
+    /// made by `remote` goes to a replica holder. A linearizable read goes to the group's leader
+    /// (which may be this node) and runs after its read barrier.
     fn read<T: serde::de::DeserializeOwned>(
         &self,
         here: impl FnOnce(&Arc<LocalShard>) -> Result<T>,
         remote: impl FnOnce() -> ShardRead,
     ) -> Result<T> {
+        let node = self.node()?;
+        if self.linearizable {
+            let value = node.block(node.shard_read_linearizable(self.group, &self.replicas, remote()))?;
+            return serde_json::from_value(value).map_err(|e| Error::Internal(e.to_string()));
+        }
         if let Some(r) = &self.local {
             return here(&r.shard());
         }
-        let node = self.node()?;
         let value = node.block(node.shard_read(self.group, &self.replicas, &remote()))?;
         serde_json::from_value(value).map_err(|e| Error::Internal(e.to_string()))
     }
 }
 
 impl ShardAccess for ClusterShard {
-    fn update(&self, op: &grape::Operation) -> Result<grape::OpNum> {
+    fn update(&self, op: &grape::Operation, ack: grape::WriteAck) -> Result<Option<grape::OpNum>> {
         let bytes = encode_operation(op)?;
         let node = self.node()?;
-        node.block(node.shard_write(self.group, &self.replicas, bytes)).map_err(|e| match e {
+        node.block(node.shard_write(self.group, &self.replicas, bytes, ack)).map_err(|e| match e {
             Error::Unavailable(m) => Error::Unavailable(format!("shard {}: {m}", self.shard)),
             e => e,
         })
@@ -141,5 +148,15 @@ impl ShardAccess for ClusterShard {
     }
     fn local(&self) -> Option<Arc<grape_shard::LocalShard>> {
         self.local.as_ref().map(|r| r.shard())
+    }
+    fn linearizable(&self) -> Option<Arc<dyn ShardAccess>> {
+        Some(Arc::new(ClusterShard {
+            node: Weak::clone(&self.node),
+            group: self.group,
+            shard: self.shard,
+            replicas: self.replicas.clone(),
+            local: self.local.clone(),
+            linearizable: true,
+        }))
     }
 }

@@ -44,6 +44,10 @@ pub enum RemoteFailure {
     /// The request itself failed (bad input, not found, ...): (kind, message).
     #[error("{1}")]
     Failed(String, String),
+    /// A write was committed but its acknowledgement level was not met in time (not every replica
+    /// has it); sending it again would only write it twice.
+    #[error("{0}")]
+    Incomplete(String),
 }
 
 pub type RemoteResult<T> = Result<T, RemoteFailure>;

@@ -89,6 +89,14 @@ pub struct MetaResponse {
     pub error: Option<MetaRefusal>,
 }
 
+/// A write forwarded to a shard group's leader, and when to acknowledge it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardWrite {
+    #[serde(with = "serde_bytes")]
+    pub op: Vec<u8>,
+    pub ack: grape::WriteAck,
+}
+
 /// A write to one shard: an operation encoded by grape-shard's operation codec.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardCommand {

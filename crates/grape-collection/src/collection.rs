@@ -8,9 +8,9 @@ use grape_shard::local_shard::OptimizerStatus;
 use grape_shard::{LocalShard, ShardOptions};
 use grape_types::{
     CollectionConfig, CountRequest, Error, Filter, Modifier, MultiSearchRequest, NamedVectorSearch,
-    NewVector, OpNum, Operation, Payload, PointId, PointStruct, Record, Result, ScoredPoint, ScrollRequest,
-    ScrollResult, SearchRequest, ShardKey, ShardKeySelector, SparseSearchRequest, SparseVector,
-    UpdateCollection, VectorShape, WithPayload, WithVector,
+    NewVector, OpNum, Operation, Payload, PointId, PointStruct, ReadConsistency, Record, Result, ScoredPoint,
+    ScrollRequest, ScrollResult, SearchRequest, ShardKey, ShardKeySelector, SparseSearchRequest,
+    SparseVector, UpdateCollection, VectorShape, WithPayload, WithVector, WriteAck,
 };
 use parking_lot::RwLock;
 use rayon::prelude::*;
@@ -44,6 +44,10 @@ pub struct Collection {
     inner: Arc<Inner>,
     /// `None`: every shard of the current layout (looked up at each call); `Some`: a fixed selection.
     scope: Option<Arc<Route>>,
+    /// How up to date this handle's reads must be ([`Collection::with_consistency`]).
+    read: ReadConsistency,
+    /// When this handle's writes are acknowledged; `None`: the collection's default.
+    ack: Option<WriteAck>,
 }
 
 struct Inner {
@@ -183,6 +187,8 @@ impl Collection {
                 config: RwLock::new(config),
                 layout: RwLock::new(Arc::new(layout)),
             }),
+            read: ReadConsistency::default(),
+            ack: None,
             scope: None,
         })
     }
@@ -248,15 +254,54 @@ impl Collection {
                 groups.push(group.clone());
             }
         }
-        Ok(Collection { inner: Arc::clone(&self.inner), scope: Some(Arc::new(Route::new(groups, false))) })
+        Ok(Collection { scope: Some(Arc::new(Route::new(groups, false))), ..self.clone() })
     }
 
-    /// Where this handle's requests go.
+    /// A handle whose reads are as up to date as `read` asks and whose writes are acknowledged per
+    /// `ack` (`None`: the collection's `write_consistency_factor`). Only replicated shards (cluster mode)
+    /// behave differently: a local shard's reads always see every acknowledged write, and its writes
+    /// are durable and applied when acknowledged.
+    pub fn with_consistency(&self, read: ReadConsistency, ack: Option<WriteAck>) -> Collection {
+        Collection { read, ack: ack.or(self.ack), ..self.clone() }
+    }
+
+    /// The answer to a write of this handle: `acknowledged` when the shards took it asynchronously
+    /// (no op_num yet), else `completed`.
+    fn written(&self, last: Option<OpNum>) -> UpdateResult {
+        let status = if last.is_none() && self.write_ack() == WriteAck::Async {
+            UpdateStatus::Acknowledged
+        } else {
+            UpdateStatus::Completed
+        };
+        UpdateResult { operation_id: last, status }
+    }
+
+    /// When this handle's writes are acknowledged.
+    fn write_ack(&self) -> WriteAck {
+        self.ack.unwrap_or_else(|| {
+            let c = self.inner.config.read();
+            WriteAck::of_collection(c.params.write_consistency_factor, c.params.replication_factor)
+        })
+    }
+
+    /// Where this handle's requests go (for linearizable reads: the shards' leader-reading handles).
     fn route(&self) -> Arc<Route> {
-        match &self.scope {
+        let route = match &self.scope {
             Some(route) => Arc::clone(route),
             None => Arc::clone(&self.inner.layout.read()),
+        };
+        if !self.read.linearizable() {
+            return route;
         }
+        let groups = route
+            .groups
+            .iter()
+            .map(|g| ShardGroup {
+                key: g.key.clone(),
+                shards: g.shards.iter().map(|s| s.linearizable().unwrap_or_else(|| Arc::clone(s))).collect(),
+            })
+            .collect();
+        Arc::new(Route::new(groups, route.needs_key))
     }
 
     /// The shard groups a write goes to.
@@ -321,9 +366,9 @@ impl Collection {
             for w in batch {
                 per_shard[group.shard_for(&w.id)].push(w);
             }
-            last = write_split(group, per_shard, Operation::Upsert)?.operation_id.max(last);
+            last = write_split(group, per_shard, self.write_ack(), Operation::Upsert)?.operation_id.max(last);
         }
-        Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
+        Ok(self.written(last))
     }
 
     pub fn delete(&self, ids: Vec<PointId>) -> Result<UpdateResult> {
@@ -424,10 +469,13 @@ impl Collection {
             let Some(local) = shard.local() else { continue };
             let have = local.engine().config().vector_shapes();
             for name in have.keys().filter(|n| !wanted.contains_key(*n)) {
-                shard.update(&Operation::DeleteVector { name: name.clone() })?;
+                shard.update(&Operation::DeleteVector { name: name.clone() }, WriteAck::Quorum)?;
             }
             for (name, vector) in target.iter().filter(|(n, v)| have.get(n) != Some(&v.shape())) {
-                shard.update(&Operation::CreateVector { name: name.clone(), vector: vector.clone() })?;
+                shard.update(
+                    &Operation::CreateVector { name: name.clone(), vector: vector.clone() },
+                    WriteAck::Quorum,
+                )?;
             }
         }
         tracing::info!(collection = self.name(), "finished an interrupted change of vectors");
@@ -438,22 +486,25 @@ impl Collection {
     /// Applies `op` to every shard of the collection, whatever this handle's scope or shard keys
     /// (a change of the collection's vectors).
     fn write_every_shard(&self, op: &Operation) -> Result<UpdateResult> {
+        // Called under the configuration's write lock: acknowledged on commit, whatever this handle's
+        // level (which would read the configuration).
         let shards = self.inner.layout.read().shards.clone();
         let mut last = None;
         for shard in &shards {
-            last = Some(shard.update(op)?).max(last);
+            last = shard.update(op, WriteAck::Quorum)?.max(last);
         }
         Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
     }
 
     fn write_all_shards(&self, op: &Operation) -> Result<UpdateResult> {
+        let ack = self.write_ack();
         let mut last = None;
         for group in self.write_groups()? {
             for shard in &group.shards {
-                last = Some(shard.update(op)?).max(last);
+                last = shard.update(op, ack)?.max(last);
             }
         }
-        Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
+        Ok(self.written(last))
     }
 
     /// Merges `payload` into each point's payload (at the dotted path `key` when given).
@@ -514,9 +565,9 @@ impl Collection {
             for id in &ids {
                 per_shard[group.shard_for(id)].push(*id);
             }
-            last = write_split(group, per_shard, &make)?.operation_id.max(last);
+            last = write_split(group, per_shard, self.write_ack(), &make)?.operation_id.max(last);
         }
-        Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
+        Ok(self.written(last))
     }
 
     // ---- reads ----
@@ -827,12 +878,13 @@ impl Collection {
 fn write_split<T>(
     group: &ShardGroup,
     per_shard: Vec<Vec<T>>,
+    ack: WriteAck,
     make: impl Fn(Vec<T>) -> Operation,
 ) -> Result<UpdateResult> {
     let mut last = None;
     for (i, items) in per_shard.into_iter().enumerate() {
         if !items.is_empty() {
-            last = Some(group.shards[i].update(&make(items))?).max(last);
+            last = group.shards[i].update(&make(items), ack)?.max(last);
         }
     }
     Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })

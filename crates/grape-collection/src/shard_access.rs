@@ -9,12 +9,14 @@ use std::sync::Arc;
 use grape_shard::LocalShard;
 use grape_types::{
     Filter, MultiSearchRequest, OpNum, Operation, PointId, Record, Result, ScoredPoint, ScrollRequest,
-    ScrollResult, SearchRequest, SparseSearchRequest, WithPayload, WithVector,
+    ScrollResult, SearchRequest, SparseSearchRequest, WithPayload, WithVector, WriteAck,
 };
 
 pub trait ShardAccess: Send + Sync {
-    /// Makes one write durable (per the shard's acknowledgement policy) and applied; returns its op_num.
-    fn update(&self, op: &Operation) -> Result<OpNum>;
+    /// Makes one write durable and applied; returns its op_num. `ack` says when a replicated shard
+    /// answers (a local shard: always once durable and applied); an asynchronous write answers before
+    /// it has an op_num (`None`).
+    fn update(&self, op: &Operation, ack: WriteAck) -> Result<Option<OpNum>>;
     fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>>;
     fn search_sparse(&self, req: &SparseSearchRequest) -> Result<Vec<ScoredPoint>>;
     fn search_multi(&self, req: &MultiSearchRequest) -> Result<Vec<ScoredPoint>>;
@@ -31,11 +33,17 @@ pub trait ShardAccess: Send + Sync {
     /// The replica of this shard held by this process, if any: configuration changes, statistics,
     /// flush, optimization and snapshots act on it.
     fn local(&self) -> Option<Arc<LocalShard>>;
+    /// This shard with linearizable reads (through its group's leader after a read barrier), if its
+    /// reads are not linearizable already; `None` for a local shard, whose reads see every write
+    /// acknowledged before them.
+    fn linearizable(&self) -> Option<Arc<dyn ShardAccess>> {
+        None
+    }
 }
 
 impl ShardAccess for Arc<LocalShard> {
-    fn update(&self, op: &Operation) -> Result<OpNum> {
-        LocalShard::update(self, op)
+    fn update(&self, op: &Operation, _ack: WriteAck) -> Result<Option<OpNum>> {
+        LocalShard::update(self, op).map(Some)
     }
     fn search(&self, req: &SearchRequest) -> Result<Vec<ScoredPoint>> {
         self.engine().search(req)

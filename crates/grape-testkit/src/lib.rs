@@ -2,6 +2,8 @@
 //! port and runs in the test's tokio runtime (which must be multi-threaded). Nodes can be stopped
 //! (gracefully, or abruptly by dropping them) and restarted on the same directory and address.
 
+pub mod linearizability;
+
 use std::net::{SocketAddr, TcpListener};
 use std::time::{Duration, Instant};
 

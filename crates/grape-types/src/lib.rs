@@ -12,6 +12,7 @@
 
 pub mod alias;
 pub mod config;
+pub mod consistency;
 pub mod distance;
 pub mod error;
 pub mod filter;
@@ -36,6 +37,7 @@ pub use config::{
     SparseVectorParams, UpdateCollection, VectorParams, VectorParamsDiff, VectorsConfig, WalConfig,
     WalConfigDiff,
 };
+pub use consistency::{ReadConsistency, WriteAck};
 pub use distance::Distance;
 pub use error::{Error, Result};
 pub use filter::{Condition, FieldCondition, Filter, PointView};

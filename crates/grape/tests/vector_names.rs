@@ -314,7 +314,7 @@ fn an_interrupted_change_is_finished_at_open() {
         c.upsert((0..20).map(|i| point(i, &[("", vec_of(i, 2, 0))])).collect()).unwrap();
         // Shard 1 alone logs the new vector: the configuration and the other shards never hear of it.
         let op = Operation::CreateVector { name: "x".into(), vector: dense(3, Distance::Cosine) };
-        c.shards()[1].shard.update(&op).unwrap();
+        c.shards()[1].shard.update(&op, grape::WriteAck::Quorum).unwrap();
         db.close().unwrap();
     }
     let db = open(dir.path());

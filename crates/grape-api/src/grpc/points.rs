@@ -50,12 +50,16 @@ struct Write {
     timeout: Option<u64>,
     start: Instant,
     keys: Option<grape::ShardKeySelector>,
+    ack: Option<grape::WriteAck>,
 }
 
 impl State {
     async fn write(&self, w: Write, op: UpdateOperation) -> Reply<pb::PointsOperationResponse> {
         let work = async {
-            self.service.update(w.collection, vec![op], w.keys, w.wait.unwrap_or(false)).await.map_err(status)
+            self.service
+                .update(w.collection, vec![op], w.keys, w.wait.unwrap_or(false), w.ack)
+                .await
+                .map_err(status)
         };
         let result = within(w.timeout, work).await?;
         Ok(Response::new(pb::PointsOperationResponse {
@@ -70,8 +74,13 @@ impl State {
         collection: String,
         queries: Vec<PointsQuery>,
         timeout: Option<u64>,
+        consistency: Option<pb::ReadConsistency>,
     ) -> Result<Vec<Vec<grape::ScoredPoint>>, Status> {
-        within(timeout, async { self.service.query_batch(collection, queries).await.map_err(status) }).await
+        let consistency = read_consistency(consistency)?;
+        within(timeout, async {
+            self.service.query_batch(collection, queries, consistency).await.map_err(status)
+        })
+        .await
     }
 
     async fn groups(
@@ -79,9 +88,38 @@ impl State {
         collection: String,
         query: GroupsQuery,
         timeout: Option<u64>,
+        consistency: Option<pb::ReadConsistency>,
     ) -> Result<pb::GroupsResult, Status> {
-        let work = async { self.service.query_groups(collection, query).await.map_err(status) };
+        let consistency = read_consistency(consistency)?;
+        let work = async { self.service.query_groups(collection, query, consistency).await.map_err(status) };
         Ok(groups_result(within(timeout, work).await?))
+    }
+}
+
+/// Qdrant's read consistency of a request (absent: one replica).
+fn read_consistency(c: Option<pb::ReadConsistency>) -> Result<grape::ReadConsistency, Status> {
+    use pb::read_consistency::Value;
+    match c.and_then(|c| c.value) {
+        None => Ok(grape::ReadConsistency::default()),
+        Some(Value::Factor(0)) => Err(invalid("read_consistency: the factor must be at least 1")),
+        Some(Value::Factor(n)) => Ok(grape::ReadConsistency::Factor(n)),
+        Some(Value::Type(t)) => match pb::ReadConsistencyType::try_from(t) {
+            Ok(pb::ReadConsistencyType::All) => Ok(grape::ReadConsistency::All),
+            Ok(pb::ReadConsistencyType::Majority) => Ok(grape::ReadConsistency::Majority),
+            Ok(pb::ReadConsistencyType::Quorum) => Ok(grape::ReadConsistency::Quorum),
+            Err(_) => Err(invalid(format!("read_consistency: unknown type {t}"))),
+        },
+    }
+}
+
+/// When a write is acknowledged, from its `ordering` (absent: the collection's default).
+fn write_ack(ordering: Option<pb::WriteOrdering>) -> Result<Option<grape::WriteAck>, Status> {
+    let Some(o) = ordering else { return Ok(None) };
+    match pb::WriteOrderingType::try_from(o.r#type) {
+        Ok(pb::WriteOrderingType::Weak) => Ok(Some(grape::WriteAck::Async)),
+        Ok(pb::WriteOrderingType::Medium) => Ok(Some(grape::WriteAck::Quorum)),
+        Ok(pb::WriteOrderingType::Strong) => Ok(Some(grape::WriteAck::All)),
+        Err(_) => Err(invalid(format!("ordering: unknown type {}", o.r#type))),
     }
 }
 
@@ -104,7 +142,9 @@ impl Points for State {
             return Err(unsupported("update_mode other than Upsert"));
         }
         let points = req.points.into_iter().map(point).collect::<Result<Vec<_>, _>>()?;
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, UpdateOperation::Upsert(points)).await
     }
 
@@ -114,7 +154,9 @@ impl Points for State {
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = UpdateOperation::Delete(selector(req.points)?);
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, op).await
     }
 
@@ -124,10 +166,13 @@ impl Points for State {
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
         let ids = point_ids(req.ids)?;
+        let consistency = read_consistency(req.read_consistency)?;
         let (wp, wv) = (with_payload(req.with_payload, true), with_vector(req.with_vectors));
         let work = async {
             self.service
-                .with_shards(req.collection_name, keys, move |_, c| c.retrieve(&ids, &wp, &wv))
+                .with_shards_at(req.collection_name, keys, consistency, move |_, c| {
+                    c.retrieve(&ids, &wp, &wv)
+                })
                 .await
                 .map_err(status)
         };
@@ -147,7 +192,9 @@ impl Points for State {
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = update_vectors(req.points, &req.update_filter)?;
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, op).await
     }
 
@@ -160,7 +207,9 @@ impl Points for State {
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = delete_vectors(req.points_selector, req.vectors)?;
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, op).await
     }
 
@@ -177,7 +226,9 @@ impl Points for State {
             payload: map_to_payload(req.payload)?,
             key: req.key,
         };
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, op).await
     }
 
@@ -196,7 +247,9 @@ impl Points for State {
             selector: selector(req.points_selector)?,
             payload: map_to_payload(req.payload)?,
         };
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, op).await
     }
 
@@ -209,7 +262,9 @@ impl Points for State {
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = UpdateOperation::DeletePayload { selector: selector(req.points_selector)?, keys: req.keys };
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, op).await
     }
 
@@ -222,7 +277,9 @@ impl Points for State {
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
         let op = UpdateOperation::ClearPayload(selector(req.points)?);
-        let w = Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys };
+        let ack = write_ack(req.ordering)?;
+        let w =
+            Write { collection: req.collection_name, wait: req.wait, timeout: req.timeout, start, keys, ack };
         self.write(w, op).await
     }
 
@@ -296,9 +353,10 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
         let query = search_query(req)?;
-        let results = self.queries(collection, vec![query], timeout).await?;
+        let results = self.queries(collection, vec![query], timeout, consistency).await?;
         Ok(Response::new(pb::SearchResponse { result: single(results), time: elapsed(start) }))
     }
 
@@ -307,7 +365,7 @@ impl Points for State {
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
         let queries = req.search_points.into_iter().map(search_query).collect::<Result<Vec<_>, _>>()?;
-        let results = self.queries(req.collection_name, queries, req.timeout).await?;
+        let results = self.queries(req.collection_name, queries, req.timeout, req.read_consistency).await?;
         Ok(Response::new(pb::SearchBatchResponse { result: batch_results(results), time: elapsed(start) }))
     }
 
@@ -318,8 +376,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
-        let result = self.groups(collection, search_groups(req)?, timeout).await?;
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
+        let result = self.groups(collection, search_groups(req)?, timeout, consistency).await?;
         Ok(Response::new(pb::SearchGroupsResponse { result: Some(result), time: elapsed(start) }))
     }
 
@@ -328,9 +387,11 @@ impl Points for State {
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
+        let consistency = read_consistency(req.read_consistency)?;
         if req.order_by.is_some() {
             let (collection, ordered) = ordered_scroll(req)?;
-            let points = self.service.scroll_ordered(collection, keys, ordered).await.map_err(status)?;
+            let points =
+                self.service.scroll_ordered(collection, keys, ordered, consistency).await.map_err(status)?;
             return Ok(Response::new(pb::ScrollResponse {
                 next_page_offset: None,
                 result: points.into_iter().map(|(r, v)| ordered_point(r, v)).collect(),
@@ -346,7 +407,7 @@ impl Points for State {
         };
         let work = async {
             self.service
-                .with_shards(req.collection_name, keys, move |_, c| c.scroll(&scroll))
+                .with_shards_at(req.collection_name, keys, consistency, move |_, c| c.scroll(&scroll))
                 .await
                 .map_err(status)
         };
@@ -362,8 +423,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
-        let results = self.queries(collection, vec![recommend_query(req)?], timeout).await?;
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
+        let results = self.queries(collection, vec![recommend_query(req)?], timeout, consistency).await?;
         Ok(Response::new(pb::RecommendResponse { result: single(results), time: elapsed(start) }))
     }
 
@@ -375,7 +437,7 @@ impl Points for State {
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
         let queries = req.recommend_points.into_iter().map(recommend_query).collect::<Result<Vec<_>, _>>()?;
-        let results = self.queries(req.collection_name, queries, req.timeout).await?;
+        let results = self.queries(req.collection_name, queries, req.timeout, req.read_consistency).await?;
         Ok(Response::new(pb::RecommendBatchResponse { result: batch_results(results), time: elapsed(start) }))
     }
 
@@ -386,8 +448,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
-        let result = self.groups(collection, recommend_groups(req)?, timeout).await?;
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
+        let result = self.groups(collection, recommend_groups(req)?, timeout, consistency).await?;
         Ok(Response::new(pb::RecommendGroupsResponse { result: Some(result), time: elapsed(start) }))
     }
 
@@ -395,8 +458,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
-        let results = self.queries(collection, vec![discover_query(req)?], timeout).await?;
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
+        let results = self.queries(collection, vec![discover_query(req)?], timeout, consistency).await?;
         Ok(Response::new(pb::DiscoverResponse { result: single(results), time: elapsed(start) }))
     }
 
@@ -408,7 +472,7 @@ impl Points for State {
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
         let queries = req.discover_points.into_iter().map(discover_query).collect::<Result<Vec<_>, _>>()?;
-        let results = self.queries(req.collection_name, queries, req.timeout).await?;
+        let results = self.queries(req.collection_name, queries, req.timeout, req.read_consistency).await?;
         Ok(Response::new(pb::DiscoverBatchResponse { result: batch_results(results), time: elapsed(start) }))
     }
 
@@ -418,9 +482,10 @@ impl Points for State {
         let req = request.into_inner();
         let keys = shard_keys(req.shard_key_selector.clone())?;
         let f = filter(req.filter)?;
+        let consistency = read_consistency(req.read_consistency)?;
         let work = async {
             self.service
-                .with_shards(req.collection_name, keys, move |_, c| service::count(c, f))
+                .with_shards_at(req.collection_name, keys, consistency, move |_, c| service::count(c, f))
                 .await
                 .map_err(status)
         };
@@ -440,7 +505,9 @@ impl Points for State {
             return Err(invalid("operations: at least one operation is required"));
         }
         let wait = req.wait.unwrap_or(false);
-        let work = async { self.service.update_each(req.collection_name, ops, wait).await.map_err(status) };
+        let ack = write_ack(req.ordering)?;
+        let work =
+            async { self.service.update_each(req.collection_name, ops, wait, ack).await.map_err(status) };
         let results = within(req.timeout, work).await?;
         Ok(Response::new(pb::UpdateBatchResponse {
             result: results.into_iter().map(update_result).collect(),
@@ -452,9 +519,10 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
         let query = points_query(req)?;
-        let results = self.queries(collection, vec![query], timeout).await?;
+        let results = self.queries(collection, vec![query], timeout, consistency).await?;
         Ok(Response::new(pb::QueryResponse { result: single(results), time: elapsed(start) }))
     }
 
@@ -464,7 +532,7 @@ impl Points for State {
         let req = request.into_inner();
         // As in Qdrant, the batch's collection is the one queried; each query's own name is not read.
         let queries = req.query_points.into_iter().map(points_query).collect::<Result<Vec<_>, _>>()?;
-        let results = self.queries(req.collection_name, queries, req.timeout).await?;
+        let results = self.queries(req.collection_name, queries, req.timeout, req.read_consistency).await?;
         Ok(Response::new(pb::QueryBatchResponse { result: batch_results(results), time: elapsed(start) }))
     }
 
@@ -472,8 +540,9 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
-        let result = self.groups(collection, query_groups(req)?, timeout).await?;
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
+        let result = self.groups(collection, query_groups(req)?, timeout, consistency).await?;
         Ok(Response::new(pb::QueryGroupsResponse { result: Some(result), time: elapsed(start) }))
     }
 
@@ -481,9 +550,11 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
         let query = facet_query(req)?;
-        let work = async { self.service.facet(collection, query).await.map_err(status) };
+        let consistency = read_consistency(consistency)?;
+        let work = async { self.service.facet(collection, query, consistency).await.map_err(status) };
         let hits = within(timeout, work).await?;
         Ok(Response::new(pb::FacetResponse { hits: facet_hits(hits), time: elapsed(start) }))
     }
@@ -495,9 +566,12 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
         let query = matrix_query(req)?;
-        let work = async { self.service.distance_matrix(collection, query).await.map_err(status) };
+        let consistency = read_consistency(consistency)?;
+        let work =
+            async { self.service.distance_matrix(collection, query, consistency).await.map_err(status) };
         let matrix = within(timeout, work).await?;
         Ok(Response::new(pb::SearchMatrixPairsResponse {
             result: Some(matrix_pairs(matrix)),
@@ -512,9 +586,12 @@ impl Points for State {
         let start = Instant::now();
         self.authorize(request.metadata(), Access::Read)?;
         let req = request.into_inner();
-        let (collection, timeout) = (req.collection_name.clone(), req.timeout);
+        let (collection, timeout, consistency) =
+            (req.collection_name.clone(), req.timeout, req.read_consistency);
         let query = matrix_query(req)?;
-        let work = async { self.service.distance_matrix(collection, query).await.map_err(status) };
+        let consistency = read_consistency(consistency)?;
+        let work =
+            async { self.service.distance_matrix(collection, query, consistency).await.map_err(status) };
         let matrix = within(timeout, work).await?;
         Ok(Response::new(pb::SearchMatrixOffsetsResponse {
             result: Some(matrix_offsets(matrix)),
@@ -529,4 +606,36 @@ fn batch_results(results: Vec<Vec<grape::ScoredPoint>>) -> Vec<pb::BatchResult> 
         .into_iter()
         .map(|hits| pb::BatchResult { result: hits.into_iter().map(scored_point).collect() })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_consistency_and_ordering_map_onto_grape_levels() {
+        use pb::read_consistency::Value;
+        let rc = |v: Value| read_consistency(Some(pb::ReadConsistency { value: Some(v) }));
+        assert_eq!(read_consistency(None).unwrap(), grape::ReadConsistency::One);
+        assert_eq!(rc(Value::Factor(1)).unwrap(), grape::ReadConsistency::Factor(1));
+        assert!(!rc(Value::Factor(1)).unwrap().linearizable());
+        assert!(rc(Value::Factor(2)).unwrap().linearizable());
+        assert_eq!(
+            rc(Value::Type(pb::ReadConsistencyType::Majority as i32)).unwrap(),
+            grape::ReadConsistency::Majority
+        );
+        assert_eq!(
+            rc(Value::Type(pb::ReadConsistencyType::All as i32)).unwrap(),
+            grape::ReadConsistency::All
+        );
+        assert_eq!(rc(Value::Factor(0)).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(rc(Value::Type(9)).unwrap_err().code(), tonic::Code::InvalidArgument);
+
+        let ordering = |t: i32| write_ack(Some(pb::WriteOrdering { r#type: t }));
+        assert_eq!(write_ack(None).unwrap(), None);
+        assert_eq!(ordering(pb::WriteOrderingType::Weak as i32).unwrap(), Some(grape::WriteAck::Async));
+        assert_eq!(ordering(pb::WriteOrderingType::Medium as i32).unwrap(), Some(grape::WriteAck::Quorum));
+        assert_eq!(ordering(pb::WriteOrderingType::Strong as i32).unwrap(), Some(grape::WriteAck::All));
+        assert_eq!(ordering(7).unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
 }

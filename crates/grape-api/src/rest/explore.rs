@@ -23,8 +23,8 @@ async fn groups(
     p: &ReadParams,
     query: Result<GroupsQuery, ApiError>,
 ) -> Result<GroupsResult, ApiError> {
-    p.validate()?;
-    Ok(s.service.query_groups(c, query?).await?.into())
+    let consistency = p.consistency()?;
+    Ok(s.service.query_groups(c, query?, consistency).await?.into())
 }
 
 pub(super) async fn query_groups(
@@ -63,8 +63,8 @@ async fn discover_all(
     p: &ReadParams,
     queries: Result<Vec<PointsQuery>, ApiError>,
 ) -> Result<Vec<Vec<grape::ScoredPoint>>, ApiError> {
-    p.validate()?;
-    s.service.query_batch(c, queries?).await
+    let consistency = p.consistency()?;
+    s.service.query_batch(c, queries?, consistency).await
 }
 
 pub(super) async fn discover(
@@ -96,10 +96,11 @@ pub(super) async fn facet(
     Params(p): Params<ReadParams>,
     Body(body): Body<FacetBody>,
 ) -> Response {
-    if let Err(e) = p.validate() {
-        return t.reply::<()>(Err(e));
-    }
-    let r = s.service.facet(c, body.into()).await;
+    let consistency = match p.consistency() {
+        Ok(c) => c,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
+    let r = s.service.facet(c, body.into(), consistency).await;
     t.reply(r.map(|hits| FacetResponse { hits }))
 }
 
@@ -110,10 +111,11 @@ pub(super) async fn matrix_pairs(
     Params(p): Params<ReadParams>,
     Body(body): Body<MatrixBody>,
 ) -> Response {
-    if let Err(e) = p.validate() {
-        return t.reply::<()>(Err(e));
-    }
-    t.reply(s.service.distance_matrix(c, body.into()).await.map(MatrixPairs::from))
+    let consistency = match p.consistency() {
+        Ok(c) => c,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
+    t.reply(s.service.distance_matrix(c, body.into(), consistency).await.map(MatrixPairs::from))
 }
 
 pub(super) async fn matrix_offsets(
@@ -123,10 +125,11 @@ pub(super) async fn matrix_offsets(
     Params(p): Params<ReadParams>,
     Body(body): Body<MatrixBody>,
 ) -> Response {
-    if let Err(e) = p.validate() {
-        return t.reply::<()>(Err(e));
-    }
-    t.reply(s.service.distance_matrix(c, body.into()).await.map(MatrixOffsets::from))
+    let consistency = match p.consistency() {
+        Ok(c) => c,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
+    t.reply(s.service.distance_matrix(c, body.into(), consistency).await.map(MatrixOffsets::from))
 }
 
 /// Scroll with `order_by` (called by the scroll handler when the body has one).
@@ -134,6 +137,7 @@ pub(super) async fn scroll_ordered(
     s: &AppState,
     c: String,
     body: ScrollBody,
+    consistency: grape::ReadConsistency,
 ) -> Result<OrderedScrollResult, ApiError> {
     let Some(order_by) = body.order_by else {
         return Err(ApiError::bad_request("Bad request: order_by is required"));
@@ -151,7 +155,7 @@ pub(super) async fn scroll_ordered(
         with_payload: payload_or_on(body.with_payload),
         with_vector: body.with_vector.unwrap_or_default(),
     };
-    let points = s.service.scroll_ordered(c, body.shard_key, req).await?;
+    let points = s.service.scroll_ordered(c, body.shard_key, req, consistency).await?;
     let points =
         points.into_iter().map(|(record, order_value)| OrderedRecord { record, order_value }).collect();
     Ok(OrderedScrollResult { points, next_page_offset: None })

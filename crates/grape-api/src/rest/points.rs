@@ -23,7 +23,9 @@ async fn write(
     op: Result<(UpdateOperation, Option<ShardKeySelector>), ApiError>,
 ) -> Response {
     let outcome = match op {
-        Ok((op, keys)) => s.service.update(collection, vec![op], keys, params.wait.unwrap_or(false)).await,
+        Ok((op, keys)) => {
+            s.service.update(collection, vec![op], keys, params.wait.unwrap_or(false), params.ack()).await
+        }
         Err(e) => Err(e),
     };
     t.reply(outcome)
@@ -127,7 +129,7 @@ pub(super) async fn batch_update(
     let ops = body.operations.into_iter().map(|o| o.into_op()).collect::<Result<Vec<_>, _>>();
     // Qdrant answers a batch with one result per operation.
     let outcome = match ops {
-        Ok(ops) => s.service.update_each(c, ops, p.wait.unwrap_or(false)).await,
+        Ok(ops) => s.service.update_each(c, ops, p.wait.unwrap_or(false), p.ack()).await,
         Err(e) => Err(e),
     };
     t.reply(outcome)
@@ -140,14 +142,15 @@ pub(super) async fn retrieve(
     Params(p): Params<ReadParams>,
     Body(body): Body<PointRequest>,
 ) -> Response {
-    if let Err(e) = p.validate() {
-        return t.reply::<()>(Err(e));
-    }
+    let consistency = match p.consistency() {
+        Ok(c) => c,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
     let with_payload = payload_or_on(body.with_payload);
     let with_vector = body.with_vector.unwrap_or_default();
     t.reply(
         s.service
-            .with_shards(c, body.shard_key, move |_, col| {
+            .with_shards_at(c, body.shard_key, consistency, move |_, col| {
                 col.retrieve(&body.ids, &with_payload, &with_vector)
             })
             .await,
@@ -160,9 +163,10 @@ pub(super) async fn get_one(
     Path((c, id)): Path<(String, String)>,
     Params(p): Params<ReadParams>,
 ) -> Response {
-    if let Err(e) = p.validate() {
-        return t.reply::<()>(Err(e));
-    }
+    let consistency = match p.consistency() {
+        Ok(c) => c,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
     let id: PointId = match id.parse() {
         Ok(id) => id,
         Err(e) => {
@@ -171,7 +175,7 @@ pub(super) async fn get_one(
     };
     let r = s
         .service
-        .with_collection(c, move |_, col| {
+        .with_shards_at(c, None, consistency, move |_, col| {
             let found = col.retrieve(&[id], &WithPayload::Enable(true), &WithVector::Enable(true))?;
             found
                 .into_iter()
@@ -189,11 +193,14 @@ pub(super) async fn scroll(
     Params(p): Params<ReadParams>,
     Body(body): Body<ScrollBody>,
 ) -> Response {
-    if let Err(e) = p.validate() {
-        return t.reply::<()>(Err(e));
-    }
+    let consistency = match p.consistency() {
+        Ok(c) => c,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
     if body.order_by.is_some() {
-        return t.reply(super::explore::scroll_ordered(&s, c, body).await.map(ScrollAnswer::Ordered));
+        return t.reply(
+            super::explore::scroll_ordered(&s, c, body, consistency).await.map(ScrollAnswer::Ordered),
+        );
     }
     let req = ScrollRequest {
         offset: body.offset,
@@ -202,7 +209,7 @@ pub(super) async fn scroll(
         with_vector: body.with_vector.unwrap_or_default(),
         filter: body.filter,
     };
-    let r = s.service.with_shards(c, body.shard_key, move |_, col| col.scroll(&req)).await;
+    let r = s.service.with_shards_at(c, body.shard_key, consistency, move |_, col| col.scroll(&req)).await;
     t.reply(r.map(ScrollAnswer::Page))
 }
 
@@ -213,12 +220,16 @@ pub(super) async fn count(
     Params(p): Params<ReadParams>,
     Body(body): Body<CountBody>,
 ) -> Response {
-    if let Err(e) = p.validate() {
-        return t.reply::<()>(Err(e));
-    }
+    let consistency = match p.consistency() {
+        Ok(c) => c,
+        Err(e) => return t.reply::<()>(Err(e)),
+    };
     // Counts are always exact: the estimate Qdrant offers for `exact: false` is an optimisation only.
     let _ = body.exact;
-    let r = s.service.with_shards(c, body.shard_key, move |_, col| service::count(col, body.filter)).await;
+    let r = s
+        .service
+        .with_shards_at(c, body.shard_key, consistency, move |_, col| service::count(col, body.filter))
+        .await;
     t.reply(r.map(|count| CountResult { count }))
 }
 
@@ -228,8 +239,8 @@ async fn run_queries(
     p: &ReadParams,
     queries: Result<Vec<PointsQuery>, ApiError>,
 ) -> Result<Vec<Vec<grape::ScoredPoint>>, ApiError> {
-    p.validate()?;
-    s.service.query_batch(c, queries?).await
+    let consistency = p.consistency()?;
+    s.service.query_batch(c, queries?, consistency).await
 }
 
 fn single(r: Result<Vec<Vec<grape::ScoredPoint>>, ApiError>) -> Result<Vec<grape::ScoredPoint>, ApiError> {

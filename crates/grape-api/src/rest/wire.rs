@@ -25,8 +25,11 @@ pub struct WriteParams {
     pub ordering: Option<WriteOrdering>,
 }
 
-/// Accepted for compatibility: a single node orders every write the same way.
-#[derive(Debug, Deserialize, schemars::JsonSchema)]
+/// Qdrant's write ordering. Every write of a shard is ordered by its Raft leader whatever the level;
+/// in cluster mode the level chooses when the write is acknowledged (`weak`: once the leader took it,
+/// `medium`: committed on a majority, `strong`: durable on every replica). A single node orders and
+/// acknowledges every write the same way.
+#[derive(Debug, Clone, Copy, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum WriteOrdering {
     Weak,
@@ -34,7 +37,25 @@ pub enum WriteOrdering {
     Strong,
 }
 
-/// `?consistency=&timeout=` of reads. A single node has one replica, so every consistency is met.
+impl WriteOrdering {
+    pub fn ack(self) -> grape::WriteAck {
+        match self {
+            WriteOrdering::Weak => grape::WriteAck::Async,
+            WriteOrdering::Medium => grape::WriteAck::Quorum,
+            WriteOrdering::Strong => grape::WriteAck::All,
+        }
+    }
+}
+
+impl WriteParams {
+    /// When the write is acknowledged: the `ordering` asked for, else the collection's default.
+    pub fn ack(&self) -> Option<grape::WriteAck> {
+        self.ordering.map(WriteOrdering::ack)
+    }
+}
+
+/// `?consistency=&timeout=` of reads. A single node has one replica, so every consistency is met; in
+/// cluster mode every level above one replica reads linearizably (`grape::consistency`).
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 pub struct ReadParams {
     #[serde(default)]
@@ -56,12 +77,14 @@ fn consistency_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
 
 impl ReadParams {
     pub fn validate(&self) -> Result<(), ApiError> {
+        self.consistency().map(|_| ())
+    }
+
+    /// The read consistency asked for (Qdrant's default: one replica).
+    pub fn consistency(&self) -> Result<grape::ReadConsistency, ApiError> {
         match self.consistency.as_deref() {
-            None | Some("majority" | "quorum" | "all") => Ok(()),
-            Some(n) if n.parse::<u32>().is_ok_and(|n| n > 0) => Ok(()),
-            Some(other) => Err(ApiError::bad_request(format!(
-                "consistency: expected a positive number, majority, quorum or all, got {other:?}"
-            ))),
+            None => Ok(grape::ReadConsistency::default()),
+            Some(s) => grape::ReadConsistency::parse(s).map_err(ApiError::from),
         }
     }
 }

@@ -8,8 +8,14 @@ use crate::Service;
 
 impl Service {
     /// Counts points per value of a payload key in one collection.
-    pub async fn facet(&self, collection: String, req: FacetQuery) -> Result<Vec<FacetHit>, ApiError> {
+    pub async fn facet(
+        &self,
+        collection: String,
+        req: FacetQuery,
+        consistency: grape::ReadConsistency,
+    ) -> Result<Vec<FacetHit>, ApiError> {
         let keys = req.shard_key.clone();
-        self.with_shards(collection, keys, move |_, c| grape::query::facet::facet(c, &req)).await
+        self.with_shards_at(collection, keys, consistency, move |_, c| grape::query::facet::facet(c, &req))
+            .await
     }
 }

@@ -82,8 +82,12 @@ impl Service {
         &self,
         collection: String,
         req: GroupsQuery,
+        consistency: grape::ReadConsistency,
     ) -> Result<Vec<PointGroup>, ApiError> {
-        self.with_collection(collection, move |db, c| query_groups(db, c, req)).await
+        self.with_collection(collection, move |db, c| {
+            query_groups(db, &c.with_consistency(consistency, None), req)
+        })
+        .await
     }
 }
 

@@ -40,9 +40,14 @@ pub struct Matrix {
 
 impl Service {
     /// Computes a distance matrix over a sample of one collection.
-    pub async fn distance_matrix(&self, collection: String, req: MatrixQuery) -> Result<Matrix, ApiError> {
+    pub async fn distance_matrix(
+        &self,
+        collection: String,
+        req: MatrixQuery,
+        consistency: grape::ReadConsistency,
+    ) -> Result<Matrix, ApiError> {
         let keys = req.shard_key.clone();
-        self.with_shards(collection, keys, move |_, c| distance_matrix(c, &req)).await
+        self.with_shards_at(collection, keys, consistency, move |_, c| distance_matrix(c, &req)).await
     }
 }
 

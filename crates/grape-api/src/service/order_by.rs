@@ -16,8 +16,11 @@ impl Service {
         collection: String,
         shard_key: Option<grape::ShardKeySelector>,
         req: OrderedScroll,
+        consistency: grape::ReadConsistency,
     ) -> Result<Vec<(Record, OrderValue)>, ApiError> {
-        self.with_shards(collection, shard_key, move |_, c| grape::query::order_by::scroll_ordered(c, &req))
-            .await
+        self.with_shards_at(collection, shard_key, consistency, move |_, c| {
+            grape::query::order_by::scroll_ordered(c, &req)
+        })
+        .await
     }
 }
