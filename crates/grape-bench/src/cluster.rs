@@ -40,6 +40,11 @@ pub struct ClusterArgs {
     /// Seconds of idle CPU measurement.
     #[arg(long, default_value_t = 10)]
     idle_secs: u64,
+    /// `indexing_threshold` (KB) of the throughput runs' collections; 0 measures writes before indexing
+    /// (the three in-process replicas would otherwise build three HNSW graphs on the same cores while
+    /// the single node builds one). Default: the collection default.
+    #[arg(long)]
+    indexing_threshold_kb: Option<usize>,
     /// Write the figures as JSON here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -56,6 +61,16 @@ fn request(dim: usize, shards: u32, rf: u32) -> CreateCollection {
     let mut r = CreateCollection::new(VectorsConfig::Single(VectorParams::new(dim, Distance::Cosine)));
     r.shard_number = Some(shards);
     r.replication_factor = Some(rf);
+    r
+}
+
+/// The collection of a throughput run.
+fn throughput_request(args: &ClusterArgs, rf: u32) -> CreateCollection {
+    let mut r = request(args.dim, 1, rf);
+    if let Some(kb) = args.indexing_threshold_kb {
+        r.optimizers_config =
+            Some(grape::OptimizersConfigDiff { indexing_threshold: Some(kb), ..Default::default() });
+    }
     r
 }
 
@@ -156,13 +171,12 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
 }
 
 async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
-    let dim = args.dim;
     let data = points(args.points, args.dim, 7);
 
     // 1. Single node: the embedded database with its WAL fsynced per write.
     let dir = tempfile::tempdir()?;
     let (single, d) = (Database::open(dir.path())?, data.clone());
-    single.create_collection("bench", request(args.dim, 1, 1))?;
+    single.create_collection("bench", throughput_request(args, 1))?;
     let (batch, writers, s2) = (args.batch, args.writers, single.clone());
     let single_pps = blocking(move || upsert_all(&s2, &d, batch, writers)).await?;
     single.close()?;
@@ -171,7 +185,8 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     // 2. Three nodes, one shard with three replicas, writes acknowledged by a quorum.
     let mut cluster = TestCluster::start(3).await;
     let db0 = cluster.nodes[0].db();
-    blocking(move || db0.create_collection("bench", request(dim, 1, 3))).await?;
+    let create = throughput_request(args, 3);
+    blocking(move || db0.create_collection("bench", create)).await?;
     cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("bench").is_ok())).await;
     // Write through the shard leader's node (others forward: one more hop).
     let leader = shard_leader(&cluster, Duration::from_secs(10)).await?;
@@ -298,6 +313,7 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
 
     let figures = serde_json::json!({
         "points": args.points, "dim": args.dim, "batch": args.batch, "writers": args.writers,
+        "indexing_threshold_kb": args.indexing_threshold_kb,
         "single_node_points_per_s": single_pps,
         "rf3_quorum_points_per_s": cluster_pps,
         "rf3_over_single": cluster_pps / single_pps,
