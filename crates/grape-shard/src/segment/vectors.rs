@@ -552,7 +552,7 @@ fn score_rows_f32<'a>(
 }
 
 /// How far ahead (in bytes of rows) `score_rows_f32` moves rows into L1: two 384-d rows, four 128-d
-/// ones (measured best of 1-8 rows on both; benches/README.md).
+/// ones (1, 2 and 4 rows measured on 384-d, 3 to 8 on 128-d; benches/README.md).
 const AHEAD_BYTES: usize = 2048;
 
 pub struct DenseQueryScorer<'a> {
