@@ -207,6 +207,38 @@ fn single_thread_build_is_deterministic() {
     assert_eq!(found.len(), 5);
 }
 
+/// The top `k` of a search are the first `k` of the same search asked for its whole beam (`ef`
+/// results): the best `k` are selected from the beam, not the beam's first `k` by accident.
+#[test]
+fn top_k_is_the_head_of_the_whole_beam() {
+    let (store, queries) = dataset(5_000, 30, Distance::Euclid, 10);
+    let graph = HnswGraph::build(&store, &|_| true, &params(2));
+    for q in &queries {
+        let query = store.query(q);
+        let beam = graph.search(&query, 64, 64, &|o| o % 5 != 0);
+        assert_eq!(beam.len(), 64);
+        for k in [1, 7, 10, 63] {
+            assert_eq!(graph.search(&query, k, 64, &|o| o % 5 != 0), beam[..k], "k {k}");
+        }
+    }
+}
+
+/// With `ef` 1 the level-0 search still walks from the upper levels' result to a local optimum: a
+/// stored point searched for itself is found (greedy walks on this data reach it nearly always).
+#[test]
+fn ef_one_walks_level_zero() {
+    let (store, _) = dataset(5_000, 0, Distance::Euclid, 11);
+    let graph = HnswGraph::build(&store, &|_| true, &params(2));
+    let found_self = (0..5_000u32)
+        .step_by(10)
+        .filter(|&o| {
+            let top = graph.search(&store.query(store.row(o)), 1, 1, &|_| true);
+            top.first().map(|t| t.offset) == Some(o)
+        })
+        .count();
+    assert!(found_self >= 450, "{found_self} of 500 points found themselves with ef 1");
+}
+
 #[test]
 fn ram_bytes_counts_the_adjacency() {
     let (store, _) = dataset(2_000, 0, Distance::Euclid, 8);

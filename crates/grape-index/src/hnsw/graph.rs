@@ -112,9 +112,8 @@ impl HnswGraph {
         }
         search_layer(&self.links, &mut scratch, query, current, 0, ef.max(k), accept);
         let mut found = Vec::with_capacity(ef.max(k));
-        scratch.take_beam(&mut found);
+        scratch.take_best(k, &mut found);
         self.scratch.put(scratch);
-        found.truncate(k);
         found
     }
 
@@ -165,9 +164,8 @@ impl HnswGraph {
             accept,
         );
         let mut found = Vec::with_capacity(ef.max(k));
-        scratch.take_beam(&mut found);
+        scratch.take_best(k, &mut found);
         self.scratch.put(scratch);
-        found.truncate(k);
         found
     }
 

@@ -150,12 +150,18 @@ impl GraphLinks {
         out.extend(list[1..=count].iter().map(|n| n.load(Ordering::Relaxed)));
     }
 
+    /// The neighbour slots of `offset` at `level` (the count slot excluded).
+    #[inline]
+    pub(super) fn neighbours(&self, offset: u32, level: usize) -> &[AtomicU32] {
+        let list = self.list(offset, level);
+        let count = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
+        &list[1..=count]
+    }
+
     /// Calls `f` with each neighbour of `offset` at `level`.
     #[inline]
     pub(super) fn for_each_neighbour(&self, offset: u32, level: usize, mut f: impl FnMut(u32)) {
-        let list = self.list(offset, level);
-        let count = (list[0].load(Ordering::Acquire) as usize).min(list.len() - 1);
-        for n in &list[1..=count] {
+        for n in self.neighbours(offset, level) {
             f(n.load(Ordering::Relaxed));
         }
     }

@@ -3,6 +3,7 @@
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
+use std::sync::atomic::Ordering;
 
 use parking_lot::Mutex;
 
@@ -63,17 +64,44 @@ impl Scratch {
         offset: u32,
         level: usize,
     ) {
+        let list = links.neighbours(offset, level);
         self.batch.clear();
-        let visited = &mut self.visited;
-        let batch = &mut self.batch;
-        links.for_each_neighbour(offset, level, |n| {
-            if !use_visited || !visited.check_and_mark(n) {
-                batch.push(n);
+        self.batch.resize(list.len(), 0);
+        if use_visited {
+            // Without a branch on the visited test (it is unpredictable): every neighbour is written at
+            // `len`, which then moves past it only if it was not visited yet.
+            let mut len = 0;
+            for (i, n) in list.iter().enumerate() {
+                let n = n.load(Ordering::Relaxed);
+                self.batch[len.min(i)] = n;
+                len += usize::from(!self.visited.check_and_mark(n));
             }
-        });
+            self.batch.truncate(len);
+        } else {
+            for (b, n) in self.batch.iter_mut().zip(list) {
+                *b = n.load(Ordering::Relaxed);
+            }
+        }
         self.scores.clear();
         self.scores.resize(self.batch.len(), 0.0);
         query.score_many(&self.batch, &mut self.scores);
+    }
+
+    /// Takes `point` into the full-or-not beam of `ef`; when the beam is full, `point` must beat its worst
+    /// (which it then replaces). Returns the beam's worst once the beam is full.
+    #[inline]
+    fn keep(&mut self, point: Key, ef: usize) -> Option<Key> {
+        if self.beam.len() < ef {
+            self.beam.push(Reverse(point));
+        } else if let Some(mut worst) = self.beam.peek_mut() {
+            debug_assert!(point > worst.0);
+            *worst = Reverse(point);
+        }
+        if self.beam.len() >= ef {
+            self.beam.peek().map(|w| w.0)
+        } else {
+            None
+        }
     }
 
     /// Scores the level-0 neighbours of `offset`, main and payload links, that are `within` the
@@ -100,6 +128,19 @@ impl Scratch {
         self.scores.clear();
         self.scores.resize(self.batch.len(), 0.0);
         query.score_many(&self.batch, &mut self.scores);
+    }
+
+    /// Moves the best `k` points of the beam of the last layer search into `out`, best first.
+    pub(super) fn take_best(&mut self, k: usize, out: &mut Vec<ScoredOffset>) {
+        out.clear();
+        out.extend(self.beam.drain().map(|r| r.0.scored()));
+        if k == 0 {
+            out.clear();
+        } else if out.len() > k {
+            out.select_nth_unstable_by(k - 1, |a, b| b.cmp(a));
+            out.truncate(k);
+        }
+        out.sort_unstable_by(|a, b| b.cmp(a));
     }
 
     /// Moves the beam of the last layer search into `out`, best first.
@@ -196,8 +237,9 @@ pub(super) fn search_layer<Q, F>(
     if accept(entry.offset()) {
         scratch.beam.push(Reverse(entry));
     }
-    // Key of the worst point in a full beam; anything not better cannot enter it.
-    let mut lower = Key(0);
+    // Key of the worst point in a full beam; anything not better cannot enter it. (A beam of one is
+    // full with its entry already.)
+    let mut lower = if scratch.beam.len() >= ef { entry } else { Key(0) };
     while let Some(current) = scratch.candidates.pop() {
         if scratch.beam.len() >= ef && current.score() < lower.score() {
             break;
@@ -212,12 +254,8 @@ pub(super) fn search_layer<Q, F>(
                 let point = Key::new(offset, score);
                 scratch.candidates.push(point);
                 if accept(offset) {
-                    scratch.beam.push(Reverse(point));
-                    if scratch.beam.len() > ef {
-                        scratch.beam.pop();
-                    }
-                    if scratch.beam.len() >= ef {
-                        lower = scratch.beam.peek().map_or(Key(0), |w| w.0);
+                    if let Some(worst) = scratch.keep(point, ef) {
+                        lower = worst;
                     }
                 }
             }
@@ -272,12 +310,8 @@ pub(super) fn search_level0_within<Q: QueryScorer + ?Sized>(
                 let point = Key::new(offset, score);
                 scratch.candidates.push(point);
                 if accept(offset) {
-                    scratch.beam.push(Reverse(point));
-                    if scratch.beam.len() > ef {
-                        scratch.beam.pop();
-                    }
-                    if scratch.beam.len() >= ef {
-                        lower = scratch.beam.peek().map_or(Key(0), |w| w.0);
+                    if let Some(worst) = scratch.keep(point, ef) {
+                        lower = worst;
                     }
                 }
             }
