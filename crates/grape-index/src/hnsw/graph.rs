@@ -7,7 +7,7 @@ use parking_lot::Mutex;
 
 use super::links::{GraphLinks, ABSENT};
 use super::payload_links::PayloadLinks;
-use super::search::{greedy, search_layer, search_level0_within, ScratchPool};
+use super::search::{greedy, search_layer, search_level0_within, Scratch, ScratchPool};
 use super::HnswParams;
 use crate::scorer::{QueryScorer, ScoredOffset};
 
@@ -106,15 +106,27 @@ impl HnswGraph {
             return Vec::new();
         }
         let mut scratch = self.scratch.get(self.links.capacity());
-        let mut current = ScoredOffset { offset: entry, score: query.score(entry) };
-        for level in (1..=top).rev() {
-            current = greedy(&self.links, &mut scratch, query, current, level);
-        }
+        let current = self.descend(&mut scratch, query, entry, top);
         search_layer(&self.links, &mut scratch, query, current, 0, ef.max(k), accept);
         let mut found = Vec::with_capacity(ef.max(k));
         scratch.take_best(k, &mut found);
         self.scratch.put(scratch);
         found
+    }
+
+    /// The greedy walk from the entry point down the upper levels: the level-0 search starts here.
+    fn descend(
+        &self,
+        scratch: &mut Scratch,
+        query: &dyn QueryScorer,
+        entry: u32,
+        top: usize,
+    ) -> ScoredOffset {
+        let mut current = ScoredOffset { offset: entry, score: query.score(entry) };
+        for level in (1..=top).rev() {
+            current = greedy(&self.links, scratch, query, current, level);
+        }
+        current
     }
 
     /// Top-k among the points `within` a traversal set, for which `accept` also holds, sorted best first:
@@ -139,10 +151,7 @@ impl HnswGraph {
             return Vec::new();
         }
         let mut scratch = self.scratch.get(self.links.capacity());
-        let mut current = ScoredOffset { offset: entry, score: query.score(entry) };
-        for level in (1..=top).rev() {
-            current = greedy(&self.links, &mut scratch, query, current, level);
-        }
+        let current = self.descend(&mut scratch, query, entry, top);
         let mut seeds = Vec::with_capacity(entries.len() + 1);
         seeds.push(current);
         let valid: Vec<u32> = entries
