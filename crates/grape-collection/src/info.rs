@@ -3,7 +3,8 @@
 use grape_types::CollectionConfig;
 use serde::{Deserialize, Serialize};
 
-/// Qdrant's collection status colours: green = ready, yellow = optimizing, red = optimizer failed.
+/// Qdrant's collection status colours: green = ready, yellow = optimizing or an optimization due (an index
+/// build waiting for writes to settle), red = optimizer failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]

@@ -192,8 +192,12 @@ impl LocalShard {
         self.wakeups.load(Ordering::Relaxed)
     }
 
+    /// Whether optimizations run now or are due: an optimization waiting for writes to settle (the
+    /// optimizer's debounce) counts when this shard's worker will run it, so a collection is not
+    /// reported ready (green) between an upload and the start of its index build.
     pub fn is_optimizing(&self) -> bool {
         self.optimizing.load(Ordering::Acquire)
+            || (self.worker.lock().is_some() && self.engine.plan_optimization(true).is_some())
     }
 
     pub fn wal_bytes(&self) -> u64 {

@@ -587,3 +587,33 @@ fn filters_match_brute_force() {
     assert_eq!(count(&sevens), 0);
     assert_eq!(c.count(&Default::default()).unwrap(), n as usize - before);
 }
+
+/// A collection is green only once its due optimizations ran: right after an upload that crosses the
+/// indexing threshold it is yellow (the index build waits for writes to settle, then runs), and when it
+/// turns green every vector is indexed, as clients that wait for green expect.
+#[test]
+fn green_only_when_due_optimizations_ran() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Database::open(dir.path()).unwrap();
+    let mut request = single(8, Distance::Cosine);
+    request.optimizers_config =
+        Some(grape::OptimizersConfigDiff { indexing_threshold: Some(10), ..Default::default() });
+    db.create_collection("t", request).unwrap();
+    let c = db.collection("t").unwrap();
+    let n = 3_000;
+    let points =
+        (0..n).map(|i| point(i, (0..8).map(|d| ((i * 7 + d) % 13) as f32 + 1.0).collect(), json!({})));
+    c.upsert(points.collect()).unwrap();
+    let info = c.info().unwrap();
+    assert_eq!(info.status, grape::CollectionStatus::Yellow, "index build due, {info:?}");
+    let started = std::time::Instant::now();
+    loop {
+        let info = c.info().unwrap();
+        if info.status == grape::CollectionStatus::Green {
+            assert_eq!(info.indexed_vectors_count, n as usize, "green means indexed");
+            break;
+        }
+        assert!(started.elapsed().as_secs() < 60, "not green after 60 s: {info:?}");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
