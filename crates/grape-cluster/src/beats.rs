@@ -16,6 +16,11 @@
 //! openraft's own tick is off for shard groups; a leader no longer a voter of its group (a membership
 //! change removed it) gets it back, which makes it step down.
 //!
+//! The ticker does not read every group's Raft metrics: a task per group waits on its metrics and keeps
+//! a compact [`GroupView`] of what the ticker needs (term, leader, membership, lagging followers) in one
+//! node-level table; an idle group's task sleeps. Walking a thousand groups' metrics each tick (a few
+//! cache misses each) was most of an idle node's CPU.
+//!
 //! Raft's safety does not depend on any of this timing (openraft still decides every vote, and a voter
 //! refuses to vote within the leader lease of its last append from a leader); it decides only when
 //! elections start. A group's Raft core is woken only by writes, elections, and the rare explicit
@@ -25,14 +30,14 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
-use openraft::ServerState;
+use openraft::{RaftMetrics, ServerState};
 use parking_lot::Mutex;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::node::{NodeInner, ShardGroup};
 use crate::transport::RemoteResult;
-use crate::types::{GroupId, NodeId, META_GROUP};
+use crate::types::{GroupId, NodeId, PeerNode, META_GROUP};
 
 /// Message kind of a beat on the internal service.
 pub const BEAT: &str = "beat";
@@ -48,15 +53,94 @@ pub(crate) struct Beat {
 /// The node's election deadlines and replication watch.
 #[derive(Default)]
 pub(crate) struct Beats {
+    /// What the ticker needs of each group held here (lock order: views, then deadlines, then behind).
+    views: Mutex<HashMap<GroupId, GroupView>>,
     /// When each group held here as a voter (and not led here) may start an election.
     deadlines: Mutex<HashMap<GroupId, Instant>>,
     /// Groups led here: each follower's matched index at the previous tick, when behind the log.
     behind: Mutex<HashMap<(GroupId, NodeId), u64>>,
 }
 
+/// One group's state as the beats need it, from its latest Raft metrics.
+struct GroupView {
+    /// The group object described (a group dropped and started again is another one).
+    group: Weak<ShardGroup>,
+    term: u64,
+    leader: Option<NodeId>,
+    /// Led by this node.
+    leading: bool,
+    /// This node votes in the group.
+    voter: bool,
+    /// This node is the group's only voter.
+    alone: bool,
+    /// The other members (voters and learners).
+    others: Vec<NodeId>,
+    /// When led here: the followers whose matched log index is behind the leader's log, with it.
+    behind: Vec<(NodeId, u64)>,
+}
+
+impl GroupView {
+    fn of(m: &RaftMetrics<NodeId, PeerNode>, me: NodeId, group: Weak<ShardGroup>) -> GroupView {
+        let membership = m.membership_config.membership();
+        let leading = m.state == ServerState::Leader;
+        let last = m.last_log_index.unwrap_or(0);
+        let behind = if leading {
+            m.replication
+                .iter()
+                .flatten()
+                .filter(|(id, _)| **id != me)
+                .map(|(id, matched)| (*id, matched.map_or(0, |l| l.index)))
+                .filter(|(_, matched)| *matched < last)
+                .collect()
+        } else {
+            Vec::new()
+        };
+        GroupView {
+            group,
+            term: m.current_term,
+            leader: m.current_leader,
+            leading,
+            voter: is_voter(membership, me),
+            alone: membership.get_joint_config().iter().all(|c| c.iter().all(|&v| v == me)),
+            others: membership.nodes().map(|(id, _)| *id).filter(|id| *id != me).collect(),
+            behind,
+        }
+    }
+}
+
+impl NodeInner {
+    /// Keeps the beats' view of a group started here current: a task updates it on every change of
+    /// the group's Raft metrics, and removes it when the group's Raft stops.
+    pub(crate) fn watch_group(self: &Arc<Self>, group: GroupId, g: &Arc<ShardGroup>) {
+        let mut metrics = g.raft.metrics();
+        let (me, weak_group) = (self.id, Arc::downgrade(g));
+        let view = GroupView::of(&metrics.borrow_and_update(), me, weak_group.clone());
+        self.beats.views.lock().insert(group, view);
+        let node = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while metrics.changed().await.is_ok() {
+                let Some(node) = node.upgrade() else { return };
+                let view = GroupView::of(&metrics.borrow_and_update(), me, weak_group.clone());
+                node.beats.views.lock().insert(group, view);
+            }
+            if let Some(node) = node.upgrade() {
+                node.forget_group(group, &weak_group);
+            }
+        });
+    }
+
+    /// Drops the beats' view of `group` if it still describes the group object `g`.
+    pub(crate) fn forget_group(&self, group: GroupId, g: &Weak<ShardGroup>) {
+        let mut views = self.beats.views.lock();
+        if views.get(&group).is_some_and(|v| v.group.ptr_eq(g)) {
+            views.remove(&group);
+        }
+    }
+}
+
 /// Whether `id` votes in `membership` (without `voter_ids`, which collects every voter into a new set:
 /// most of an idle node's CPU with a thousand groups).
-fn is_voter(membership: &openraft::Membership<NodeId, crate::types::PeerNode>, id: NodeId) -> bool {
+fn is_voter(membership: &openraft::Membership<NodeId, PeerNode>, id: NodeId) -> bool {
     membership.get_joint_config().iter().any(|c| c.contains(&id))
 }
 
@@ -82,44 +166,37 @@ impl NodeInner {
     /// One tick: elections where a deadline passed, beats to every peer, heartbeats where needed.
     async fn beat_tick(self: &Arc<Self>, timeout: Duration) {
         let now = Instant::now();
-        let groups: Vec<(GroupId, Arc<ShardGroup>)> =
-            self.groups.lock().iter().map(|(g, sg)| (*g, Arc::clone(sg))).collect();
         let mut beats: BTreeMap<NodeId, Vec<(GroupId, u64)>> = BTreeMap::new();
         let mut behind_twice: Vec<(GroupId, NodeId)> = Vec::new();
-        let mut elect: Vec<Arc<ShardGroup>> = Vec::new();
+        let mut elect: Vec<GroupId> = Vec::new();
+        let mut step_down: Vec<GroupId> = Vec::new();
         {
+            let views = self.beats.views.lock();
             let mut deadlines = self.beats.deadlines.lock();
             let mut behind = self.beats.behind.lock();
             let mut still_behind = HashMap::new();
-            for (group, g) in &groups {
-                let metrics = g.raft.metrics();
-                let m = metrics.borrow();
-                let membership = m.membership_config.membership();
-                if m.state == ServerState::Leader {
-                    deadlines.remove(group);
-                    if !is_voter(membership, self.id) {
+            for (&group, v) in views.iter() {
+                if v.leading {
+                    if !deadlines.is_empty() {
+                        deadlines.remove(&group);
+                    }
+                    if !v.voter {
                         // Removed from its group: openraft's tick lets it step down once the change
                         // is applied.
-                        g.raft.runtime_config().tick(true);
+                        step_down.push(group);
                     }
-                    for (&id, _) in membership.nodes().filter(|(id, _)| **id != self.id) {
-                        beats.entry(id).or_default().push((*group, m.current_term));
+                    for &id in &v.others {
+                        beats.entry(id).or_default().push((group, v.term));
                     }
-                    let last = m.last_log_index.unwrap_or(0);
-                    for (&id, matched) in m.replication.iter().flatten().filter(|(id, _)| **id != self.id) {
-                        let matched = matched.map_or(0, |l| l.index);
-                        if matched < last {
-                            if behind.get(&(*group, id)) == Some(&matched) {
-                                behind_twice.push((*group, id));
-                            }
-                            still_behind.insert((*group, id), matched);
+                    for &(id, matched) in &v.behind {
+                        if behind.get(&(group, id)) == Some(&matched) {
+                            behind_twice.push((group, id));
                         }
+                        still_behind.insert((group, id), matched);
                     }
-                } else if is_voter(membership, self.id) {
-                    // The only voter (every configuration of a joint membership is just this node).
-                    let alone = membership.get_joint_config().iter().all(|c| c.iter().all(|&v| v == self.id));
-                    let deadline = deadlines.entry(*group).or_insert_with(|| {
-                        if alone {
+                } else if v.voter {
+                    let deadline = deadlines.entry(group).or_insert_with(|| {
+                        if v.alone {
                             now
                         } else {
                             self.election_deadline(now)
@@ -127,16 +204,21 @@ impl NodeInner {
                     });
                     if now >= *deadline {
                         *deadline = self.election_deadline(now);
-                        elect.push(Arc::clone(g));
+                        elect.push(group);
                     }
-                } else {
-                    deadlines.remove(group);
+                } else if !deadlines.is_empty() {
+                    deadlines.remove(&group);
                 }
             }
             *behind = still_behind;
-            let held: BTreeSet<GroupId> = groups.iter().map(|(g, _)| *g).collect();
-            deadlines.retain(|g, _| held.contains(g));
+            deadlines.retain(|g, _| views.contains_key(g));
         }
+        for group in step_down {
+            if let Some(g) = self.group(group) {
+                g.raft.runtime_config().tick(true);
+            }
+        }
+        let elect: Vec<Arc<ShardGroup>> = elect.into_iter().filter_map(|group| self.group(group)).collect();
         for g in elect {
             let _ = g.raft.trigger().elect().await;
         }
@@ -178,20 +260,15 @@ impl NodeInner {
     pub(crate) fn beat_received(&self, beat: Beat) -> Vec<GroupId> {
         let now = Instant::now();
         let mut stale = Vec::new();
-        let held: Vec<(GroupId, u64, Option<Arc<ShardGroup>>)> = {
-            let groups = self.groups.lock();
-            beat.groups.iter().map(|&(g, term)| (g, term, groups.get(&g).cloned())).collect()
-        };
+        let views = self.beats.views.lock();
         let mut deadlines = self.beats.deadlines.lock();
-        for (group, term, g) in held {
-            let Some(g) = g else { continue };
-            let metrics = g.raft.metrics();
-            let m = metrics.borrow();
-            if m.current_term <= term {
+        for &(group, term) in &beat.groups {
+            let Some(v) = views.get(&group) else { continue };
+            if v.term <= term {
                 // The sender leads the group in the newest term this node knows of.
                 deadlines.insert(group, self.election_deadline(now));
             }
-            if m.current_term != term || m.current_leader != Some(beat.from) {
+            if v.term != term || v.leader != Some(beat.from) {
                 stale.push(group);
             }
         }

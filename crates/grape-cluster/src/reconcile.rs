@@ -176,6 +176,7 @@ impl NodeInner {
             }
             self.unplaced_since.lock().remove(&group);
             self.groups.lock().remove(&group);
+            self.forget_group(group, &Arc::downgrade(&g));
             let _ = g.raft.shutdown().await;
             let replica = Arc::clone(&g.replica);
             let removed = tokio::task::spawn_blocking(move || -> Result<()> {
@@ -232,11 +233,14 @@ impl NodeInner {
             self.groups.lock().iter().map(|(g, sg)| (*g, Arc::clone(sg))).collect();
         for (group, g) in groups {
             let Some(desired) = placement.get(&group) else { continue };
-            let metrics = g.raft.metrics().borrow().clone();
-            if metrics.current_leader != Some(self.id) {
-                continue;
-            }
-            let membership = metrics.membership_config.membership().clone();
+            let membership = {
+                let metrics = g.raft.metrics();
+                let m = metrics.borrow();
+                if m.current_leader != Some(self.id) {
+                    continue;
+                }
+                m.membership_config.membership().clone()
+            };
             let voters: BTreeSet<NodeId> = membership.voter_ids().collect();
             let want: BTreeSet<NodeId> = desired.iter().copied().collect();
             if voters == want || membership.get_joint_config().len() > 1 {
@@ -314,7 +318,7 @@ impl NodeInner {
     }
 
     async fn start_group(
-        &self,
+        self: &Arc<Self>,
         group: GroupId,
         collection_id: u64,
         shard: u32,
@@ -357,7 +361,9 @@ impl NodeInner {
                 tracing::debug!(group, "initialize: {e}");
             }
         }
-        self.groups.lock().insert(group, Arc::new(ShardGroup { raft, replica }));
+        let g = Arc::new(ShardGroup { raft, replica });
+        self.watch_group(group, &g);
+        self.groups.lock().insert(group, g);
         Ok(())
     }
 }
