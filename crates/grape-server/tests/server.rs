@@ -135,6 +135,17 @@ fn error_answers_match_qdrant() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: Value = r.json().unwrap();
     assert!(body["status"]["error"].as_str().unwrap().contains("Json deserialize error"));
+    // A valid body followed by more than whitespace is malformed too.
+    let r = s
+        .client
+        .post(s.url("/collections/c/points/query"))
+        .header("content-type", "application/json")
+        .body("{\"query\": [1, 2, 3, 4]} {}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: Value = r.json().unwrap();
+    assert!(body["status"]["error"].as_str().unwrap().contains("trailing characters"), "{body}");
     assert_error(
         s.call(
             "PUT",
