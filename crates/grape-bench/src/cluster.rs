@@ -45,6 +45,11 @@ pub struct ClusterArgs {
     /// the single node builds one). Default: the collection default.
     #[arg(long)]
     indexing_threshold_kb: Option<usize>,
+    /// Raft heartbeat period of the nodes (ms); elections time out after 4 to 8 periods, as `grape
+    /// serve` derives them from `cluster.consensus.tick_period_ms` (default 100). 0: the fast timing
+    /// of the test suite (50 ms, elections after 250-500 ms).
+    #[arg(long, default_value_t = 100)]
+    heartbeat_ms: u64,
     /// Write the figures as JSON here.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -165,6 +170,13 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
 
+async fn start_cluster(args: &ClusterArgs, n: usize) -> TestCluster {
+    match args.heartbeat_ms {
+        0 => TestCluster::start(n).await,
+        ms => TestCluster::start_with_heartbeat(n, ms).await,
+    }
+}
+
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(4).enable_all().build()?;
     runtime.block_on(run_async(args))
@@ -183,7 +195,7 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
     eprintln!("single node: {single_pps:.0} points/s");
 
     // 2. Three nodes, one shard with three replicas, writes acknowledged by a quorum.
-    let mut cluster = TestCluster::start(3).await;
+    let mut cluster = start_cluster(args, 3).await;
     let db0 = cluster.nodes[0].db();
     let create = throughput_request(args, 3);
     blocking(move || db0.create_collection("bench", create)).await?;
@@ -313,6 +325,7 @@ async fn run_async(args: &ClusterArgs) -> anyhow::Result<()> {
 
     let figures = serde_json::json!({
         "points": args.points, "dim": args.dim, "batch": args.batch, "writers": args.writers,
+        "heartbeat_ms": args.heartbeat_ms,
         "indexing_threshold_kb": args.indexing_threshold_kb,
         "single_node_points_per_s": single_pps,
         "rf3_quorum_points_per_s": cluster_pps,

@@ -38,6 +38,10 @@ impl TestNode {
 
 pub struct TestCluster {
     pub nodes: Vec<TestNode>,
+    /// Raft timing of the nodes: `None`, the fast test timing of [`options`]; `Some(ms)`, a heartbeat
+    /// every `ms` with elections after 4 to 8 of them, as `grape serve` derives them from
+    /// `cluster.consensus.tick_period_ms`.
+    heartbeat_ms: Option<u64>,
 }
 
 /// Options of a test node: fast elections so that tests of failover are short.
@@ -53,22 +57,39 @@ pub fn options(dir: &std::path::Path, addr: SocketAddr, bootstrap: Option<String
 impl TestCluster {
     /// Starts `n` nodes: the first creates the cluster, the others join through it one by one.
     pub async fn start(n: usize) -> TestCluster {
-        let mut nodes: Vec<TestNode> = Vec::new();
+        Self::start_timed(n, None).await
+    }
+
+    /// [`TestCluster::start`] with `grape serve`'s Raft timing for a heartbeat every `heartbeat_ms`.
+    pub async fn start_with_heartbeat(n: usize, heartbeat_ms: u64) -> TestCluster {
+        Self::start_timed(n, Some(heartbeat_ms)).await
+    }
+
+    async fn start_timed(n: usize, heartbeat_ms: Option<u64>) -> TestCluster {
+        let mut c = TestCluster { nodes: Vec::new(), heartbeat_ms };
         for i in 0..n {
             let dir = tempfile::tempdir().expect("temp dir");
             let addr = free_addr();
-            let bootstrap = nodes.first().map(TestNode::uri);
-            let node = ClusterNode::start(options(dir.path(), addr, bootstrap))
+            let bootstrap = c.nodes.first().map(TestNode::uri);
+            let node = ClusterNode::start(c.options(dir.path(), addr, bootstrap))
                 .await
                 .unwrap_or_else(|e| panic!("node {i} did not start: {e}"));
-            nodes.push(TestNode { dir, addr, node: Some(node) });
+            c.nodes.push(TestNode { dir, addr, node: Some(node) });
         }
-        let c = TestCluster { nodes };
         c.wait_until("every node knows every peer", |c| {
             c.running().all(|n| n.handle().members().len() == c.nodes.len())
         })
         .await;
         c
+    }
+
+    fn options(&self, dir: &std::path::Path, addr: SocketAddr, bootstrap: Option<String>) -> ClusterOptions {
+        let mut o = options(dir, addr, bootstrap);
+        if let Some(ms) = self.heartbeat_ms {
+            o.heartbeat_ms = ms;
+            o.election_timeout_ms = (ms * 4, ms * 8);
+        }
+        o
     }
 
     pub fn running(&self) -> impl Iterator<Item = &TestNode> {
@@ -84,9 +105,9 @@ impl TestCluster {
 
     /// Restarts node `i` on its directory and address.
     pub async fn restart(&mut self, i: usize) {
-        let n = &mut self.nodes[i];
-        let node = ClusterNode::start(options(n.dir.path(), n.addr, None)).await.expect("node restarts");
-        n.node = Some(node);
+        let options = self.options(self.nodes[i].dir.path(), self.nodes[i].addr, None);
+        let node = ClusterNode::start(options).await.expect("node restarts");
+        self.nodes[i].node = Some(node);
     }
 
     /// Polls `cond` every 20 ms; panics after 20 s.
