@@ -18,21 +18,29 @@ use crate::error::ApiError;
 pub mod cluster;
 pub mod facet;
 pub mod groups;
+pub mod issues;
 pub mod matrix;
 pub mod optimizations;
 pub mod order_by;
+pub mod quotas;
+
+use issues::Issues;
+use quotas::{QuotaConfig, Quotas};
 
 pub use grape::query::{
     fusion, run_query, scoring, vector_of, ContextPair, Expression, Formula, Fusion, LookupLocation, Mmr,
     PointsQuery, Prefetch, QueryInput, RecommendStrategy, VectorInput,
 };
 
-/// Shared state of a running server: the database and when the service started.
+/// Shared state of a running server: the database, when the service started, the cluster view of a
+/// cluster node, the issues noticed and the resource quotas.
 #[derive(Clone)]
 pub struct Service {
     db: Database,
     started: Instant,
     cluster: Option<Arc<dyn ClusterView>>,
+    issues: Arc<Issues>,
+    quotas: Arc<Quotas>,
 }
 
 pub use grape::ClusterMetrics;
@@ -58,6 +66,10 @@ pub trait ClusterView: Send + Sync {
     ) -> grape::Result<()>;
     /// `DELETE /cluster/peer/{id}`.
     fn remove_peer(&self, id: u64, force: bool) -> grape::Result<()>;
+    /// This node's peer id.
+    fn peer_id(&self) -> u64;
+    /// `GET /cluster/telemetry`: Qdrant's `DistributedTelemetryData` as this node sees the cluster.
+    fn telemetry(&self) -> serde_json::Value;
 }
 
 impl std::fmt::Debug for Service {
@@ -67,13 +79,47 @@ impl std::fmt::Debug for Service {
 }
 
 impl Service {
+    /// The service of `db`, with the quotas its directory holds (else none enforced). A quota file
+    /// that cannot be read is logged and no quota enforced; [`Service::with_quotas`] refuses it instead.
     pub fn new(db: Database) -> Self {
-        Service { db, started: Instant::now(), cluster: None }
+        let quotas = Quotas::load(db.path(), QuotaConfig::default()).unwrap_or_else(|e| {
+            tracing::error!("{e}; quotas are not enforced");
+            Quotas::with_config(db.path(), QuotaConfig::default())
+        });
+        Service {
+            db,
+            started: Instant::now(),
+            cluster: None,
+            issues: Arc::new(Issues::default()),
+            quotas: Arc::new(quotas),
+        }
     }
 
     /// A service of a cluster node.
     pub fn with_cluster(db: Database, cluster: Arc<dyn ClusterView>) -> Self {
-        Service { db, started: Instant::now(), cluster: Some(cluster) }
+        Service { cluster: Some(cluster), ..Service::new(db) }
+    }
+
+    /// The quotas of the database directory: its `quota.json` when a `PUT /quotas` wrote one, else
+    /// `default` (the server's `storage.quotas`). Fails when the file cannot be read or a value is out
+    /// of range.
+    pub fn with_quotas(self, default: QuotaConfig) -> std::result::Result<Self, String> {
+        let quotas = Quotas::load(self.db.path(), default)?;
+        Ok(Service { quotas: Arc::new(quotas), ..self })
+    }
+
+    pub fn issues(&self) -> &Arc<Issues> {
+        &self.issues
+    }
+
+    pub fn quotas(&self) -> &Arc<Quotas> {
+        &self.quotas
+    }
+
+    /// A read handle on a collection: its filtered reads feed the issues report.
+    fn read_handle(&self, db: &Database, name: &str) -> Result<Collection> {
+        let watch: Arc<dyn grape_collection::FilterWatch> = self.issues.clone();
+        Ok(db.collection(name)?.watched(watch))
     }
 
     pub fn cluster(&self) -> Option<&Arc<dyn ClusterView>> {
@@ -107,8 +153,9 @@ impl Service {
         F: FnOnce(&Database, &Collection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        let service = self.clone();
         self.run(move |db| {
-            let collection = db.collection(&name)?;
+            let collection = service.read_handle(db, &name)?;
             f(db, &collection)
         })
         .await
@@ -126,7 +173,11 @@ impl Service {
         F: FnOnce(&Database, &Collection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        self.with_shards_at(name, shard_key, ReadConsistency::default(), f).await
+        self.run(move |db| {
+            let collection = db.collection(&name)?.select(shard_key.as_ref())?;
+            f(db, &collection)
+        })
+        .await
     }
 
     /// [`Service::with_shards`] for reads that must be as up to date as `read` asks (Qdrant's read
@@ -142,8 +193,10 @@ impl Service {
         F: FnOnce(&Database, &Collection) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
+        let service = self.clone();
         self.run(move |db| {
-            let collection = db.collection(&name)?.select(shard_key.as_ref())?.with_consistency(read, None);
+            let collection =
+                service.read_handle(db, &name)?.select(shard_key.as_ref())?.with_consistency(read, None);
             f(db, &collection)
         })
         .await
@@ -160,6 +213,9 @@ impl Service {
         wait: bool,
         ack: Option<WriteAck>,
     ) -> Result<UpdateResult, ApiError> {
+        if ops.iter().any(UpdateOperation::adds_data) {
+            self.quotas.check_write()?;
+        }
         let result = self
             .with_shards(collection, shard_key, move |_, c| {
                 let c = c.with_consistency(ReadConsistency::default(), ack);
@@ -224,7 +280,15 @@ impl Service {
         schema: grape::PayloadFieldSchema,
         wait: bool,
     ) -> Result<UpdateResult, ApiError> {
-        self.run(move |db| db.create_payload_index(&collection, &field, schema)).await?;
+        let issues = self.issues.clone();
+        self.run(move |db| {
+            db.create_payload_index(&collection, &field, schema)?;
+            if let Ok(c) = db.collection(&collection) {
+                issues.index_created(c.name(), &field);
+            }
+            Ok(())
+        })
+        .await?;
         Ok(index_result(wait))
     }
 
@@ -247,6 +311,7 @@ impl Service {
         params: grape::NewVector,
         wait: bool,
     ) -> Result<UpdateResult, ApiError> {
+        self.quotas.check_write()?;
         let result = self.run(move |db| db.create_vector(&collection, &vector, &params)).await?;
         Ok(acknowledged_unless(wait, result))
     }
@@ -262,6 +327,27 @@ impl Service {
         Ok(acknowledged_unless(wait, result))
     }
 
+    /// Creates a collection, unless a resource quota is exceeded.
+    pub async fn create_collection(
+        &self,
+        name: String,
+        request: grape::CreateCollection,
+    ) -> Result<bool, ApiError> {
+        self.quotas.check_write()?;
+        self.run(move |db| db.create_collection(&name, request).map(|_| true)).await
+    }
+
+    /// Deletes a collection (by name) and the issues reported about it.
+    pub async fn delete_collection(&self, name: String) -> Result<bool, ApiError> {
+        let issues = self.issues.clone();
+        self.run(move |db| {
+            let deleted = db.delete_collection(&name)?;
+            issues.collection_deleted(&name);
+            Ok(deleted)
+        })
+        .await
+    }
+
     /// Runs a batch of queries against one collection.
     pub async fn query_batch(
         &self,
@@ -269,8 +355,9 @@ impl Service {
         queries: Vec<PointsQuery>,
         consistency: ReadConsistency,
     ) -> Result<Vec<Vec<ScoredPoint>>, ApiError> {
+        let service = self.clone();
         let f = move |db: &Database| {
-            let c = db.collection(&collection)?.with_consistency(consistency, None);
+            let c = service.read_handle(db, &collection)?.with_consistency(consistency, None);
             queries.into_iter().map(|q| run_query(db, &c, q)).collect::<Result<Vec<_>>>()
         };
         // A single node runs queries right here on the async worker that decoded the request: a search
@@ -332,6 +419,20 @@ pub enum UpdateOperation {
         selector: PointsSelector,
         names: Vec<String>,
     },
+}
+
+impl UpdateOperation {
+    /// Whether the write stores more data (resource quotas refuse those when a limit is crossed;
+    /// deletions always pass, so a full node can be emptied).
+    pub fn adds_data(&self) -> bool {
+        matches!(
+            self,
+            UpdateOperation::Upsert(_)
+                | UpdateOperation::SetPayload { .. }
+                | UpdateOperation::OverwritePayload { .. }
+                | UpdateOperation::UpdateVectors(_)
+        )
+    }
 }
 
 fn apply_update(c: &Collection, op: UpdateOperation) -> Result<UpdateResult> {

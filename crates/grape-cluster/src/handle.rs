@@ -60,6 +60,103 @@ impl NodeHandle {
         })
     }
 
+    /// Qdrant's `GET /cluster/telemetry` result (`DistributedTelemetryData`) as this node sees the
+    /// cluster: every collection's shards with the replicas the metadata places (points and status of
+    /// the ones held here), and the peers. Other peers are not polled, so only this node is reported
+    /// `responsive` with its consensus details; `version` is what it reports as its version.
+    pub fn cluster_telemetry(&self, version: &str) -> serde_json::Value {
+        let m = self.inner.meta.metrics().borrow().clone();
+        let view = self.inner.meta_view.borrow().clone();
+        let commit = m.last_applied.map_or(0, |l| l.index);
+        let role = match m.state {
+            openraft::ServerState::Leader => Some("Leader"),
+            openraft::ServerState::Candidate => Some("Candidate"),
+            openraft::ServerState::Follower | openraft::ServerState::Learner => Some("Follower"),
+            openraft::ServerState::Shutdown => None,
+        };
+        let peers: serde_json::Map<String, serde_json::Value> = view
+            .state
+            .peers
+            .iter()
+            .map(|(&id, p)| {
+                let uri = format!("{}/", p.p2p.trim_end_matches('/'));
+                let info = if id == self.inner.id {
+                    serde_json::json!({
+                        "uri": uri,
+                        "responsive": true,
+                        "details": {
+                            "version": version,
+                            "role": role,
+                            "is_voter": m.membership_config.membership().voter_ids().any(|v| v == id),
+                            "term": m.current_term,
+                            "commit": commit,
+                            "num_pending_operations": m.last_log_index.unwrap_or(0).saturating_sub(commit),
+                            "consensus_thread_status": {
+                                "consensus_thread_status": if m.running_state.is_ok() { "working" } else { "stopped" },
+                                "last_update": chrono_now(),
+                            },
+                        },
+                    })
+                } else {
+                    serde_json::json!({ "uri": uri, "responsive": false, "details": null })
+                };
+                (id.to_string(), info)
+            })
+            .collect();
+        let collections: serde_json::Map<String, serde_json::Value> = view
+            .state
+            .collections
+            .iter()
+            .map(|(name, c)| {
+                let config: Option<grape::CollectionConfig> = serde_json::from_str(&c.config).ok();
+                let shards: Vec<serde_json::Value> = c
+                    .replicas
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, replicas)| !replicas.is_empty())
+                    .map(|(shard, replicas)| {
+                        let held = self.inner.groups.lock().get(&shard_group(c.id, shard as u32)).cloned();
+                        let mut sorted = replicas.clone();
+                        sorted.sort_unstable();
+                        let replicas: Vec<serde_json::Value> = sorted
+                            .iter()
+                            .map(|&peer| match (&held, peer == self.inner.id) {
+                                (Some(g), true) => {
+                                    let shard = g.replica.shard();
+                                    serde_json::json!({
+                                        "peer_id": peer,
+                                        "state": "Active",
+                                        "status": if shard.is_optimizing() { "yellow" } else { "green" },
+                                        "num_points": shard.engine().count(None),
+                                    })
+                                }
+                                (None, true) => {
+                                    serde_json::json!({ "peer_id": peer, "state": "Initializing" })
+                                }
+                                (_, false) => serde_json::json!({ "peer_id": peer, "state": "Active" }),
+                            })
+                            .collect();
+                        let mut info = serde_json::json!({ "id": shard, "replicas": replicas });
+                        if let Some(key) = config.as_ref().and_then(|cfg| cfg.shard_keys.key_of(shard as u32))
+                        {
+                            info["key"] = serde_json::json!(key);
+                        }
+                        info
+                    })
+                    .collect();
+                (name.clone(), serde_json::json!({ "id": name, "shards": shards }))
+            })
+            .collect();
+        serde_json::json!({
+            "collections": collections,
+            "cluster": {
+                "enabled": true,
+                "number_of_peers": view.state.peers.len(),
+                "peers": peers,
+            },
+        })
+    }
+
     /// Figures of this node for `/metrics`: peers, metadata Raft state, replicas held and led.
     pub fn metrics(&self) -> grape::ClusterMetrics {
         let m = self.inner.meta.metrics().borrow().clone();

@@ -48,6 +48,15 @@ pub struct Collection {
     read: ReadConsistency,
     /// When this handle's writes are acknowledged; `None`: the collection's default.
     ack: Option<WriteAck>,
+    /// Told of this handle's filtered reads ([`Collection::watched`]).
+    watch: Option<Arc<dyn FilterWatch>>,
+}
+
+/// Told of every filtered read (search, scroll, count and what is built on them) of a handle made by
+/// [`Collection::watched`], before it runs: the API layer's unindexed-field report uses it. Called on
+/// the reading thread, so an implementation must be cheap.
+pub trait FilterWatch: Send + Sync {
+    fn filtered_read(&self, collection: &Collection, filter: &Filter);
 }
 
 struct Inner {
@@ -190,6 +199,7 @@ impl Collection {
             read: ReadConsistency::default(),
             ack: None,
             scope: None,
+            watch: None,
         })
     }
 
@@ -263,6 +273,26 @@ impl Collection {
     /// are durable and applied when acknowledged.
     pub fn with_consistency(&self, read: ReadConsistency, ack: Option<WriteAck>) -> Collection {
         Collection { read, ack: ack.or(self.ack), ..self.clone() }
+    }
+
+    /// A handle whose filtered reads are reported to `watch` (writes selecting points by filter are not).
+    pub fn watched(&self, watch: Arc<dyn FilterWatch>) -> Collection {
+        Collection { watch: Some(watch), ..self.clone() }
+    }
+
+    /// Validates a read's filter and tells the watch, if any.
+    fn check_read_filter(&self, filter: Option<&Filter>) -> Result<()> {
+        let Some(filter) = filter else { return Ok(()) };
+        filter.validate()?;
+        if let Some(watch) = &self.watch {
+            watch.filtered_read(self, filter);
+        }
+        Ok(())
+    }
+
+    /// The declared payload index of `key`, if any.
+    pub fn payload_index(&self, key: &str) -> Option<grape_types::PayloadFieldSchema> {
+        self.inner.config.read().payload_schema.get(key).cloned()
     }
 
     /// The answer to a write of this handle: `acknowledged` when the shards took it asynchronously
@@ -597,7 +627,7 @@ impl Collection {
         if req.limit == 0 {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
-        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        self.check_read_filter(req.filter.as_ref())?;
         let route = self.route();
         if route.shards.len() == 1 {
             return route.shards[0].scroll(req);
@@ -623,7 +653,7 @@ impl Collection {
 
     /// Exact number of points passing the request's filter.
     pub fn count(&self, req: &CountRequest) -> Result<usize> {
-        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        self.check_read_filter(req.filter.as_ref())?;
         self.route().shards.iter().map(|s| s.count(req.filter.as_ref())).sum()
     }
 
@@ -632,7 +662,7 @@ impl Collection {
         if req.limit == 0 {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
-        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        self.check_read_filter(req.filter.as_ref())?;
         req.params.quantization.as_ref().map_or(Ok(()), |q| q.validate())?;
         let (query, distance) = {
             let config = self.inner.config.read();
@@ -658,7 +688,7 @@ impl Collection {
         if req.limit == 0 {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
-        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        self.check_read_filter(req.filter.as_ref())?;
         let mut prepared = req.clone();
         let modifier = {
             let config = self.inner.config.read();
@@ -676,7 +706,7 @@ impl Collection {
         if req.limit == 0 {
             return Err(Error::bad_input("limit: must be at least 1"));
         }
-        req.filter.as_ref().map_or(Ok(()), Filter::validate)?;
+        self.check_read_filter(req.filter.as_ref())?;
         let mut prepared = req.clone();
         let distance = {
             let config = self.inner.config.read();

@@ -9,7 +9,7 @@ pub mod shard_access;
 pub mod slots;
 pub mod validate;
 
-pub use collection::{Collection, ShardHandle, UpdateResult, UpdateStatus};
+pub use collection::{Collection, FilterWatch, ShardHandle, UpdateResult, UpdateStatus};
 pub use info::{CollectionInfo, CollectionStats, CollectionStatus, MemoryStats};
 pub use shard_access::ShardAccess;
 pub use slots::SlotTable;

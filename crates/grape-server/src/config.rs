@@ -83,6 +83,10 @@ pub struct TlsConfig {
 pub struct StorageConfig {
     #[serde(default = "default_storage_path")]
     pub storage_path: PathBuf,
+    /// Resource quotas (Qdrant's `storage.quotas`): in force until a `PUT /quotas` persists others in
+    /// the storage directory.
+    #[serde(default)]
+    pub quotas: grape_api::service::quotas::QuotaConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -130,7 +134,7 @@ fn default_true() -> bool {
 
 impl Default for StorageConfig {
     fn default() -> Self {
-        StorageConfig { storage_path: default_storage_path() }
+        StorageConfig { storage_path: default_storage_path(), quotas: Default::default() }
     }
 }
 

@@ -161,6 +161,12 @@ impl grape_api::ClusterView for NodeView {
     fn remove_peer(&self, id: u64, force: bool) -> grape::Result<()> {
         self.0.remove_peer(id, force)
     }
+    fn peer_id(&self) -> u64 {
+        self.0.id()
+    }
+    fn telemetry(&self) -> serde_json::Value {
+        self.0.cluster_telemetry(grape_api::QDRANT_API_VERSION)
+    }
 }
 
 async fn open_storage(config: &Config, cluster: ClusterArgs) -> anyhow::Result<(Storage, Service)> {
@@ -169,7 +175,8 @@ async fn open_storage(config: &Config, cluster: ClusterArgs) -> anyhow::Result<(
         let db = tokio::task::spawn_blocking(move || grape::Database::open(&path))
             .await?
             .with_context(|| format!("open storage {}", config.storage.storage_path.display()))?;
-        let service = Service::new(db.clone());
+        let service =
+            Service::new(db.clone()).with_quotas(config.storage.quotas).map_err(anyhow::Error::msg)?;
         return Ok((Storage::Single(db), service));
     }
     let port = config.cluster.p2p.port;
@@ -188,7 +195,9 @@ async fn open_storage(config: &Config, cluster: ClusterArgs) -> anyhow::Result<(
     options.election_timeout_ms = (options.heartbeat_ms * 4, options.heartbeat_ms * 8);
     let node = grape_cluster::ClusterNode::start(options).await.context("start the cluster node")?;
     tracing::info!(peer_id = node.id(), "cluster mode: p2p on {bind}");
-    let service = Service::with_cluster(node.database(), Arc::new(NodeView(node.handle())));
+    let service = Service::with_cluster(node.database(), Arc::new(NodeView(node.handle())))
+        .with_quotas(config.storage.quotas)
+        .map_err(anyhow::Error::msg)?;
     Ok((Storage::Cluster(node), service))
 }
 

@@ -54,8 +54,7 @@ impl Collections for State {
         let req = request.into_inner();
         let (name, timeout) = (req.collection_name.clone(), req.timeout);
         let create = create_collection(req)?;
-        let work =
-            async { self.service.run(move |db| db.create_collection(&name, create)).await.map_err(status) };
+        let work = async { self.service.create_collection(name, create).await.map_err(status) };
         within(timeout, work).await?;
         Ok(Response::new(pb::CollectionOperationResponse { result: true, time: elapsed(start) }))
     }
@@ -77,7 +76,7 @@ impl Collections for State {
         self.authorize(request.metadata(), Access::Write)?;
         let req = request.into_inner();
         let name = req.collection_name;
-        let work = async { self.service.run(move |db| db.delete_collection(&name)).await.map_err(status) };
+        let work = async { self.service.delete_collection(name).await.map_err(status) };
         let deleted = within(req.timeout, work).await?;
         Ok(Response::new(pb::CollectionOperationResponse { result: deleted, time: elapsed(start) }))
     }

@@ -31,7 +31,7 @@ pub(super) async fn create(
     Params(_): Params<TimeoutParams>,
     Body(req): Body<CreateCollection>,
 ) -> Response {
-    t.reply(s.service.run(move |db| db.create_collection(&c, req).map(|_| true)).await)
+    t.reply(s.service.create_collection(c, req).await)
 }
 
 pub(super) async fn update(
@@ -50,7 +50,7 @@ pub(super) async fn delete(
     Path(c): Path<String>,
     Params(_): Params<TimeoutParams>,
 ) -> Response {
-    t.reply(s.service.run(move |db| db.delete_collection(&c)).await)
+    t.reply(s.service.delete_collection(c).await)
 }
 
 pub(super) async fn exists(t: Timed, State(s): State<AppState>, Path(c): Path<String>) -> Response {

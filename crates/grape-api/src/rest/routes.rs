@@ -24,9 +24,11 @@ use super::wire::{
     QueryResponse, ReadParams, RecommendBatchBody, RecommendBody, ScrollAnswer, ScrollBody, SearchBatchBody,
     SearchBody, Selector, SetPayload, TimeoutParams, UpdateVectorsBody, WriteParams,
 };
-use super::{collections, explore, points, shard_keys, snapshots, system, AppState};
+use super::{beta, collections, explore, points, shard_keys, snapshots, system, AppState};
 use crate::service::cluster::{ClusterOperation, CollectionClusterInfo};
+use crate::service::issues::IssuesReport;
 use crate::service::optimizations::{OptimizationsParams, OptimizationsResponse};
+use crate::service::quotas::{QuotaConfig, QuotaStatus};
 
 /// One served endpoint.
 pub(crate) struct Route {
@@ -58,6 +60,17 @@ pub(crate) fn table() -> Vec<Route> {
     t.get(system::cluster, "/cluster", op("cluster", "cluster_status").reply::<system::ClusterStatus>());
     let remove_peer = op("cluster", "remove_peer").query::<system::RemovePeerParams>().reply::<bool>();
     t.delete(system::remove_peer, "/cluster/peer/{peer_id}", remove_peer);
+    let cluster_telemetry = op("cluster", "cluster_telemetry")
+        .query::<system::ClusterTelemetryParams>()
+        .reply::<system::DistributedTelemetry>();
+    t.get(system::cluster_telemetry, "/cluster/telemetry", cluster_telemetry);
+    t.post(system::recover, "/cluster/recover", op("cluster", "recover_current_peer").reply::<bool>());
+    t.get(beta::issues, "/issues", op("beta", "get_issues").reply::<IssuesReport>());
+    t.delete(beta::clear_issues, "/issues", op("beta", "clear_issues").reply::<bool>());
+    t.get(beta::quotas, "/quotas", op("quotas", "get_quotas").reply::<QuotaStatus>());
+    let update_quotas =
+        op("quotas", "update_quotas").query::<beta::QuotaParams>().body::<QuotaConfig>().reply::<bool>();
+    t.put(beta::update_quotas, "/quotas", update_quotas);
     t.get(openapi, "/openapi.json", op("service", "openapi").raw_json::<serde_json::Value>());
 
     // collections and aliases

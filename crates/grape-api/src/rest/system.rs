@@ -134,3 +134,69 @@ pub(super) async fn cluster(t: Timed, State(s): State<AppState>) -> Response {
         None => t.reply(Ok(ClusterStatus { status: "disabled" })),
     }
 }
+
+/// Query parameters of `GET /cluster/telemetry`. Grape reports one level of detail (shards and their
+/// replicas), whatever `details_level` asks; `timeout` bounds nothing, as no other peer is polled.
+#[derive(Debug, Default, serde::Deserialize, schemars::JsonSchema)]
+pub(super) struct ClusterTelemetryParams {
+    #[serde(default)]
+    #[allow(dead_code)]
+    details_level: Option<u64>,
+    #[serde(default)]
+    #[allow(dead_code)]
+    timeout: Option<u64>,
+}
+
+/// Qdrant's `DistributedTelemetryData` (the documented shape for the OpenAPI document; the answer is
+/// built as JSON by the cluster layer on a cluster node).
+#[derive(Serialize, schemars::JsonSchema)]
+pub(super) struct DistributedTelemetry {
+    collections: serde_json::Map<String, serde_json::Value>,
+    cluster: DistributedCluster,
+}
+
+#[derive(Serialize, schemars::JsonSchema)]
+struct DistributedCluster {
+    enabled: bool,
+    number_of_peers: Option<u64>,
+    peers: serde_json::Map<String, serde_json::Value>,
+}
+
+/// `GET /cluster/telemetry`. A single node answers as a Qdrant node with cluster mode disabled: no
+/// cluster status, hence no peers and no per-collection topology.
+pub(super) async fn cluster_telemetry(
+    t: Timed,
+    State(s): State<AppState>,
+    super::extract::Params(_): super::extract::Params<ClusterTelemetryParams>,
+) -> Response {
+    match s.service.cluster().cloned() {
+        Some(view) => t.reply(s.service.run(move |_| Ok(view.telemetry())).await),
+        None => t.reply(Ok(DistributedTelemetry {
+            collections: serde_json::Map::new(),
+            cluster: DistributedCluster {
+                enabled: false,
+                number_of_peers: None,
+                peers: serde_json::Map::new(),
+            },
+        })),
+    }
+}
+
+/// `POST /cluster/recover`: Qdrant asks the consensus leader for a snapshot of the cluster state. A
+/// single node has no consensus: 500 as Qdrant in standalone mode. A Grape cluster node needs no such
+/// request (a follower that fell behind the metadata log is sent the leader's snapshot by Raft itself),
+/// so it says so rather than pretend to have done something.
+pub(super) async fn recover(t: Timed, State(s): State<AppState>) -> Response {
+    let error = match s.service.cluster() {
+        None => crate::ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Service internal error: Grape is running in standalone mode (cluster mode is disabled)",
+        ),
+        Some(_) => crate::ApiError::new(
+            StatusCode::NOT_IMPLEMENTED,
+            "Not implemented: recovering the cluster state on request is not built in Grape; a node whose \
+             metadata log fell behind is sent the leader's snapshot automatically (check GET /cluster)",
+        ),
+    };
+    t.reply::<bool>(Err(error))
+}
