@@ -192,12 +192,15 @@ impl LocalShard {
         self.wakeups.load(Ordering::Relaxed)
     }
 
-    /// Whether optimizations run now or are due: an optimization waiting for writes to settle (the
-    /// optimizer's debounce) counts when this shard's worker will run it, so a collection is not
-    /// reported ready (green) between an upload and the start of its index build.
+    /// Whether optimizations run now or are due: a seal of the appendable segment (requested once it
+    /// holds an indexing threshold's worth of vectors) or an optimization waiting for writes to settle
+    /// (the optimizer's debounce) counts when this shard's worker will run it, so a collection is not
+    /// reported ready (green) between an upload and the end of its index build.
     pub fn is_optimizing(&self) -> bool {
         self.optimizing.load(Ordering::Acquire)
-            || (self.worker.lock().is_some() && self.engine.plan_optimization(true).is_some())
+            || (self.worker.lock().is_some()
+                && (self.engine.seal_requested.load(Ordering::Acquire)
+                    || self.engine.plan_optimization(true).is_some()))
     }
 
     pub fn wal_bytes(&self) -> u64 {
@@ -305,23 +308,21 @@ fn worker_loop(
         }
         wakeups.fetch_add(1, Ordering::Relaxed);
         let interval = Duration::from_secs(engine.config().optimizer_config.flush_interval_sec);
+        // Set before the seal request is taken, so that a seal in progress still counts as work due.
+        optimizing.store(true, Ordering::Release);
         let step = (|| -> Result<()> {
             if engine.take_seal_request() || last_flush.elapsed() >= interval {
                 flush(engine, wal)?;
                 last_flush = Instant::now();
             }
-            optimizing.store(true, Ordering::Release);
-            let r = (|| {
-                while !stop.load(Ordering::Acquire) && engine.optimize_once(false, stop)? {
-                    if let Some(wal) = wal {
-                        wal.truncate_prefix(engine.persisted_op())?;
-                    }
+            while !stop.load(Ordering::Acquire) && engine.optimize_once(false, stop)? {
+                if let Some(wal) = wal {
+                    wal.truncate_prefix(engine.persisted_op())?;
                 }
-                Ok(())
-            })();
-            optimizing.store(false, Ordering::Release);
-            r
+            }
+            Ok(())
         })();
+        optimizing.store(false, Ordering::Release);
         failed = step.is_err();
         match step {
             Ok(()) => *status.lock() = OptimizerStatus::Ok,
