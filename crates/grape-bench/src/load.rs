@@ -54,6 +54,10 @@ pub struct LoadArgs {
     pub(crate) grpc_url: String,
     #[arg(long)]
     pub(crate) api_key: Option<String>,
+    /// `replication_factor` of the collection the run creates (cluster mode: every batch is
+    /// acknowledged by a quorum of that many replicas).
+    #[arg(long, default_value_t = 1)]
+    pub(crate) replication_factor: u32,
     /// Write results as JSON here.
     #[arg(long)]
     pub(crate) json: Option<PathBuf>,
@@ -146,6 +150,7 @@ pub fn run(args: &LoadArgs) -> Result<()> {
         let create = json!({
             "vectors": {"size": data.dim, "distance": distance},
             "optimizers_config": {"max_segment_size": total_kb},
+            "replication_factor": args.replication_factor,
         });
         api.send(reqwest::Method::PUT, &coll, Some(&create))?;
         let started = Instant::now();

@@ -51,6 +51,7 @@ async fn load(args: &LoadArgs, data: Arc<Dataset>) -> Result<()> {
             .create_collection(
                 CreateCollectionBuilder::new(&name)
                     .vectors_config(VectorParamsBuilder::new(data.dim as u64, distance(data.distance)))
+                    .replication_factor(args.replication_factor)
                     .optimizers_config(OptimizersConfigDiffBuilder::default().max_segment_size(total_kb)),
             )
             .await?;
