@@ -120,6 +120,11 @@ impl NodeInner {
         tokio::spawn(async move {
             while metrics.changed().await.is_ok() {
                 let Some(node) = node.upgrade() else { return };
+                if weak_group.strong_count() == 0 {
+                    // Dropped (its Raft winding down): a group started since under the same id must
+                    // not get this one's view.
+                    break;
+                }
                 let view = GroupView::of(&metrics.borrow_and_update(), me, weak_group.clone());
                 node.beats.views.lock().insert(group, view);
             }
