@@ -328,9 +328,12 @@ where
     }
 }
 
+/// Now as an RFC 3339 UTC timestamp, as Qdrant reports `consensus_thread_status.last_update`.
 pub(crate) fn chrono_now() -> String {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    format!("{}", now.as_secs())
+    chrono::DateTime::from_timestamp(now.as_secs() as i64, now.subsec_nanos())
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+        .unwrap_or_default()
 }
 
 impl NodeInner {
@@ -729,5 +732,15 @@ impl NodeInner {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn last_update_is_an_rfc3339_timestamp() {
+        let now = super::chrono_now();
+        let parsed = chrono::DateTime::parse_from_rfc3339(&now).unwrap_or_else(|e| panic!("{now}: {e}"));
+        assert!(parsed.timestamp() > 1_700_000_000, "{now}");
     }
 }
