@@ -35,8 +35,7 @@ pub(super) struct QuotaParams {
 pub(super) async fn quotas(t: Timed, State(s): State<AppState>) -> Response {
     let quotas = s.service.quotas().clone();
     let peer = s.service.cluster().map(|c| c.peer_id());
-    let status = tokio::task::spawn_blocking(move || quotas.status(peer)).await;
-    t.reply::<QuotaStatus>(status.map_err(|e| crate::ApiError::from(grape::Error::Internal(e.to_string()))))
+    t.reply::<QuotaStatus>(s.service.run(move |_| Ok(quotas.status(peer))).await)
 }
 
 /// `PUT /quotas`: replaces the configuration (persisted in the storage directory; on a cluster node
@@ -48,9 +47,6 @@ pub(super) async fn update_quotas(
     Body(config): Body<QuotaConfig>,
 ) -> Response {
     let quotas = s.service.quotas().clone();
-    let r = tokio::task::spawn_blocking(move || quotas.set(config)).await;
-    t.reply(match r {
-        Ok(set) => set.map(|()| true),
-        Err(e) => Err(crate::ApiError::from(grape::Error::Internal(e.to_string()))),
-    })
+    let set = s.service.run(move |_| Ok(quotas.set(config))).await;
+    t.reply(set.and_then(|r| r.map(|()| true)))
 }
