@@ -5,7 +5,7 @@
 use std::sync::{Arc, Weak};
 
 use grape::{Catalog, CollectionConfig, Error, Result};
-use grape_collection::ShardAccess;
+use grape_collection::{PendingUpdate, ShardAccess};
 use grape_shard::op_codec::encode_operation;
 use grape_shard::LocalShard;
 
@@ -103,12 +103,32 @@ impl ClusterShard {
 
 impl ShardAccess for ClusterShard {
     fn update(&self, op: &grape::Operation, ack: grape::WriteAck) -> Result<Option<grape::OpNum>> {
-        let bytes = encode_operation(op)?;
-        let node = self.node()?;
-        node.block(node.shard_write(self.group, &self.replicas, bytes, ack)).map_err(|e| match e {
-            Error::Unavailable(m) => Error::Unavailable(format!("shard {}: {m}", self.shard)),
-            e => e,
-        })
+        self.start_update(op, ack).wait()
+    }
+    /// The write runs as a task of the node's runtime (forwarding to the leader, the quorum round)
+    /// while the caller starts the request's writes to other shards.
+    fn start_update(&self, op: &grape::Operation, ack: grape::WriteAck) -> PendingUpdate {
+        let started = self.node().and_then(|node| {
+            let bytes = encode_operation(op)?;
+            let (group, replicas) = (self.group, self.replicas.clone());
+            let writer = Arc::clone(&node);
+            let task =
+                node.runtime.spawn(async move { writer.shard_write(group, &replicas, bytes, ack).await });
+            Ok((node, task))
+        });
+        let shard = self.shard;
+        match started {
+            Err(e) => PendingUpdate::ready(Err(e)),
+            Ok((node, task)) => PendingUpdate::new(move || {
+                let answer = node
+                    .block(task)
+                    .map_err(|e| Error::Internal(format!("shard {shard}: write task failed: {e}")))?;
+                answer.map_err(|e| match e {
+                    Error::Unavailable(m) => Error::Unavailable(format!("shard {shard}: {m}")),
+                    e => e,
+                })
+            }),
+        }
     }
     fn search(&self, req: &grape::SearchRequest) -> Result<Vec<grape::ScoredPoint>> {
         self.read(|s| s.search(req), || ShardRead::Search(req.clone()))

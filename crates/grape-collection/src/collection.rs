@@ -528,12 +528,11 @@ impl Collection {
 
     fn write_all_shards(&self, op: &Operation) -> Result<UpdateResult> {
         let ack = self.write_ack();
-        let mut last = None;
+        let mut pending = Vec::new();
         for group in self.write_groups()? {
-            for shard in &group.shards {
-                last = shard.update(op, ack)?.max(last);
-            }
+            pending.extend(group.shards.iter().map(|shard| shard.start_update(op, ack)));
         }
+        let last = crate::shard_access::wait_all(pending)?;
         Ok(self.written(last))
     }
 
@@ -904,19 +903,20 @@ impl Collection {
     }
 }
 
-/// Writes each shard's items of a group (empty ones skipped).
+/// Writes each shard's items of a group (empty ones skipped), the shards' writes in flight together.
 fn write_split<T>(
     group: &ShardGroup,
     per_shard: Vec<Vec<T>>,
     ack: WriteAck,
     make: impl Fn(Vec<T>) -> Operation,
 ) -> Result<UpdateResult> {
-    let mut last = None;
-    for (i, items) in per_shard.into_iter().enumerate() {
-        if !items.is_empty() {
-            last = group.shards[i].update(&make(items), ack)?.max(last);
-        }
-    }
+    let pending: Vec<_> = per_shard
+        .into_iter()
+        .enumerate()
+        .filter(|(_, items)| !items.is_empty())
+        .map(|(i, items)| group.shards[i].start_update(&make(items), ack))
+        .collect();
+    let last = crate::shard_access::wait_all(pending)?;
     Ok(UpdateResult { operation_id: last, status: UpdateStatus::Completed })
 }
 

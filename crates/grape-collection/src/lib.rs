@@ -11,5 +11,5 @@ pub mod validate;
 
 pub use collection::{Collection, FilterWatch, ShardHandle, UpdateResult, UpdateStatus};
 pub use info::{CollectionInfo, CollectionStats, CollectionStatus, MemoryStats};
-pub use shard_access::ShardAccess;
+pub use shard_access::{PendingUpdate, ShardAccess};
 pub use slots::SlotTable;
