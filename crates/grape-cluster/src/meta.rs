@@ -83,6 +83,22 @@ pub fn place(peers: &[NodeId], collection_id: u64, shard: u32, rf: usize) -> Vec
     ranked.into_iter().take(rf.max(1)).map(|(_, p)| p).collect()
 }
 
+/// Puts first, for each shard in order, the replica that leads the fewest shards so far (`leading`
+/// counts them and is updated; rendezvous order breaks ties). A shard group's first replica
+/// initializes it and so leads it at first: spreading first replicas spreads the write load.
+pub fn lead_evenly(placements: &mut [Vec<NodeId>], leading: &mut BTreeMap<NodeId, usize>) {
+    for replicas in placements.iter_mut().filter(|r| !r.is_empty()) {
+        let (pos, _) = replicas
+            .iter()
+            .enumerate()
+            .min_by_key(|(i, id)| (leading.get(id).copied().unwrap_or(0), *i))
+            .expect("not empty");
+        let first = replicas.remove(pos);
+        replicas.insert(0, first);
+        *leading.entry(first).or_default() += 1;
+    }
+}
+
 impl MetaStateMachine {
     pub fn open(db: RaftDb) -> Result<(MetaStateMachine, watch::Receiver<MetaView>), String> {
         let data: Persisted =
@@ -135,8 +151,9 @@ impl MetaStateMachine {
                         Ok(c) => {
                             let peers: Vec<NodeId> = state.peers.keys().copied().collect();
                             let rf = (c.params.replication_factor as usize).min(peers.len());
-                            let replicas =
+                            let mut replicas: Vec<_> =
                                 c.shard_ids().into_iter().map(|s| place(&peers, index, s, rf)).collect();
+                            lead_evenly(&mut replicas, &mut BTreeMap::new());
                             state.collections.insert(name, CollectionMeta { id: index, config, replicas });
                             None
                         }
@@ -212,10 +229,17 @@ fn add_shard_key(c: &mut CollectionMeta, request: &str, peers: &[NodeId]) -> Res
     };
     let rf = request.replication_factor.unwrap_or(config.params.replication_factor) as usize;
     let rf = rf.min(allowed.len());
+    let mut leading = BTreeMap::new();
+    for first in c.replicas.iter().filter_map(|r| r.first()) {
+        *leading.entry(*first).or_default() += 1;
+    }
     for id in ids {
         // Shard ids are allocated in order and never reused, so `replicas` is indexed by them.
         c.replicas.resize(id as usize, Vec::new());
-        c.replicas.push(place(&allowed, c.id, id, rf));
+        let mut placed = [place(&allowed, c.id, id, rf)];
+        lead_evenly(&mut placed, &mut leading);
+        let [placed] = placed;
+        c.replicas.push(placed);
     }
     c.config = serde_json::to_string(&next).map_err(|e| MetaRefusal::BadInput(e.to_string()))?;
     Ok(())
@@ -339,6 +363,29 @@ mod tests {
         let mean = 2000.0 / 3.0;
         for (&p, &n) in &per_node {
             assert!((n as f64 - mean).abs() / mean < 0.05, "node {p}: {n} replicas, {per_node:?}");
+        }
+    }
+
+    #[test]
+    fn first_replicas_are_spread_evenly() {
+        let peers = [11u64, 22, 33];
+        for (shards, rf) in [(3u32, 3usize), (1000, 3), (1000, 2), (7, 2)] {
+            let placed: Vec<_> = (0..shards).map(|s| place(&peers, 5, s, rf)).collect();
+            let mut led = placed.clone();
+            lead_evenly(&mut led, &mut BTreeMap::new());
+            let mut per_node = BTreeMap::new();
+            for (a, b) in placed.iter().zip(&led) {
+                let (mut a, mut b) = (a.clone(), b.clone());
+                *per_node.entry(b[0]).or_insert(0usize) += 1;
+                a.sort_unstable();
+                b.sort_unstable();
+                assert_eq!(a, b, "the same replicas, reordered");
+            }
+            let (lo, hi) = (per_node.values().min().unwrap(), per_node.values().max().unwrap());
+            assert!(hi - lo <= 1, "{shards} shards x {rf}: leaders per node {per_node:?}");
+            let mut again = placed.clone();
+            lead_evenly(&mut again, &mut BTreeMap::new());
+            assert_eq!(again, led, "deterministic");
         }
     }
 
