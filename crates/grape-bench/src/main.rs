@@ -6,6 +6,7 @@ mod dataset;
 mod hybrid;
 mod load;
 mod load_grpc;
+mod log_commit;
 mod open;
 
 use clap::{Parser, Subcommand};
@@ -29,6 +30,9 @@ enum Command {
     Hybrid(hybrid::HybridArgs),
     /// Cluster mode on in-process clusters: quorum throughput, replication lag, elections, many shards.
     Cluster(cluster::ClusterArgs),
+    /// One durable Raft log append: a redb commit (as cluster mode's log writer does it) vs a bare
+    /// file append + fdatasync.
+    LogCommit(log_commit::LogCommitArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,6 +42,7 @@ fn main() -> anyhow::Result<()> {
         Command::Load(args) => load::run(&args),
         Command::Hybrid(args) => hybrid::run(&args),
         Command::Cluster(args) => cluster::run(&args),
+        Command::LogCommit(args) => log_commit::run(&args),
     }
 }
 
