@@ -93,3 +93,16 @@ pub fn run(args: &LogCommitArgs) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(&results)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_cleans_up() {
+        let dir = tempfile::tempdir().unwrap().path().join("log-commit");
+        let args = LogCommitArgs { dir: dir.clone(), entry_bytes: 1_000, commits: 5, keep: 2 };
+        run(&args).unwrap();
+        assert!(!dir.exists(), "its files are removed");
+    }
+}
