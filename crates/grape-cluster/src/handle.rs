@@ -2,11 +2,16 @@
 //! `GET /collections/{c}/cluster`) and the operator's changes (shard replicas, peer removal).
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use grape::{Error, Result};
 
 use crate::node::{chrono_now, NodeInner, ShardGroup};
-use crate::types::{shard_group, MetaCommand, NodeId};
+use crate::transport::{RemoteFailure, RemoteResult};
+use crate::types::{shard_group, GroupId, MetaCommand, NodeId};
+
+/// How long a replica change waits for a new replica to join its group before it gives up.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Status of a node and its view of the cluster (what `GET /cluster` reports).
 #[derive(Clone)]
@@ -236,10 +241,11 @@ impl NodeHandle {
             .collections
             .get(collection)
             .ok_or_else(|| Error::not_found(format!("Collection `{collection}` doesn't exist!")))?;
-        let mut replicas =
-            c.replicas.get(shard as usize).filter(|r| !r.is_empty()).cloned().ok_or_else(|| {
-                Error::bad_input(format!("Shard {shard} does not exist in collection `{collection}`"))
-            })?;
+        let current = c.replicas.get(shard as usize).filter(|r| !r.is_empty()).cloned().ok_or_else(|| {
+            Error::bad_input(format!("Shard {shard} does not exist in collection `{collection}`"))
+        })?;
+        let group = shard_group(c.id, shard);
+        let mut replicas = current.clone();
         if let Some(to) = add {
             if !view.state.peers.contains_key(&to) {
                 return Err(Error::bad_input(format!("Peer {to} does not exist")));
@@ -258,8 +264,48 @@ impl NodeHandle {
                 return Err(Error::bad_input(format!("Cannot drop the last replica of shard {shard}")));
             }
         }
+        // The first replica of a placement initializes the group when it has not joined one, so a
+        // placement may only lead with a replica that is already a voter of the group: moving a sole
+        // replica first adds the new one beside it and waits until it has joined, then drops the old.
+        let first = replicas[0];
+        let new_first = !current.contains(&first);
+        if new_first {
+            let mut both = current.clone();
+            both.push(first);
+            let cmd = MetaCommand::SetReplicas { name: collection.to_string(), shard, replicas: both };
+            self.inner.commit_meta(cmd)?;
+        }
+        self.wait_until_joined(first, group, shard, new_first)?;
         let cmd = MetaCommand::SetReplicas { name: collection.to_string(), shard, replicas };
         self.inner.commit_meta(cmd)
+    }
+
+    /// Waits until `node` is a voter of `group` with a committed membership (asked of the node itself);
+    /// a replica just added is one once it has caught up. Unless `strict`, a node that does not answer
+    /// counts as joined: it was a replica before this change (it may be down), so it has joined once.
+    fn wait_until_joined(&self, node: NodeId, group: GroupId, shard: u32, strict: bool) -> Result<()> {
+        let inner = &self.inner;
+        let deadline = Instant::now() + JOIN_TIMEOUT;
+        loop {
+            let answer: RemoteResult<Option<Vec<NodeId>>> = if node == inner.id {
+                inner.committed_members(group)
+            } else {
+                inner.block(inner.remote(node, "group_members", group, &(), Duration::from_secs(2)))
+            };
+            match answer {
+                Ok(Some(_)) => return Ok(()),
+                Ok(None) | Err(RemoteFailure::UnknownGroup(_)) => {}
+                Err(_) if !strict => return Ok(()),
+                Err(_) => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(Error::Unavailable(format!(
+                    "the replica of shard {shard} on peer {node} has not joined its group yet (still catching \
+                     up?); the shard keeps its current replicas, retry the change later"
+                )));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `DELETE /cluster/peer/{id}`: removes a peer from the cluster. Its replicas of shards that have

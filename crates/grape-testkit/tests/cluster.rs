@@ -376,3 +376,33 @@ async fn removing_a_peer_keeps_every_point_and_refuses_only_copies() {
     let d0 = cluster.nodes[0].db();
     blocking(move || d0.collection("r2").unwrap().upsert(points(100..110, 10)).unwrap()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn moving_a_single_replica_shard_keeps_its_points() {
+    let cluster = TestCluster::start(3).await;
+    let d0 = cluster.nodes[0].db();
+    blocking(move || d0.create_collection("c", request(1, 1)).unwrap()).await;
+    cluster.wait_until("attached", |c| c.running().all(|n| n.db().collection("c").is_ok())).await;
+    let data = points(0..200, 7);
+    let (d0, chunk) = (cluster.nodes[0].db(), data.clone());
+    blocking(move || d0.collection("c").unwrap().upsert(chunk).unwrap()).await;
+    let handle = cluster.nodes[0].handle();
+    let from = handle.placement("c").unwrap()[0][0];
+    let to = cluster.nodes.iter().map(|n| n.handle().id()).find(|&id| id != from).unwrap();
+    let index_of = |id: u64| cluster.nodes.iter().position(|n| n.handle().id() == id).unwrap();
+    let h = handle.clone();
+    // The only replica moves: the new holder must join the group, not start an empty one.
+    blocking(move || h.change_replicas("c", 0, Some(to), Some(from)).unwrap()).await;
+    assert_eq!(handle.placement("c").unwrap()[0], vec![to]);
+    cluster
+        .wait_until("the new holder has the shard and the old one dropped it", |c| {
+            c.nodes[index_of(to)].handle().shard_applied("c", 0).is_some()
+                && c.nodes[index_of(from)].handle().shard_applied("c", 0).is_none()
+        })
+        .await;
+    let (_odir, oracle) = oracle_with(data);
+    for n in cluster.running() {
+        let (db, oracle) = (n.db(), oracle.clone());
+        blocking(move || assert_same_reads(&db, &oracle, "c")).await;
+    }
+}
