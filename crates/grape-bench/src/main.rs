@@ -7,6 +7,7 @@ mod hybrid;
 mod load;
 mod load_grpc;
 mod log_commit;
+mod op_codec;
 mod open;
 
 use clap::{Parser, Subcommand};
@@ -33,6 +34,8 @@ enum Command {
     /// One durable Raft log append: a redb commit (as cluster mode's log writer does it) vs a bare
     /// file append + fdatasync.
     LogCommit(log_commit::LogCommitArgs),
+    /// Encode and decode cost of one upsert batch in the operation codec, current vs earlier form.
+    OpCodec(op_codec::OpCodecArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Hybrid(args) => hybrid::run(&args),
         Command::Cluster(args) => cluster::run(&args),
         Command::LogCommit(args) => log_commit::run(&args),
+        Command::OpCodec(args) => op_codec::run(&args),
     }
 }
 

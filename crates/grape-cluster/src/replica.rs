@@ -133,15 +133,16 @@ impl RaftStateMachine<ShardTc> for ShardStateMachine {
     {
         let entries: Vec<Entry<ShardTc>> = entries.into_iter().collect();
         let Some(last) = entries.last().map(|e| e.log_id) else { return Ok(Vec::new()) };
+        let count = entries.len();
         let mut membership_changed = false;
         let mut writes = Vec::new();
-        for (i, e) in entries.iter().enumerate() {
-            match &e.payload {
+        for (i, e) in entries.into_iter().enumerate() {
+            match e.payload {
                 EntryPayload::Membership(m) => {
-                    self.memberships.push(StoredMembership::new(Some(e.log_id), m.clone()));
+                    self.memberships.push(StoredMembership::new(Some(e.log_id), m));
                     membership_changed = true;
                 }
-                EntryPayload::Normal(cmd) => writes.push((i, e.log_id.index, cmd.op.clone())),
+                EntryPayload::Normal(cmd) => writes.push((i, e.log_id.index, cmd.op)),
                 EntryPayload::Blank => {}
             }
         }
@@ -163,7 +164,7 @@ impl RaftStateMachine<ShardTc> for ShardStateMachine {
         })
         .await
         .map_err(sm_err)?;
-        let mut out = vec![ShardResponse::default(); entries.len()];
+        let mut out = vec![ShardResponse::default(); count];
         for (i, r) in results {
             match r {
                 Ok(()) => {}

@@ -11,8 +11,12 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+mod geo;
+
 use crate::text::{TextMatch, Tokenizer};
 use crate::{Payload, PointId};
+use geo::{check_point, check_ring};
+pub use geo::{GeoBoundingBox, GeoLineString, GeoPoint, GeoPolygon, GeoRadius};
 
 /// A filter: Qdrant's `Filter` object.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -323,96 +327,6 @@ impl Range {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct GeoPoint {
-    pub lon: f64,
-    pub lat: f64,
-}
-
-impl GeoPoint {
-    /// A geo point stored in a payload: `{lon, lat}` on the globe.
-    pub fn from_value(v: &Value) -> Option<GeoPoint> {
-        let o = v.as_object()?;
-        let (lon, lat) = (o.get("lon")?.as_f64()?, o.get("lat")?.as_f64()?);
-        ((-180.0..=180.0).contains(&lon) && (-90.0..=90.0).contains(&lat)).then_some(GeoPoint { lon, lat })
-    }
-
-    /// Great-circle distance in metres (haversine, mean Earth radius).
-    pub fn distance_m(&self, other: &GeoPoint) -> f64 {
-        const EARTH_RADIUS_M: f64 = 6_371_008.8;
-        let (p1, p2) = (self.lat.to_radians(), other.lat.to_radians());
-        let (dp, dl) = (p2 - p1, (other.lon - self.lon).to_radians());
-        let a = (dp / 2.0).sin().powi(2) + p1.cos() * p2.cos() * (dl / 2.0).sin().powi(2);
-        2.0 * EARTH_RADIUS_M * a.sqrt().min(1.0).asin()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct GeoRadius {
-    pub center: GeoPoint,
-    /// Metres.
-    pub radius: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct GeoBoundingBox {
-    pub top_left: GeoPoint,
-    pub bottom_right: GeoPoint,
-}
-
-impl GeoBoundingBox {
-    fn contains(&self, p: &GeoPoint) -> bool {
-        let lat_ok = p.lat <= self.top_left.lat && p.lat >= self.bottom_right.lat;
-        let lon_ok = if self.top_left.lon <= self.bottom_right.lon {
-            p.lon >= self.top_left.lon && p.lon <= self.bottom_right.lon
-        } else {
-            // The box crosses the antimeridian.
-            p.lon >= self.top_left.lon || p.lon <= self.bottom_right.lon
-        };
-        lat_ok && lon_ok
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct GeoLineString {
-    pub points: Vec<GeoPoint>,
-}
-
-impl GeoLineString {
-    /// Even-odd rule on the (lon, lat) plane.
-    fn contains(&self, p: &GeoPoint) -> bool {
-        let pts = &self.points;
-        let mut inside = false;
-        for i in 0..pts.len() {
-            let (a, b) = (pts[i], pts[(i + 1) % pts.len()]);
-            if (a.lat > p.lat) != (b.lat > p.lat)
-                && p.lon < (b.lon - a.lon) * (p.lat - a.lat) / (b.lat - a.lat) + a.lon
-            {
-                inside = !inside;
-            }
-        }
-        inside
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-pub struct GeoPolygon {
-    pub exterior: GeoLineString,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub interiors: Option<Vec<GeoLineString>>,
-}
-
-impl GeoPolygon {
-    fn contains(&self, p: &GeoPoint) -> bool {
-        self.exterior.contains(p) && !self.interiors.iter().flatten().any(|hole| hole.contains(p))
-    }
-}
-
 /// The tokenizers of the declared text indexes, by payload key: text conditions on these keys are
 /// tokenized as the index tokenizes, others by [`Tokenizer::unindexed`].
 #[derive(Debug, Clone, Default)]
@@ -658,22 +572,6 @@ impl Condition {
     }
 }
 
-fn check_point(key: &str, p: &GeoPoint) -> Result<(), String> {
-    if (-180.0..=180.0).contains(&p.lon) && (-90.0..=90.0).contains(&p.lat) {
-        Ok(())
-    } else {
-        Err(format!("{key}: ({}, {}) is not a valid lon/lat", p.lon, p.lat))
-    }
-}
-
-fn check_ring(key: &str, ring: &GeoLineString) -> Result<(), String> {
-    ring.points.iter().try_for_each(|p| check_point(key, p))?;
-    if ring.points.len() < 4 || ring.points.first() != ring.points.last() {
-        return Err(format!("{key}: a polygon ring needs at least 4 points and must end where it starts"));
-    }
-    Ok(())
-}
-
 impl FieldCondition {
     fn check_shape(&self) -> Result<(), String> {
         let key = &self.key;
@@ -905,127 +803,4 @@ mod tests {
 }
 
 #[cfg(test)]
-mod model_tests {
-    //! Random filters over random payloads against an independent model of the clause semantics.
-    use proptest::prelude::*;
-    use serde_json::{json, Value};
-
-    use super::*;
-
-    /// A condition of the model: integer field `a` equals / is below a value, keyword field `k` is one
-    /// of some values, field `a` is missing.
-    #[derive(Debug, Clone)]
-    enum Leaf {
-        AEq(i64),
-        ALt(i64),
-        KAny(Vec<String>),
-        AMissing,
-    }
-
-    #[derive(Debug, Clone)]
-    enum Model {
-        Leaf(Leaf),
-        Clause {
-            must: Vec<Model>,
-            should: Vec<Model>,
-            must_not: Vec<Model>,
-            min: Option<(Vec<Model>, usize)>,
-        },
-    }
-
-    fn holds(m: &Model, a: Option<i64>, k: &str) -> bool {
-        match m {
-            Model::Leaf(Leaf::AEq(x)) => a == Some(*x),
-            Model::Leaf(Leaf::ALt(x)) => a.is_some_and(|a| a < *x),
-            Model::Leaf(Leaf::KAny(v)) => v.iter().any(|s| s == k),
-            Model::Leaf(Leaf::AMissing) => a.is_none(),
-            Model::Clause { must, should, must_not, min } => {
-                must.iter().all(|c| holds(c, a, k))
-                    && (should.is_empty() || should.iter().any(|c| holds(c, a, k)))
-                    && !must_not.iter().any(|c| holds(c, a, k))
-                    && min.as_ref().is_none_or(|(cs, n)| cs.iter().filter(|c| holds(c, a, k)).count() >= *n)
-            }
-        }
-    }
-
-    fn to_json(m: &Model) -> Value {
-        match m {
-            Model::Leaf(Leaf::AEq(x)) => json!({"key": "a", "match": {"value": x}}),
-            Model::Leaf(Leaf::ALt(x)) => json!({"key": "a", "range": {"lt": x}}),
-            Model::Leaf(Leaf::KAny(v)) => json!({"key": "k", "match": {"any": v}}),
-            Model::Leaf(Leaf::AMissing) => json!({"is_empty": {"key": "a"}}),
-            Model::Clause { must, should, must_not, min } => {
-                let list = |v: &Vec<Model>| Value::Array(v.iter().map(to_json).collect());
-                let mut o = serde_json::Map::new();
-                o.insert("must".into(), list(must));
-                o.insert("should".into(), list(should));
-                o.insert("must_not".into(), list(must_not));
-                if let Some((cs, n)) = min {
-                    o.insert("min_should".into(), json!({"conditions": list(cs), "min_count": n}));
-                }
-                Value::Object(o)
-            }
-        }
-    }
-
-    fn leaf() -> impl Strategy<Value = Model> {
-        prop_oneof![
-            (0i64..5).prop_map(|x| Model::Leaf(Leaf::AEq(x))),
-            (0i64..6).prop_map(|x| Model::Leaf(Leaf::ALt(x))),
-            prop::collection::vec(prop::sample::select(vec!["x", "y", "z"]), 0..3)
-                .prop_map(|v| Model::Leaf(Leaf::KAny(v.into_iter().map(String::from).collect()))),
-            Just(Model::Leaf(Leaf::AMissing)),
-        ]
-    }
-
-    fn model() -> impl Strategy<Value = Model> {
-        leaf().prop_recursive(3, 24, 4, |inner| {
-            let list = prop::collection::vec(inner.clone(), 0..3);
-            (
-                list.clone(),
-                list.clone(),
-                list,
-                prop::option::of((prop::collection::vec(inner, 1..4), 0usize..3)),
-            )
-                .prop_map(|(must, should, must_not, min)| Model::Clause {
-                    must,
-                    should,
-                    must_not,
-                    min,
-                })
-        })
-    }
-
-    struct P(Value);
-
-    impl PointView for P {
-        fn id(&self) -> PointId {
-            PointId::Num(0)
-        }
-        fn payload(&self) -> Option<&Payload> {
-            self.0.as_object()
-        }
-        fn has_vector(&self, _: &str) -> bool {
-            true
-        }
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
-
-        #[test]
-        fn random_filters_match_the_model(m in model(), a in prop::option::of(0i64..5), k in prop::sample::select(vec!["x", "y", "z"])) {
-            // The top level of a filter is a clause; wrap a bare leaf in `must`.
-            let m = match m {
-                Model::Leaf(_) => Model::Clause { must: vec![m], should: vec![], must_not: vec![], min: None },
-                clause => clause,
-            };
-            let filter: Filter = serde_json::from_value(to_json(&m)).unwrap();
-            let mut payload = json!({"k": k});
-            if let Some(a) = a {
-                payload["a"] = json!(a);
-            }
-            prop_assert_eq!(filter.check(&P(payload)), holds(&m, a, k));
-        }
-    }
-}
+mod model_tests;

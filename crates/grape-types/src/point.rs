@@ -35,12 +35,48 @@ enum VectorJson {
     Sparse(SparseVector),
 }
 
-/// The binary form of [`Vector`].
+/// The binary form of [`Vector`]. Variants are only appended: `Dense` (a list of f32, written before
+/// `DenseBytes`) is still read; a dense vector is written as `DenseBytes`, its f32 values as one byte
+/// string, little-endian, which postcard copies in one piece instead of value by value.
 #[derive(Deserialize)]
 enum VectorBin {
     Dense(Vec<f32>),
     Sparse(SparseVector),
     Multi(Vec<Vec<f32>>),
+    DenseBytes(DenseBytes),
+}
+
+/// A dense vector as a byte string: its f32 values, little-endian.
+struct DenseBytes(Vec<f32>);
+
+/// Serializes a dense vector as [`DenseBytes`].
+struct AsDenseBytes<'a>(&'a [f32]);
+
+impl Serialize for AsDenseBytes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        let bytes: Vec<u8> = self.0.iter().flat_map(|x| x.to_le_bytes()).collect();
+        s.serialize_bytes(&bytes)
+    }
+}
+
+impl<'de> Deserialize<'de> for DenseBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = DenseBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a dense vector as little-endian f32 bytes")
+            }
+            fn visit_bytes<E: serde::de::Error>(self, b: &[u8]) -> std::result::Result<DenseBytes, E> {
+                if !b.len().is_multiple_of(4) {
+                    return Err(E::invalid_length(b.len(), &self));
+                }
+                let values = b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]));
+                Ok(DenseBytes(values.collect()))
+            }
+        }
+        d.deserialize_bytes(Visitor)
+    }
 }
 
 impl Serialize for Vector {
@@ -49,7 +85,9 @@ impl Serialize for Vector {
             (Vector::Dense(v), true) => v.serialize(s),
             (Vector::Sparse(v), true) => v.serialize(s),
             (Vector::Multi(v), true) => v.serialize(s),
-            (Vector::Dense(v), false) => s.serialize_newtype_variant("Vector", 0, "Dense", v),
+            (Vector::Dense(v), false) => {
+                s.serialize_newtype_variant("Vector", 3, "DenseBytes", &AsDenseBytes(v))
+            }
             (Vector::Sparse(v), false) => s.serialize_newtype_variant("Vector", 1, "Sparse", v),
             (Vector::Multi(v), false) => s.serialize_newtype_variant("Vector", 2, "Multi", v),
         }
@@ -69,6 +107,7 @@ impl<'de> Deserialize<'de> for Vector {
                 VectorBin::Dense(v) => Vector::Dense(v),
                 VectorBin::Sparse(v) => Vector::Sparse(v),
                 VectorBin::Multi(v) => Vector::Multi(v),
+                VectorBin::DenseBytes(DenseBytes(v)) => Vector::Dense(v),
             })
         }
     }
@@ -363,6 +402,41 @@ mod tests {
         let p: PointStruct =
             serde_json::from_value(json!({"id": 1, "vector": {"a": [1.0]}, "payload": {"k": 1}})).unwrap();
         assert!(p.vectors.into_named().contains_key("a"));
+    }
+
+    /// The binary form: a dense vector is written as variant 3 (its f32 bytes), every value bit for
+    /// bit; variant 0 (a list of f32, written before) still reads; a byte string that is not whole
+    /// f32 values is refused.
+    #[test]
+    fn binary_form_of_vectors() {
+        let values = vec![0.0, -0.0, 1.5, -2.25e-38, f32::MAX, f32::MIN_POSITIVE, 1e-45, 3.0e38];
+        let bytes = postcard::to_allocvec(&Vector::Dense(values.clone())).unwrap();
+        // Tag 3, length 32 (one varint byte), then the values' little-endian bytes.
+        assert_eq!(&bytes[..2], &[3, 32]);
+        assert_eq!(&bytes[2..6], &values[0].to_le_bytes());
+        let back: Vector = postcard::from_bytes(&bytes).unwrap();
+        let Vector::Dense(back) = back else { panic!("not dense") };
+        assert_eq!(
+            back.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+            values.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+        );
+        assert_eq!(postcard::from_bytes::<Vector>(&[3, 0]).unwrap(), Vector::Dense(Vec::new()));
+
+        #[derive(Serialize)]
+        enum Old {
+            Dense(Vec<f32>),
+        }
+        let old = postcard::to_allocvec(&Old::Dense(vec![1.0, 2.0])).unwrap();
+        assert_eq!(old[0], 0);
+        assert_eq!(postcard::from_bytes::<Vector>(&old).unwrap(), Vector::Dense(vec![1.0, 2.0]));
+
+        assert!(postcard::from_bytes::<Vector>(&[3, 3, 0, 0, 128]).is_err());
+        for v in [
+            Vector::Sparse(SparseVector::new(vec![1, 7], vec![0.5, 0.25])),
+            Vector::Multi(vec![vec![1.0, 2.0], vec![3.0, 4.0]]),
+        ] {
+            assert_eq!(postcard::from_bytes::<Vector>(&postcard::to_allocvec(&v).unwrap()).unwrap(), v);
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod filter_expr;
 mod openapi;
 mod points;
 mod query_field;
+pub mod query_wire;
 mod routes;
 mod shard_keys;
 mod snapshots;
