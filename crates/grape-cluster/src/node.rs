@@ -90,6 +90,8 @@ pub(crate) struct NodeInner {
     pub(crate) meta: Raft<MetaTc>,
     pub(crate) meta_view: watch::Receiver<MetaView>,
     pub(crate) groups: Mutex<HashMap<GroupId, Arc<ShardGroup>>>,
+    /// Raft RPCs waiting for a shard group to be added to `groups`, by group (woken when it is).
+    pub(crate) group_waiters: Mutex<HashMap<GroupId, Arc<tokio::sync::Notify>>>,
     /// Collections attached to the database, by name.
     pub(crate) attached: Mutex<HashMap<String, Attached>>,
     /// Shard groups whose membership this node (their leader) is changing now.
@@ -172,6 +174,7 @@ impl ClusterNode {
             meta,
             meta_view,
             groups: Mutex::new(HashMap::new()),
+            group_waiters: Mutex::new(HashMap::new()),
             attached: Mutex::new(HashMap::new()),
             transitions: Mutex::new(std::collections::HashSet::new()),
             unplaced_since: Mutex::new(HashMap::new()),
@@ -325,6 +328,23 @@ where
             Err(RemoteFailure::NotLeader(f.leader_id))
         }
         Ok(Err(e)) => Err(RemoteFailure::Unavailable(e.to_string())),
+    }
+}
+
+/// `find()`'s value as soon as it is `Some`, re-checked whenever `added` is notified, for at most `wait`.
+async fn appears<T>(added: &tokio::sync::Notify, wait: Duration, find: impl Fn() -> Option<T>) -> Option<T> {
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        // Registered before the check, so an addition between the check and the wait is not missed.
+        let notified = added.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(found) = find() {
+            return Some(found);
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return find();
+        }
     }
 }
 
@@ -527,6 +547,42 @@ impl NodeInner {
 
     pub(crate) fn group(&self, group: GroupId) -> Option<Arc<ShardGroup>> {
         self.groups.lock().get(&group).cloned()
+    }
+
+    /// The group held here, waiting up to `wait` for it to be created. A new collection's (or new
+    /// replica's) group starts on its first replica, whose first vote requests reach the other replicas
+    /// while they are still applying the metadata entry that creates the group there: answering "not
+    /// held here" at once would fail that election and leave the shard without a leader until the next
+    /// election timeout.
+    /// How long a Raft RPC for a shard group not held here waits for it ([`NodeInner::group_soon`]):
+    /// three quarters of the vote RPC's timeout (the minimal election timeout), so that the answer
+    /// still reaches the candidate.
+    pub(crate) fn group_creation_wait(&self) -> Duration {
+        Duration::from_millis(self.opts.election_timeout_ms.0 * 3 / 4)
+    }
+
+    pub(crate) async fn group_soon(&self, group: GroupId, wait: Duration) -> Option<Arc<ShardGroup>> {
+        if let Some(g) = self.group(group) {
+            return Some(g);
+        }
+        // One notification per group: a node creating a thousand groups while their first votes wait
+        // wakes each waiter once, not once per group created.
+        let added = Arc::clone(self.group_waiters.lock().entry(group).or_default());
+        let found = appears(&added, wait, || self.group(group)).await;
+        let mut waiters = self.group_waiters.lock();
+        // The last waiter of a group that did not come removes its entry (clones are made under this
+        // lock, so the count is exact here).
+        if waiters.get(&group).is_some_and(|n| Arc::ptr_eq(n, &added) && Arc::strong_count(n) == 2) {
+            waiters.remove(&group);
+        }
+        found
+    }
+
+    /// Wakes the RPCs waiting for `group` (just added to `groups`).
+    pub(crate) fn group_added(&self, group: GroupId) {
+        if let Some(waiting) = self.group_waiters.lock().remove(&group) {
+            waiting.notify_waiters();
+        }
     }
 
     /// Proposes a write to a shard's group here (this node must lead it). Answers once `ack` is met:
@@ -737,6 +793,38 @@ impl NodeInner {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use parking_lot::Mutex;
+
+    /// `appears` answers as soon as the value is there (also when it is added while it waits, however
+    /// the addition and its notification fall around its check), and `None` once the wait is over.
+    #[tokio::test]
+    async fn appears_waits_for_an_addition() {
+        let added = Arc::new(tokio::sync::Notify::new());
+        let slot: Arc<Mutex<Option<u32>>> = Arc::default();
+        let find = || *slot.lock();
+        assert_eq!(super::appears(&added, Duration::from_millis(20), find).await, None);
+        *slot.lock() = Some(1);
+        assert_eq!(super::appears(&added, Duration::ZERO, find).await, Some(1));
+        for delay_ms in [0, 1, 5, 30] {
+            *slot.lock() = None;
+            let (a, s) = (Arc::clone(&added), Arc::clone(&slot));
+            let adder = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+                *s.lock() = Some(2);
+                a.notify_waiters();
+            });
+            // A missed notification would not give a wrong answer (the value is looked up again when
+            // the wait ends) but the whole wait: far longer than the addition takes.
+            let started = std::time::Instant::now();
+            assert_eq!(super::appears(&added, Duration::from_secs(60), find).await, Some(2));
+            assert!(started.elapsed() < Duration::from_secs(30), "woken by the addition");
+            adder.await.unwrap();
+        }
+    }
+
     #[test]
     fn last_update_is_an_rfc3339_timestamp() {
         let now = super::chrono_now();

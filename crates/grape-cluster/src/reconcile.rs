@@ -364,6 +364,7 @@ impl NodeInner {
         let g = Arc::new(ShardGroup { raft, replica });
         self.watch_group(group, &g);
         self.groups.lock().insert(group, g);
+        self.group_added(group);
         Ok(())
     }
 }

@@ -61,7 +61,8 @@ impl Internal for Service {
             }
             (APPEND | VOTE | SNAPSHOT, _) => {
                 let g = node
-                    .group(group)
+                    .group_soon(group, node.group_creation_wait())
+                    .await
                     .ok_or_else(|| Status::not_found(format!("group {group} is not held here")))?;
                 match env.kind.as_str() {
                     APPEND => {
